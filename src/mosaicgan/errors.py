@@ -1,0 +1,22 @@
+"""Typed errors. Each one carries a message fit to print as one line for the user."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MosaicganError(Exception):
+    """Base class: something the user can fix, described in one line."""
+
+
+class InputError(MosaicganError):
+    """A bad input file or argument. The message names the file and the problem."""
+
+    def __init__(self, path: str | Path | None, problem: str):
+        self.path = None if path is None else str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}" if path is not None else problem)
+
+
+class ModelError(MosaicganError):
+    """A missing, unreadable or mismatched model/checkpoint."""

@@ -1,0 +1,184 @@
+"""Reading and writing images and masks, atomically; image arrays <-> tensors.
+
+Arrays here are ``(H, W, 3)`` uint8 RGB; masks are ``(H, W)`` bool. Tensors follow the
+project convention: images ``(B, 3, H, W)`` float in [0, 1], masks ``(B, 1, H, W)`` bool.
+This is the only module (with ``video.py``) that touches image files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+
+from .errors import InputError
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+METADATA_KEY = "mosaicgan"  # PNG text chunk holding what mosaicgan did to the image
+
+
+def list_images(inputs: Iterable[str | Path]) -> list[Path]:
+    """Expand files and folders (recursively, sorted) into a list of image paths.
+
+    A file is taken as given, whatever its suffix, so a bad file gets its own message
+    when it is read. A folder with no images, or a missing path, raises InputError.
+    """
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            images = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                            and p.is_file() and not p.name.startswith("."))
+            if not images:
+                raise InputError(path, "folder holds no images "
+                                       f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+            found.extend(images)
+        elif path.exists():
+            found.append(path)
+        else:
+            raise InputError(path, "no such file or folder")
+    return found
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as ``(H, W, 3)`` uint8 RGB, upright per its EXIF orientation."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                im = im.point(lambda v: v / 256).convert("L")
+            return np.asarray(im.convert("RGB"))
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except IsADirectoryError:
+        raise InputError(path, "is a folder, not an image") from None
+    except UnidentifiedImageError:
+        raise InputError(path, "not an image file, or a format Pillow cannot read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(path, f"corrupt or truncated image ({exc})") from None
+
+
+def read_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a mask image as ``(H, W)`` bool (pixels > 127 are set).
+
+    size: the expected (width, height); a mask of another size raises InputError.
+    """
+    gray = read_image(path).max(axis=2)
+    if size is not None and (gray.shape[1], gray.shape[0]) != tuple(size):
+        raise InputError(path, f"mask is {gray.shape[1]}x{gray.shape[0]}, "
+                               f"the image is {size[0]}x{size[1]}")
+    return gray > 127
+
+
+def read_metadata(path: str | Path) -> dict[str, Any] | None:
+    """The mosaicgan metadata written into a PNG by :func:`write_image`, or None."""
+    with Image.open(path) as im:
+        text = getattr(im, "text", {}).get(METADATA_KEY)
+    return None if text is None else json.loads(text)
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_image(path: str | Path, image: np.ndarray, metadata: dict[str, Any] | None = None,
+                jpeg_quality: int = 95) -> Path:
+    """Write ``(H, W, 3)`` or ``(H, W)`` uint8 atomically; the format follows the suffix.
+
+    metadata goes into a PNG text chunk (ignored for other formats).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise InputError(path, f"unknown image suffix {suffix!r}")
+    im = Image.fromarray(np.ascontiguousarray(image))
+    kwargs: dict[str, Any] = {}
+    if suffix == ".png":
+        kwargs["format"] = "PNG"
+        if metadata is not None:
+            info = PngImagePlugin.PngInfo()
+            info.add_text(METADATA_KEY, json.dumps(metadata))
+            kwargs["pnginfo"] = info
+    elif suffix in (".jpg", ".jpeg"):
+        kwargs.update(format="JPEG", quality=jpeg_quality)
+    else:
+        kwargs["format"] = Image.registered_extensions()[suffix]
+    with atomic_path(path) as tmp:
+        im.save(tmp, **kwargs)
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    return write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def output_path(src: str | Path, out_dir: str | Path, suffix: str | None = None) -> Path:
+    """``out_dir/<src's name>`` (optionally with another suffix); never ``src`` itself."""
+    src, out_dir = Path(src), Path(out_dir)
+    name = src.name if suffix is None else src.stem + suffix
+    out = out_dir / name
+    if out.resolve() == src.resolve():
+        raise InputError(src, "output path equals the input path; choose another -o folder")
+    return out
+
+
+def encode_jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """Round-trip an ``(H, W, 3)`` uint8 array through JPEG at ``quality`` (in memory)."""
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=int(quality))
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+# --- arrays <-> tensors -------------------------------------------------------------------
+
+def to_tensor(image: np.ndarray):
+    """``(H, W, 3)`` uint8 -> ``(1, 3, H, W)`` float32 in [0, 1]."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
+
+
+def mask_to_tensor(mask: np.ndarray):
+    """``(H, W)`` bool -> ``(1, 1, H, W)`` bool."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(mask, dtype=bool))[None, None]
+
+
+def to_image(tensor) -> np.ndarray:
+    """``(1, 3, H, W)`` or ``(3, H, W)`` float in [0, 1] -> ``(H, W, 3)`` uint8 (rounded)."""
+    t = tensor.detach().float()
+    if t.dim() == 4:
+        t = t[0]
+    return (t.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()

@@ -1,0 +1,1 @@
+"""Where to act: boxes, masks, random regions (and later CAMs and detectors)."""
