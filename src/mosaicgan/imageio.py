@@ -30,7 +30,13 @@ def list_images(inputs: Iterable[str | Path]) -> list[Path]:
     A file is taken as given, whatever its suffix, so a bad file gets its own message
     when it is read. A folder with no images, or a missing path, raises InputError.
     """
-    found: list[Path] = []
+    return [path for path, _ in list_images_named(inputs)]
+
+
+def list_images_named(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:
+    """Like :func:`list_images`, with each image's output name: a file's own name, or for
+    an image found in a folder, its path relative to that folder."""
+    found: list[tuple[Path, Path]] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
@@ -39,9 +45,9 @@ def list_images(inputs: Iterable[str | Path]) -> list[Path]:
             if not images:
                 raise InputError(path, "folder holds no images "
                                        f"({', '.join(sorted(IMAGE_SUFFIXES))})")
-            found.extend(images)
+            found.extend((p, p.relative_to(path)) for p in images)
         elif path.exists():
-            found.append(path)
+            found.append((path, Path(path.name)))
         else:
             raise InputError(path, "no such file or folder")
     return found
@@ -139,11 +145,12 @@ def write_json(path: str | Path, obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
-def output_path(src: str | Path, out_dir: str | Path, suffix: str | None = None) -> Path:
-    """``out_dir/<src's name>`` (optionally with another suffix); never ``src`` itself."""
+def output_path(src: str | Path, out_dir: str | Path, name: str | Path | None = None,
+                suffix: str | None = None) -> Path:
+    """``out_dir/name`` (default: src's name), optionally with another suffix; never ``src``."""
     src, out_dir = Path(src), Path(out_dir)
-    name = src.name if suffix is None else src.stem + suffix
-    out = out_dir / name
+    name = Path(name if name is not None else src.name)
+    out = out_dir / (name if suffix is None else name.with_suffix(suffix))
     if out.resolve() == src.resolve():
         raise InputError(src, "output path equals the input path; choose another -o folder")
     return out

@@ -1,0 +1,369 @@
+"""mosaicgan's jobs as Python functions; the command line calls these.
+
+Image-level verbs take arrays and return arrays (``mosaic_image``, ``find_mosaic``,
+``restore_image``); file-level jobs take paths, write atomically, never modify inputs,
+go on after a bad file and return a :class:`BatchReport` naming each failure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__, safety
+from .errors import InputError, MosaicganError
+from .imageio import (
+    list_images_named,
+    output_path,
+    read_image,
+    read_mask,
+    write_image,
+    write_text,
+)
+from .regions.masks import Box, box_mask, clip_box, random_region
+
+Log = Callable[[str], None]
+WHERE_CHOICES = ("random",)
+
+
+@dataclass
+class BatchReport:
+    """What a file-level job did: outputs written, files that failed, files skipped."""
+
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        parts = [f"{len(self.written)} written"]
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped")
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed")
+        return ", ".join(parts)
+
+
+def _outputs(inputs: Iterable[str | Path], out_dir: str | Path,
+             suffix: str | None = None) -> list[tuple[Path, Path]]:
+    """(input, output) pairs; an output equal to an input or to another output is an error."""
+    pairs, seen = [], {}
+    for src, name in list_images_named(inputs):
+        out = output_path(src, out_dir, name, suffix)
+        if out in seen:
+            raise InputError(src, f"its output {out} would overwrite the output of {seen[out]}")
+        seen[out] = src
+        pairs.append((src, out))
+    return pairs
+
+
+def _metadata(operation: str, **fields: Any) -> dict[str, Any]:
+    return {"tool": "mosaicgan", "version": __version__, "operation": operation, **fields}
+
+
+# --- mosaic -------------------------------------------------------------------------------
+
+def mosaic_image(image: np.ndarray, mask: np.ndarray, block: int | None = None,
+                 origin: tuple[int, int] | None = None) -> np.ndarray:
+    """Pixelate ``image`` (H, W, 3) uint8 inside ``mask`` (H, W) bool.
+
+    block: cell size; default about 16 cells across the region's longer side.
+    origin: a grid corner; default the region's top-left corner.
+    """
+    from .mosaic import default_block, pixelate_array
+
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return image.copy()
+    x0, y0 = int(xs.min()), int(ys.min())
+    if block is None:
+        block = default_block(int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1)
+    return pixelate_array(image, mask, block, origin if origin is not None else (x0, y0))
+
+
+def region_mask(image_shape: tuple[int, ...], *, box: Box | None = None,
+                mask: np.ndarray | None = None, where: str | None = None,
+                rng: np.random.Generator | None = None) -> np.ndarray:
+    """The (H, W) bool region chosen by exactly one of box, mask or where."""
+    height, width = image_shape[:2]
+    if sum(v is not None for v in (box, mask, where)) != 1:
+        raise ValueError("give exactly one of box, mask or where")
+    if box is not None:
+        if 0 in clip_box(box, width, height)[2:]:
+            raise ValueError(f"box {box} lies outside the {width}x{height} image")
+        return box_mask(height, width, box)
+    if mask is not None:
+        if mask.shape != (height, width):
+            raise ValueError(f"mask is {mask.shape[1]}x{mask.shape[0]}, image is {width}x{height}")
+        return mask
+    if where == "random":
+        return random_region(rng or np.random.default_rng(), height, width)[2]
+    raise ValueError(f"unknown region source {where!r}; choose one of {', '.join(WHERE_CHOICES)}")
+
+
+def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box | None = None,
+                 mask: str | Path | None = None, where: str | None = None,
+                 block: int | None = None, seed: int = 0, log: Log = print) -> BatchReport:
+    """Mosaic each input image in a region; write it under ``out_dir`` with its own name."""
+    report = BatchReport()
+    mask_path = Path(mask) if mask is not None else None
+    for i, (src, out) in enumerate(_outputs(inputs, out_dir)):
+        try:
+            image = read_image(src)
+            size = (image.shape[1], image.shape[0])
+            m = None if mask_path is None else read_mask(mask_path, size)
+            try:
+                region = region_mask(image.shape, box=box, mask=m, where=where,
+                                     rng=np.random.default_rng([seed, i]))
+            except ValueError as exc:
+                raise InputError(src, str(exc)) from None
+            write_image(out, mosaic_image(image, region, block))
+            report.written.append(out)
+        except MosaicganError as exc:
+            report.failed.append((str(src), str(exc)))
+            log(f"error: {exc}")
+    return report
+
+
+# --- find mosaics -------------------------------------------------------------------------
+
+def find_mosaic(image: np.ndarray) -> np.ndarray:
+    """(H, W) bool mask of the pixelated parts of an (H, W, 3) uint8 image."""
+    from .find_mosaic import find_mosaic as _find
+
+    return _find(image)
+
+
+def find_mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path,
+                      log: Log = print) -> BatchReport:
+    """Write one mask PNG (255 = pixelated) per input, named ``<stem>.png`` under out_dir."""
+    report = BatchReport()
+    for src, out in _outputs(inputs, out_dir, suffix=".png"):
+        try:
+            mask = find_mosaic(read_image(src))
+            write_image(out, mask.astype(np.uint8) * 255)
+            report.written.append(out)
+            log(f"{src}: {100 * mask.mean():.1f}% pixelated -> {out}")
+        except MosaicganError as exc:
+            report.failed.append((str(src), str(exc)))
+            log(f"error: {exc}")
+    return report
+
+
+# --- training pairs -----------------------------------------------------------------------
+
+@dataclass
+class PairsReport(BatchReport):
+    pairs: dict[str, int] = field(default_factory=dict)  # split -> pairs written
+
+
+def _screen(image: np.ndarray, detector: safety.Detector | None) -> list[str]:
+    return safety.screen_image(image, detector, nudity_score=safety.TRAINING_NUDITY_SCORE)
+
+
+def make_pairs(photos: str | Path | Iterable[str | Path], out_dir: str | Path, *,
+               size: int = 256, per_image: int = 8, block: tuple[int, int] = (6, 24),
+               val: float = 0.1, seed: int = 0, detector: safety.Detector | None = None,
+               log: Log = print, progress: bool = True) -> PairsReport:
+    """Write (clean, mosaic, mask) PNG pairs and ``pairs.jsonl`` in ``train/`` and ``val/``.
+
+    Photos are split between train and val by photo (never a crop of one photo in both).
+    Every photo and every crop passes the safety screen; refused ones are skipped and
+    named. The same seed gives the same bytes.
+    """
+    from .data.paired import PAIRS_FILE
+    from .data.synth import PairSpec, make_pair
+
+    if not 0 <= val < 1:
+        raise ValueError(f"val must be in [0, 1), got {val}")
+    if block[0] < 1 or block[1] < block[0]:
+        raise ValueError(f"block range {block[0]}-{block[1]} is not MIN-MAX with 1 <= MIN <= MAX")
+    spec = PairSpec(size=size, block=block)
+    sources = photos if isinstance(photos, list | tuple) else [photos]
+    named = list_images_named(sources)
+    files = [path for path, _ in named]
+    out_dir = Path(out_dir)
+    n_val = 0 if val == 0 or len(files) < 2 else max(1, round(val * len(files)))
+    val_ids = set(np.random.default_rng(seed).choice(len(files), n_val, replace=False).tolist())
+    rows: dict[str, list[dict]] = {"train": [], "val": []}
+    report = PairsReport()
+    iterator: Iterable = enumerate(files)
+    if progress:
+        from tqdm import tqdm
+        iterator = tqdm(iterator, total=len(files), unit="photo", desc="pairs")
+    for i, src in iterator:
+        try:
+            photo = read_image(src)
+        except MosaicganError as exc:
+            report.failed.append((str(src), str(exc)))
+            log(f"error: {exc}")
+            continue
+        if min(photo.shape[:2]) < 16:
+            message = f"{src}: too small ({photo.shape[1]}x{photo.shape[0]})"
+            report.failed.append((str(src), message))
+            log(f"error: {message}")
+            continue
+        if reasons := _screen(photo, detector):
+            report.skipped.append((str(src), ", ".join(reasons)))
+            continue
+        split = "val" if i in val_ids else "train"
+        rng = np.random.default_rng([seed, i])
+        for k in range(per_image):
+            pair = make_pair(photo, rng, spec)
+            if reasons := _screen(pair.clean, detector):
+                report.skipped.append((f"{src} (crop {k})", ", ".join(reasons)))
+                continue
+            name = f"{i:05d}_{k:03d}"
+            folder = out_dir / split
+            write_image(folder / f"{name}_clean.png", pair.clean)
+            write_image(folder / f"{name}_mosaic.png", pair.mosaic)
+            write_image(folder / f"{name}_mask.png", pair.mask.astype(np.uint8) * 255)
+            rows[split].append({"id": name, "source": named[i][1].as_posix(),
+                                "clean": f"{name}_clean.png",
+                                "mosaic": f"{name}_mosaic.png", "mask": f"{name}_mask.png",
+                                **pair.params})
+            report.written.append(folder / f"{name}_mosaic.png")
+    for split, split_rows in rows.items():
+        if split_rows:
+            write_text(out_dir / split / PAIRS_FILE,
+                       "".join(json.dumps(r, sort_keys=True) + "\n" for r in split_rows))
+        report.pairs[split] = len(split_rows)
+    if not rows["train"]:
+        report.failed.append((str(out_dir), "no training pairs were written"))
+    return report
+
+
+# --- training -----------------------------------------------------------------------------
+
+def screen_dataset(dataset: Any, cache: Path | None, detector: safety.Detector | None = None,
+                   log: Log = print) -> list[tuple[str, str]]:
+    """Screen every image of a paired dataset; leave out refused items; return them named.
+
+    Results are cached per file (path, size, mtime) in ``cache`` so a resumed run does not
+    screen again.
+    """
+    known: dict[str, list[str]] = {}
+    if cache is not None and cache.is_file():
+        known = json.loads(cache.read_text())
+    refused, excluded = [], set()
+    for i, item in enumerate(dataset.items):
+        paths = [p for p in (item.a, item.b) if p is not None]
+        key = "|".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in paths)
+        if key not in known:
+            a, b, _ = dataset.views(i)
+            known[key] = sorted(set(_screen(a, detector)) | set(_screen(b, detector)))
+        if known[key]:
+            excluded.add(i)
+            refused.append((str(item.a), ", ".join(known[key])))
+            log(f"skipped {item.a}: {', '.join(known[key])} (safety screen)")
+    dataset.exclude(excluded)
+    if cache is not None:
+        write_text(cache, json.dumps(known, indent=0, sort_keys=True))
+    return refused
+
+
+def train_pix2pix(dataset: str | Path, run_dir: str | Path, *,
+                  config: dict[str, Any] | None = None, loop: Any = None,
+                  epochs: float | None = None, direction: str = "AtoB", resume: bool = False,
+                  detector: safety.Detector | None = None, log: Log = print):
+    """Train pix2pix on a pair folder or an aligned A|B folder; return a RunResult.
+
+    config: Pix2PixConfig fields (size, ngf, gan_mode, mask_l1_weight, ...); the mask
+    channel is on when the dataset has masks. loop: LoopOptions. With ``resume`` the run's
+    saved model settings are used and its loop options are kept unless ``loop`` is given.
+    """
+    from .data.paired import PairedDataset, split_dir
+    from .train.loop import LoopOptions, run_training, saved_options
+    from .train.pix2pix import Pix2Pix, Pix2PixConfig
+
+    run_dir = Path(run_dir)
+    saved = saved_options(run_dir) if resume else None
+    opts = loop or (saved[1] if saved else LoopOptions())
+    settings = saved[0] if saved else dict(config or {})
+    train_set = PairedDataset(dataset, "train", settings.get("size", 256), direction)
+    # A dataset with masks trains a restorer: the mask is the generator's 4th channel.
+    cfg = Pix2PixConfig.from_dict({"mask_channel": train_set.has_mask, **settings})
+    val_set = None
+    root = Path(dataset)
+    for split in ("val", "test"):
+        if (root / split).is_dir() and split_dir(root, split) != train_set.folder:
+            val_set = PairedDataset(dataset, split, cfg.size, direction, augment=False)
+            break
+    refused = screen_dataset(train_set, run_dir / "screening.json", detector, log)
+    if val_set is not None:
+        refused += screen_dataset(val_set, run_dir / "screening.json", detector, log)
+    if refused:
+        log(f"safety screen: {len(refused)} image(s) left out")
+    if not len(train_set):
+        raise InputError(dataset, "no training pairs left after the safety screen")
+    if epochs is not None:
+        from dataclasses import replace
+        opts = replace(opts, steps=max(1, math.ceil(epochs * len(train_set) / opts.batch)))
+    args = {"dataset": str(dataset), "direction": direction, "epochs": epochs}
+    return run_training(lambda device, fmt: Pix2Pix(cfg, device, fmt), train_set, run_dir, opts,
+                        resume=resume, sample_set=val_set, args=args, log=log)
+
+
+# --- restore ------------------------------------------------------------------------------
+
+def load_restorer(model: str | Path, device: str = "auto",
+                  detector: safety.Detector | None = None):
+    from .restore import Restorer
+
+    return Restorer.from_checkpoint(model, device=device, detector=detector)
+
+
+def restore_image(image: np.ndarray, restorer: Any, mask: np.ndarray | None = None):
+    """Restore an (H, W, 3) uint8 image: inside ``mask``, or where mosaics are found.
+
+    Returns a RestoreResult (image, regions with what was restored and what was refused).
+    """
+    if mask is None:
+        mask = find_mosaic(image)
+    return restorer.restore(image, mask)
+
+
+def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *, model: str | Path,
+                  mask: str | Path | None = None, device: str = "auto",
+                  detector: safety.Detector | None = None, log: Log = print) -> BatchReport:
+    """Restore each image (mask given, or found) into ``out_dir/<stem>.png``.
+
+    Regions refused by the safety gate stay as they were; the log says which and why.
+    The PNG's metadata lists the regions synthesised and those refused.
+    """
+    restorer = load_restorer(model, device, detector)
+    report = BatchReport()
+    mask_path = Path(mask) if mask is not None else None
+    for src, out in _outputs(inputs, out_dir, suffix=".png"):
+        try:
+            image = read_image(src)
+            m = (read_mask(mask_path, (image.shape[1], image.shape[0]))
+                 if mask_path is not None else None)
+            result = restore_image(image, restorer, m)
+        except MosaicganError as exc:
+            report.failed.append((str(src), str(exc)))
+            log(f"error: {exc}")
+            continue
+        for region in result.refused:
+            note = (f"{src}: region at {region.box} kept as it was: "
+                    f"{' and '.join(region.reasons)} detected in the restored result")
+            report.notes.append(note)
+            log(note)
+        if not result.regions:
+            log(f"{src}: no mosaic found; written unchanged")
+        meta = _metadata("restore", model=restorer.source,
+                         synthesized=[list(b) for b in result.synthesized],
+                         refused=[r.as_dict() for r in result.refused])
+        write_image(out, result.image, metadata=meta)
+        report.written.append(out)
+    return report

@@ -1,0 +1,7 @@
+"""Networks: explicit arguments, no options objects, no device moves on construction."""
+
+from .init import init_weights, norm_layer
+from .patchgan import PatchGAN
+from .unet import UNet
+
+__all__ = ["PatchGAN", "UNet", "init_weights", "norm_layer"]

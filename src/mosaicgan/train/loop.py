@@ -1,0 +1,286 @@
+"""The training loop shared by every model: device, precision, data order, progress,
+sample sheets, checkpoints, resume, Ctrl-C.
+
+Reads top to bottom: setup -> (resume) -> batches -> step -> log / sample / checkpoint.
+A model plugs in as a *trainer* object with ``modules()``, ``optimizers()``,
+``train_step(batch, amp) -> dict of losses``, ``sample_rows(batch, amp)``,
+``extra_state()`` / ``load_extra_state()`` and ``config_dict()``.
+
+Data order is a pure function of (seed, step): sample position p = step * batch + k
+falls in epoch p // N, whose permutation comes from the seed and the epoch, and each
+sample's augmentation seed comes from (seed, p). So a resumed run sees exactly the
+batches an uninterrupted one would, without saving any loader state.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ..errors import ModelError
+from ..imageio import to_image, write_image
+from .checkpoint import CHECKPOINT_JSON, load_checkpoint, restore_optimizers, save_checkpoint
+from .precision import Amp, pick_device, pick_precision
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    steps: int = 1000
+    batch: int = 1
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    channels_last: bool | None = None  # None: on for CPU and CUDA
+    decay_from: float = 0.5  # constant lr, then linear decay to 0 from this fraction of steps
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    log_every: int = 10
+    workers: int = 0
+    progress: bool = True
+
+
+class Trainer(Protocol):
+    kind: str
+
+    def config_dict(self) -> dict: ...
+    def modules(self) -> dict[str, torch.nn.Module]: ...
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
+    def train_step(self, batch: dict, amp: Amp) -> dict[str, torch.Tensor]: ...
+    def sample_rows(self, batch: dict, amp: Amp) -> list[list[torch.Tensor]]: ...
+    def extra_state(self) -> dict[str, torch.Tensor]: ...
+    def load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None: ...
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    step: int
+    losses: dict[str, float]  # mean over the last log window
+    seconds: float
+    images_per_second: float
+
+
+class StepSampler(Sampler):
+    """Yields ``(index, augmentation_seed)`` for steps ``start..steps-1`` of this rank."""
+
+    def __init__(self, n: int, batch: int, seed: int, start: int, steps: int,
+                 rank: int = 0, world: int = 1):
+        self.n, self.batch, self.seed = n, batch, seed
+        self.start, self.steps, self.rank, self.world = start, steps, rank, world
+        self._perm: tuple[int, np.ndarray] | None = None
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if self._perm is None or self._perm[0] != epoch:
+            self._perm = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.n))
+        return self._perm[1]
+
+    def __len__(self) -> int:
+        return max(0, self.steps - self.start) * self.batch
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        global_batch = self.batch * self.world
+        for step in range(self.start, self.steps):
+            first = step * global_batch + self.rank * self.batch
+            for p in range(first, first + self.batch):
+                epoch, k = divmod(p, self.n)
+                yield int(self._permutation(epoch)[k]), self.seed * 1_000_000_007 + p
+
+
+def lr_factor(step: int, steps: int, decay_from: float) -> float:
+    """1 until ``decay_from * steps``, then linearly down to 0 at ``steps``."""
+    start = int(decay_from * steps)
+    if step < start:
+        return 1.0
+    return max(0.0, 1.0 - (step - start) / max(1, steps - start))
+
+
+def _collate(items: list[dict]) -> dict:
+    out: dict[str, Any] = {}
+    for key in items[0]:
+        vals = [it[key] for it in items]
+        out[key] = torch.stack(vals) if torch.is_tensor(vals[0]) else vals
+    return out
+
+
+def _to_device(batch: dict, device: torch.device) -> dict:
+    nb = device.type == "cuda"
+    return {k: v.to(device, non_blocking=nb) if torch.is_tensor(v) else v
+            for k, v in batch.items()}
+
+
+def sample_sheet(rows: list[list[torch.Tensor]]) -> np.ndarray:
+    """A grid image: one row per sample, columns as given (e.g. input | output | target)."""
+    gap = 4
+    h, w = rows[0][0].shape[-2:]
+    ncol = max(len(r) for r in rows)
+    sheet = torch.ones(3, len(rows) * (h + gap) - gap, ncol * (w + gap) - gap)
+    for i, row in enumerate(rows):
+        for j, img in enumerate(row):
+            sheet[:, i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = img[:3]
+    return to_image(sheet)
+
+
+def _rng_tensors(device: torch.device) -> dict[str, torch.Tensor]:
+    state = {"rng_cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["rng_cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng(ckpt_tensors: dict[str, torch.Tensor], device: torch.device) -> None:
+    if "extra.rng_cpu" in ckpt_tensors:
+        torch.set_rng_state(ckpt_tensors["extra.rng_cpu"].cpu())
+    if device.type == "cuda" and "extra.rng_cuda" in ckpt_tensors:
+        torch.cuda.set_rng_state(ckpt_tensors["extra.rng_cuda"].cpu(), device)
+
+
+def saved_options(run_dir: str | Path) -> tuple[dict, LoopOptions] | None:
+    """(model config, loop options) of an existing run, or None when there is none."""
+    path = Path(run_dir) / CHECKPOINT_JSON
+    if not path.is_file():
+        return None
+    meta = json.loads(path.read_text())
+    return meta["config"], LoopOptions(**meta["loop"])
+
+
+def run_training(make_trainer: Callable[[torch.device, torch.memory_format], Trainer],
+                 train_set: Dataset, run_dir: str | Path, opts: LoopOptions, *,
+                 resume: bool = False, sample_set: Dataset | None = None,
+                 args: dict | None = None, log: Callable[[str], None] = print) -> RunResult:
+    """Train until ``opts.steps``; checkpoint every ``checkpoint_every`` steps and at the end.
+
+    With ``resume`` the last checkpoint in ``run_dir`` is loaded first (its step, weights,
+    optimiser state and RNG), so the result matches an uninterrupted run.
+    Ctrl-C saves a checkpoint and re-raises KeyboardInterrupt.
+    """
+    run_dir = Path(run_dir)
+    has_run = (run_dir / CHECKPOINT_JSON).is_file()
+    if has_run and not resume:
+        raise ModelError(f"{run_dir}: already holds a training run; "
+                         "add --resume to continue it or choose another output folder")
+
+    # --- setup ------------------------------------------------------------------------
+    device = pick_device(opts.device)
+    precision = pick_precision(opts.precision, device)
+    channels_last = opts.channels_last
+    if channels_last is None:
+        channels_last = device.type in ("cpu", "cuda")
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    amp = Amp(device, precision)
+    torch.manual_seed(opts.seed)
+    trainer = make_trainer(device, memory_format)
+
+    # --- resume -------------------------------------------------------------------------
+    start = 0
+    if resume and has_run:
+        ckpt = load_checkpoint(run_dir)
+        if ckpt.kind != trainer.kind:
+            raise ModelError(f"{ckpt.path}: is a {ckpt.kind} run, not {trainer.kind}")
+        if ckpt.config != trainer.config_dict():
+            diff = sorted(k for k in ckpt.config if ckpt.config[k] != trainer.config_dict().get(k))
+            raise ModelError(f"{ckpt.path}: the run's model settings differ ({', '.join(diff)})")
+        for name, module in trainer.modules().items():
+            ckpt.load_module(name, module)
+        restore_optimizers(ckpt, trainer.optimizers())
+        trainer.load_extra_state({k[len("extra."):]: v for k, v in ckpt.tensors.items()
+                                  if k.startswith("extra.")})
+        _set_rng(ckpt.tensors, device)
+        start = ckpt.step
+        log(f"resuming {run_dir} at step {start}")
+
+    sampler = StepSampler(len(train_set), opts.batch, opts.seed, start, opts.steps)
+    loader = DataLoader(train_set, batch_size=opts.batch, sampler=sampler,
+                        num_workers=opts.workers, collate_fn=_collate,
+                        pin_memory=device.type == "cuda", persistent_workers=False,
+                        generator=torch.Generator().manual_seed(opts.seed))
+    samples = None
+    source = sample_set if sample_set is not None and len(sample_set) else train_set
+    if opts.sample_every > 0:
+        samples = _to_device(_collate([source[i] for i in range(min(4, len(source)))]), device)
+
+    meta_extra = {"loop": asdict(opts), "args": args or {},
+                  "runtime": {"device": str(device), "precision": precision,
+                              "channels_last": channels_last}}
+
+    def save(step: int) -> None:
+        save_checkpoint(run_dir, kind=trainer.kind, config=trainer.config_dict(), step=step,
+                        modules=trainer.modules(), optimizers=trainer.optimizers(),
+                        extra_tensors={**trainer.extra_state(), **_rng_tensors(device)},
+                        extra=meta_extra)
+
+    def write_samples(step: int) -> None:
+        if samples is not None:
+            write_image(run_dir / "samples" / f"step_{step:08d}.png",
+                        sample_sheet(trainer.sample_rows(samples, amp)))
+
+    # --- loop ---------------------------------------------------------------------------
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log(f"training {trainer.kind} on {device} ({precision}"
+        f"{', channels_last' if channels_last else ''}), steps {start}..{opts.steps}, "
+        f"batch {opts.batch}, {len(train_set)} pairs -> {run_dir}")
+    bar = None
+    if opts.progress:
+        from tqdm import tqdm
+        bar = tqdm(total=opts.steps, initial=start, unit="step", dynamic_ncols=True)
+    window: dict[str, list[torch.Tensor]] = {}
+    last_losses: dict[str, float] = {}
+    t_window, n_window = time.perf_counter(), 0
+    t_start, rate = time.perf_counter(), 0.0
+    step = start
+    log_file = run_dir / "log.jsonl"
+    try:
+        for batch in loader:
+            factor = lr_factor(step, opts.steps, opts.decay_from)
+            for opt in trainer.optimizers().values():
+                for group in opt.param_groups:
+                    group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
+            losses = trainer.train_step(_to_device(batch, device), amp)
+            step += 1
+            n_window += len(batch["path"])
+            for k, v in losses.items():
+                window.setdefault(k, []).append(v)
+            if step % opts.log_every == 0 or step == opts.steps:
+                last_losses = {k: float(torch.stack(v).float().mean()) for k, v in window.items()}
+                now = time.perf_counter()
+                rate = n_window / max(now - t_window, 1e-9)
+                t_window, n_window, window = now, 0, {}
+                with log_file.open("a") as f:
+                    f.write(json.dumps({"step": step, **last_losses, "lr_factor": factor,
+                                        "images_per_s": round(rate, 3)}) + "\n")
+                if bar is not None:
+                    bar.set_postfix_str(" ".join(f"{k} {v:.3f}" for k, v in last_losses.items())
+                                        + f" | {rate:.2f} img/s")
+            if bar is not None:
+                bar.update(1)
+            if opts.sample_every > 0 and step % opts.sample_every == 0:
+                write_samples(step)
+            if step % opts.checkpoint_every == 0 or step == opts.steps:
+                save(step)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        save(step)
+        log(f"interrupted: checkpoint saved at step {step} in {run_dir}; "
+            "run again with --resume to continue")
+        raise
+    if bar is not None:
+        bar.close()
+    if step == start and start > 0:
+        log(f"{run_dir}: already trained to step {start}")
+    if samples is not None and step % max(opts.sample_every, 1) != 0:
+        write_samples(step)
+    seconds = time.perf_counter() - t_start
+    return RunResult(run_dir, step, last_losses, seconds, rate)
+
+
+def with_overrides(opts: LoopOptions, **changes: Any) -> LoopOptions:
+    """``opts`` with the non-None ``changes`` applied."""
+    return replace(opts, **{k: v for k, v in changes.items() if v is not None})

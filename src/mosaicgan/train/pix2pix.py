@@ -1,0 +1,152 @@
+"""pix2pix (Isola et al. 2017): U-Net generator, 70x70 PatchGAN, loss = cGAN + lambda * L1.
+
+For restoration the generator's input is the mosaiced image plus the mask as a 4th
+channel, and L1 may weigh pixels inside the mask more. The step order is the reference
+code's: G forward; D step on (input, fake.detach()) and (input, real); G step with D frozen.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor
+
+from ..nets import PatchGAN, UNet, init_weights
+from .losses import GANLoss, masked_l1
+from .precision import Amp, frozen
+
+KIND = "pix2pix"
+
+
+@dataclass(frozen=True)
+class Pix2PixConfig:
+    """Everything that defines the model; saved in every checkpoint, used to rebuild it."""
+
+    size: int = 256  # training crop; the U-Net has log2(size) levels (unet_256: 8)
+    mask_channel: bool = True  # the mask is a 4th input channel (restoration)
+    ngf: int = 64
+    ndf: int = 64
+    d_layers: int = 3  # 3 = 70x70 PatchGAN
+    norm: str = "batch"
+    dropout: float = 0.5
+    gan_mode: str = "vanilla"  # or "lsgan"
+    lambda_l1: float = 100.0
+    mask_l1_weight: float = 1.0  # L1 weight inside the mask relative to outside
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+    def __post_init__(self) -> None:
+        levels = math.log2(self.size) if self.size > 0 else 0
+        if levels != int(levels) or not 3 <= levels <= 11:
+            raise ValueError(f"size must be a power of two from 8 to 2048, got {self.size}")
+
+    @property
+    def levels(self) -> int:
+        return int(math.log2(self.size))
+
+    @property
+    def in_channels(self) -> int:
+        return 4 if self.mask_channel else 3
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Pix2PixConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown pix2pix config keys: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+def build_generator(cfg: Pix2PixConfig) -> UNet:
+    return UNet(cfg.in_channels, 3, cfg.levels, cfg.ngf, cfg.norm, cfg.dropout)
+
+
+def generator_input(image: Tensor, mask: Tensor | None, mask_channel: bool) -> Tensor:
+    """Network input in [-1, 1]: image ``(B, 3, H, W)`` in [0, 1], plus the mask channel."""
+    x = image * 2 - 1
+    if mask_channel:
+        if mask is None:
+            mask = torch.ones_like(image[:, :1], dtype=torch.bool)
+        x = torch.cat([x, mask.to(x.dtype) * 2 - 1], 1)
+    return x
+
+
+def generator_output(y: Tensor) -> Tensor:
+    """tanh output -> ``(B, 3, H, W)`` in [0, 1]."""
+    return (y.float() + 1) / 2
+
+
+class Pix2Pix:
+    """The two networks, their optimisers and one training step."""
+
+    kind = KIND
+
+    def __init__(self, cfg: Pix2PixConfig, device: torch.device,
+                 memory_format: torch.memory_format = torch.contiguous_format):
+        self.cfg = cfg
+        self.memory_format = memory_format
+        self.G = init_weights(build_generator(cfg)).to(device, memory_format=memory_format)
+        self.D = init_weights(PatchGAN(cfg.in_channels + 3, cfg.ndf, cfg.d_layers, cfg.norm)).to(
+            device, memory_format=memory_format)
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
+        self.gan = GANLoss(cfg.gan_mode)
+
+    def config_dict(self) -> dict:
+        return asdict(self.cfg)
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"G": self.G, "D": self.D}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"G": self.opt_g, "D": self.opt_d}
+
+    def extra_state(self) -> dict[str, Tensor]:
+        return {}
+
+    def load_extra_state(self, tensors: dict[str, Tensor]) -> None:
+        pass
+
+    def _inputs(self, batch: dict) -> tuple[Tensor, Tensor, Tensor]:
+        x = generator_input(batch["a"], batch["mask"], self.cfg.mask_channel)
+        y = batch["b"] * 2 - 1
+        return (x.contiguous(memory_format=self.memory_format),
+                y.contiguous(memory_format=self.memory_format), batch["mask"])
+
+    def train_step(self, batch: dict, amp: Amp) -> dict[str, Tensor]:
+        """One D step and one G step. Returns detached losses (no host sync)."""
+        x, y, mask = self._inputs(batch)
+        with amp.autocast():
+            fake = self.G(x)
+            d_fake = self.D(torch.cat([x, fake.detach()], 1))
+            d_real = self.D(torch.cat([x, y], 1))
+            d_loss = 0.5 * (self.gan(d_fake, False) + self.gan(d_real, True))
+        amp.step(d_loss, self.opt_d)
+
+        with frozen(self.D), amp.autocast():
+            g_gan = self.gan(self.D(torch.cat([x, fake], 1)), True)
+            l1 = masked_l1(fake, y, mask, self.cfg.mask_l1_weight)
+            g_loss = g_gan + self.cfg.lambda_l1 * l1
+        amp.step(g_loss, self.opt_g)
+        return {"G_gan": g_gan.detach(), "G_L1": l1.detach(), "D": d_loss.detach()}
+
+    @torch.no_grad()
+    def translate(self, batch: dict, amp: Amp) -> Tensor:
+        """Generator output in [0, 1] with dropout off (as at inference)."""
+        x, _, _ = self._inputs(batch)
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            with amp.autocast():
+                return generator_output(self.G(x))
+        finally:
+            self.G.train(was_training)
+
+    def sample_rows(self, batch: dict, amp: Amp) -> list[list[Tensor]]:
+        """Rows of (input | output | target) images, each ``(3, H, W)`` in [0, 1]."""
+        out = self.translate(batch, amp).cpu()
+        return [[batch["a"][i].cpu(), out[i], batch["b"][i].cpu()] for i in range(len(out))]
