@@ -128,8 +128,13 @@ class Restorer:
         return cls(G, cfg, pick_device(device), str(ckpt.path), detector)
 
     @torch.no_grad()
-    def generate(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Generator output for a square ``(S, S, 3)`` uint8 crop and its ``(S, S)`` mask."""
+    def generate(self, image: np.ndarray, mask: np.ndarray,
+                 window: tuple[int, int, int]) -> np.ndarray:
+        """Generator output for a square ``(S, S, 3)`` uint8 crop and its ``(S, S)`` mask.
+
+        window: (x, y, S), where the crop lies in the image (unused here; an oracle in the
+        tests uses it).
+        """
         side = image.shape[0]
         size = self.cfg.size
         if side != size:
@@ -154,7 +159,7 @@ class Restorer:
         for box, region in regions_of(mask):
             wx, wy, side = window_for(box, width, height, self.cfg.size)
             generated = self.generate(crop_padded(out, wx, wy, side),
-                                      crop_padded(mask, wx, wy, side))
+                                      crop_padded(mask, wx, wy, side), (wx, wy, side))
             # Paste into a candidate image, inside this region only.
             candidate = out.copy()
             x0, y0 = max(wx, 0), max(wy, 0)

@@ -1,0 +1,5 @@
+"""python -m mosaicgan: the command line (also under torchrun)."""
+
+from .cli import main
+
+main()

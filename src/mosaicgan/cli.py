@@ -1,0 +1,265 @@
+"""The ``mosaicgan`` command: one thin command per job over :mod:`mosaicgan.api`.
+
+Parsing and printing only. Heavy imports (torch, detectors) happen inside commands so
+``--help`` and ``--version`` answer at once. Exit codes: 0 done, 1 some inputs failed,
+2 bad usage or a fatal error (one line on stderr), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _log(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _finish(report, what: str) -> None:
+    """Print a batch job's summary; exit 1 when any input failed."""
+    click.echo(f"{what}: {report.summary()}", err=True)
+    for path, reason in report.skipped:
+        click.echo(f"  skipped {path}: {reason}", err=True)
+    if report.failed:
+        sys.exit(1)
+
+
+class Main(click.Group):
+    def invoke(self, ctx: click.Context):
+        from .errors import MosaicganError
+
+        try:
+            return super().invoke(ctx)
+        except MosaicganError as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"],
+                                         "show_default": True})
+@click.version_option(__version__, prog_name="mosaicgan")
+def main() -> None:
+    """Put mosaics on images, find them, and restore them with pix2pix.
+
+    Restoration never reveals faces or nudity: such regions stay mosaiced.
+    """
+
+
+def _parse_box(_ctx, _param, value):
+    if value is None:
+        return None
+    from .regions.masks import parse_box
+
+    try:
+        return parse_box(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _parse_range(_ctx, _param, value):
+    try:
+        lo, _, hi = value.partition("-")
+        return int(lo), int(hi or lo)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not MIN-MAX (e.g. 6-24)") from None
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Folder for the mosaiced images (each keeps its file name).")
+@click.option("--box", callback=_parse_box, metavar="X,Y,W,H", help="Mosaic this rectangle.")
+@click.option("--mask", type=click.Path(path_type=Path), help="Mosaic where this mask is white.")
+@click.option("--where", type=click.Choice(["random"]), help="Choose the region: random.")
+@click.option("--block", type=click.IntRange(1), help="Block size in px [default: about 16 "
+              "blocks across the region's longer side].")
+@click.option("--seed", type=int, default=0, help="Seed for --where random.")
+def mosaic(inputs, output, box, mask, where, block, seed):
+    """Pixelate a region of each image: each block becomes its mean colour.
+
+    A mosaic is weak redaction (this tool can partly undo it); to anonymise, prefer a
+    solid fill.
+    """
+    from . import api
+
+    if sum(v is not None for v in (box, mask, where)) != 1:
+        raise click.UsageError("give exactly one of --box, --mask or --where")
+    report = api.mosaic_files(inputs, output, box=box, mask=mask, where=where, block=block,
+                              seed=seed, log=_log)
+    _finish(report, "mosaic")
+
+
+@main.command("find-mosaic")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Folder for the masks (<name>.png, 255 = pixelated).")
+def find_mosaic(inputs, output):
+    """Find pixelated regions (any block size, any grid offset); write one mask per image."""
+    from . import api
+
+    _finish(api.find_mosaic_files(inputs, output, log=_log), "find-mosaic")
+
+
+@main.command()
+@click.argument("photos", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Dataset folder (train/ and val/ are written in it).")
+@click.option("--size", type=click.IntRange(16), default=256, help="Crop side in px.")
+@click.option("--per-image", type=click.IntRange(1), default=8, help="Pairs per photo.")
+@click.option("--block", default="6-24", callback=_parse_range, metavar="MIN-MAX",
+              help="Block size range in px.")
+@click.option("--val", type=click.FloatRange(0, 1, max_open=True), default=0.1,
+              help="Fraction of photos kept for validation.")
+@click.option("--seed", type=int, default=0)
+def pairs(photos, output, size, per_image, block, val, seed):
+    """Make (clean, mosaic, mask) training pairs from a folder of clean photos.
+
+    Every photo and crop passes the safety screen (images with nudity are left out).
+    """
+    from . import api
+
+    report = api.make_pairs(photos, output, size=size, per_image=per_image, block=block,
+                            val=val, seed=seed, log=_log)
+    click.echo(f"pairs: train {report.pairs.get('train', 0)}, val {report.pairs.get('val', 0)}"
+               f" -> {output}", err=True)
+    _finish(report, "pairs")
+
+
+@main.group()
+def train() -> None:
+    """Train a model."""
+
+
+@train.command("pix2pix")
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Run folder: checkpoints, samples, log.")
+@click.option("--size", type=int, default=None, help="Training size, a power of two "
+              "(256: unet_256, 128: unet_128) [default: 256].")
+@click.option("--steps", type=click.IntRange(1), default=None, help="Training steps "
+              "[default: 20000].")
+@click.option("--epochs", type=click.FloatRange(0, min_open=True), default=None,
+              help="Train this many passes over the data instead of --steps.")
+@click.option("--batch", type=click.IntRange(1), default=None, help="Batch size [default: 1].")
+@click.option("--device", type=click.Choice(DEVICES), default=None, help="[default: auto]")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=None,
+              help="auto = bf16 on CPU and recent GPUs [default: auto].")
+@click.option("--resume", is_flag=True, help="Continue the run in the output folder.")
+@click.option("--seed", type=click.IntRange(0), default=None, help="[default: 0]")
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB",
+              help="For aligned A|B datasets.")
+@click.option("--ngf", type=click.IntRange(1), default=None, help="Generator width [64].")
+@click.option("--ndf", type=click.IntRange(1), default=None, help="Discriminator width [64].")
+@click.option("--gan-mode", type=click.Choice(["vanilla", "lsgan"]), default=None,
+              help="[default: vanilla]")
+@click.option("--lambda-l1", type=float, default=None, help="L1 weight [100].")
+@click.option("--mask-weight", type=float, default=None,
+              help="L1 weight inside the mask relative to outside [1].")
+@click.option("--sample-every", type=click.IntRange(0), default=None, help="[500]")
+@click.option("--checkpoint-every", type=click.IntRange(1), default=None, help="[500]")
+@click.option("--workers", type=click.IntRange(0), default=None, help="Data loader workers [0].")
+def train_pix2pix(dataset, output, size, steps, epochs, batch, device, precision, resume, seed,
+                  direction, ngf, ndf, gan_mode, lambda_l1, mask_weight, sample_every,
+                  checkpoint_every, workers):
+    """Train pix2pix (U-Net + PatchGAN + L1) on pairs from `mosaicgan pairs` or on an
+    aligned A|B dataset (e.g. pix2pix's facades).
+
+    Ctrl-C saves a checkpoint; --resume continues from it.
+    """
+    from . import api
+    from .train.loop import LoopOptions, saved_options, with_overrides
+
+    if steps is not None and epochs is not None:
+        raise click.UsageError("give --steps or --epochs, not both")
+    saved = saved_options(output) if resume else None
+    base = saved[1] if saved else LoopOptions(steps=20000)
+    loop = with_overrides(base, steps=steps, batch=batch, device=device, precision=precision,
+                          seed=seed, sample_every=sample_every,
+                          checkpoint_every=checkpoint_every, workers=workers)
+    config = {k: v for k, v in {"size": size, "ngf": ngf, "ndf": ndf, "gan_mode": gan_mode,
+                                "lambda_l1": lambda_l1, "mask_l1_weight": mask_weight}.items()
+              if v is not None}
+    if saved and config:
+        raise click.UsageError(f"--resume keeps the run's model settings; drop "
+                               f"{', '.join('--' + k for k in config)}")
+    try:
+        result = api.train_pix2pix(dataset, output, config=config, loop=loop, epochs=epochs,
+                                   direction=direction, resume=resume, log=_log)
+    except ValueError as exc:
+        _fail(str(exc))
+    losses = ", ".join(f"{k} {v:.4f}" for k, v in result.losses.items())
+    click.echo(f"trained to step {result.step} in {result.seconds:.0f} s ({losses}) "
+               f"-> {result.run_dir}", err=True)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Folder for the restored images (<name>.png).")
+@click.option("--model", required=True, type=click.Path(path_type=Path),
+              help="A run folder from `mosaicgan train pix2pix`, or its .json.")
+@click.option("--mask", default="auto", help="auto (find the mosaics) or a mask PNG.")
+@click.option("--device", type=click.Choice(DEVICES), default="auto")
+def restore(inputs, output, model, mask, device):
+    """Find mosaics (or take a mask) and restore them; nothing outside the masks changes.
+
+    Where a face or nudity would appear in a restored region, that region stays mosaiced.
+    """
+    from . import api
+
+    report = api.restore_files(inputs, output, model=model,
+                               mask=None if mask == "auto" else Path(mask), device=device,
+                               log=_log)
+    _finish(report, "restore")
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("demo-output"),
+              help="Folder for everything the demo writes.")
+@click.option("--minutes", type=click.FloatRange(0.1), default=3.0,
+              help="Training time budget.")
+@click.option("--seed", type=int, default=0)
+def demo(output, minutes, seed):
+    """Mosaic bundled photos, train a small pix2pix, find and restore the mosaics."""
+    from .demo import run_demo
+
+    sheet = run_demo(output, minutes=minutes, seed=seed, log=_log)
+    click.echo(f"before/after sheet: {sheet}")
+
+
+@main.command()
+def env() -> None:
+    """Print versions for bug reports."""
+    import platform
+
+    import numpy
+    import torch
+
+    click.echo(f"mosaicgan {__version__}\npython {platform.python_version()} "
+               f"({platform.platform()})\ntorch {torch.__version__} (threads "
+               f"{torch.get_num_threads()}, cuda {torch.cuda.is_available()})\n"
+               f"numpy {numpy.__version__}")
+    for name in ("PIL", "cv2", "skimage", "safetensors", "onnxruntime", "nudenet"):
+        try:
+            mod = __import__(name)
+            click.echo(f"{name} {getattr(mod, '__version__', '?')}")
+        except ImportError:
+            click.echo(f"{name} not installed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+import itertools
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mosaicgan.api import train_pix2pix
+from mosaicgan.data.paired import PairedDataset
+from mosaicgan.errors import ModelError
+from mosaicgan.train import pix2pix
+from mosaicgan.train.checkpoint import load_checkpoint
+from mosaicgan.train.loop import LoopOptions, StepSampler, _collate, lr_factor
+from mosaicgan.train.pix2pix import Pix2Pix, Pix2PixConfig
+from mosaicgan.train.precision import Amp
+
+from .conftest import FakeDetector
+
+TINY = {"size": 32, "ngf": 8, "ndf": 8}
+QUIET = {"progress": False, "sample_every": 0}
+
+
+def batch_of(dataset, n=2):
+    return _collate([dataset[(i, i)] for i in range(n)])
+
+
+def test_one_step_gives_finite_losses_and_changes_both_nets(tiny_pairs):
+    torch.manual_seed(0)
+    model = Pix2Pix(Pix2PixConfig(**TINY), torch.device("cpu"))
+    before = {n: [p.detach().clone() for p in m.parameters()] for n, m in model.modules().items()}
+    losses = model.train_step(batch_of(PairedDataset(tiny_pairs, "train", 32)),
+                              Amp(torch.device("cpu"), "fp32"))
+    assert set(losses) == {"G_gan", "G_L1", "D"}
+    assert all(torch.isfinite(v) for v in losses.values())
+    for name, module in model.modules().items():
+        changed = sum(not torch.equal(a, b) for a, b in zip(before[name], module.parameters(),
+                                                             strict=True))
+        assert changed > len(before[name]) // 2, name
+
+
+def test_bf16_channels_last_gradients_match_fp32(tiny_pairs):
+    """The CPU default (bf16 autocast + channels_last) must give the fp32 gradients."""
+    cfg = Pix2PixConfig(size=32, ngf=16, ndf=16, dropout=0.0)
+    batch = batch_of(PairedDataset(tiny_pairs, "train", 32, augment=False))
+    grads = {}
+    for name, precision, fmt in [("ref", "fp32", torch.contiguous_format),
+                                 ("fast", "bf16", torch.channels_last)]:
+        torch.manual_seed(0)
+        model = Pix2Pix(cfg, torch.device("cpu"), fmt)
+        x, y, _ = model._inputs(batch)
+        with Amp(torch.device("cpu"), precision).autocast():
+            loss = (model.G(x).float() - y).abs().mean()
+        loss.backward()
+        grads[name] = torch.cat([p.grad.flatten() for p in model.G.parameters()])
+    ref, fast = grads["ref"], grads["fast"]
+    assert torch.nn.functional.cosine_similarity(ref, fast, dim=0) > 0.99
+    assert (fast - ref).norm() / ref.norm() < 0.1
+
+
+def in_mask_l1(generator, dataset):
+    errors = []
+    with torch.no_grad():
+        generator.eval()
+        for i in range(len(dataset)):
+            item = dataset[i]
+            x = pix2pix.generator_input(item["a"][None], item["mask"][None], True)
+            out = pix2pix.generator_output(generator(x))[0]
+            m = item["mask"].expand_as(out)
+            errors.append((out - item["b"]).abs()[m].mean().item())
+    return float(np.mean(errors))
+
+
+def test_short_training_lowers_in_mask_l1_on_val(tiny_pairs, tmp_path):
+    small = {**TINY, "ngf": 16, "ndf": 16}
+    cfg = Pix2PixConfig(mask_channel=True, **small)
+    torch.manual_seed(5)
+    untrained = pix2pix.build_generator(cfg)
+    from mosaicgan.nets import init_weights
+
+    init_weights(untrained)
+    val = PairedDataset(tiny_pairs, "val", 32, augment=False)
+    result = train_pix2pix(tiny_pairs, tmp_path / "run", config=small, detector=FakeDetector(),
+                           loop=LoopOptions(steps=400, batch=4, seed=5, **QUIET),
+                           log=lambda _: None)
+    assert result.step == 400
+    trained = pix2pix.build_generator(cfg)
+    load_checkpoint(tmp_path / "run").load_module("G", trained)
+    before, after = in_mask_l1(untrained, val), in_mask_l1(trained, val)
+    print(f"in-mask L1 on val: untrained {before:.4f}, trained {after:.4f}")
+    assert after < 0.8 * before, (before, after)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["G_L1"] < log[0]["G_L1"]
+
+
+def test_resume_matches_an_uninterrupted_run(tiny_pairs, tmp_path, monkeypatch):
+    opts = LoopOptions(steps=12, batch=2, seed=1, checkpoint_every=4, **QUIET)
+    kwargs = {"config": TINY, "detector": FakeDetector(), "log": lambda _: None}
+    train_pix2pix(tiny_pairs, tmp_path / "whole", loop=opts, **kwargs)
+
+    real_step, calls = Pix2Pix.train_step, [0]
+
+    def interrupted(self, *a):
+        calls[0] += 1
+        if calls[0] == 7:  # Ctrl-C during step 7: the checkpoint holds 6 finished steps
+            raise KeyboardInterrupt
+        return real_step(self, *a)
+
+    monkeypatch.setattr(Pix2Pix, "train_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_pix2pix(tiny_pairs, tmp_path / "split", loop=opts, **kwargs)
+    assert load_checkpoint(tmp_path / "split").step == 6
+    monkeypatch.setattr(Pix2Pix, "train_step", real_step)
+    with pytest.raises(ModelError, match="--resume"):
+        train_pix2pix(tiny_pairs, tmp_path / "split", loop=opts, **kwargs)
+    train_pix2pix(tiny_pairs, tmp_path / "split", resume=True, detector=FakeDetector(),
+                  log=lambda _: None)
+
+    whole, split = load_checkpoint(tmp_path / "whole"), load_checkpoint(tmp_path / "split")
+    assert whole.step == split.step == 12
+    assert set(whole.tensors) == set(split.tensors)
+    for key, value in whole.tensors.items():
+        torch.testing.assert_close(split.tensors[key], value, rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_checkpoint_is_safetensors_plus_json(tiny_pairs, tmp_path):
+    from safetensors import safe_open
+
+    train_pix2pix(tiny_pairs, tmp_path / "run", config=TINY, detector=FakeDetector(),
+                  loop=LoopOptions(steps=2, batch=1, **QUIET), log=lambda _: None)
+    meta = json.loads((tmp_path / "run" / "checkpoint.json").read_text())
+    assert meta["kind"] == "pix2pix" and meta["step"] == 2
+    assert meta["config"]["size"] == 32 and meta["config"]["mask_channel"] is True
+    assert meta["mosaicgan_version"] and meta["loop"]["batch"] == 1
+    with safe_open(tmp_path / "run" / meta["tensors"], "pt") as f:
+        keys = set(f.keys())
+    assert any(k.startswith("G.") for k in keys) and any(k.startswith("optim.D.") for k in keys)
+    assert not [p for p in (tmp_path / "run").rglob("*") if p.suffix in (".pt", ".pth", ".pkl")]
+
+
+def test_mismatched_and_broken_checkpoints(tiny_pairs, tmp_path):
+    from mosaicgan.restore import Restorer
+
+    run = tmp_path / "run"
+    train_pix2pix(tiny_pairs, run, config=TINY, detector=FakeDetector(),
+                  loop=LoopOptions(steps=1, **QUIET), log=lambda _: None)
+    meta = json.loads((run / "checkpoint.json").read_text())
+    meta["config"]["ngf"] = 16  # the JSON now disagrees with the weights
+    (run / "checkpoint.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="do not fit"):
+        Restorer.from_checkpoint(run)
+    with pytest.raises(ModelError, match=r"no checkpoint\.json"):
+        Restorer.from_checkpoint(tmp_path)
+    with pytest.raises(ModelError, match="no such model"):
+        Restorer.from_checkpoint(tmp_path / "missing")
+    (run / meta["tensors"]).write_bytes(b"garbage")
+    with pytest.raises(ModelError, match="unreadable tensor file"):
+        Restorer.from_checkpoint(run)
+
+
+def test_lr_schedule_is_constant_then_linear_to_zero():
+    factors = [lr_factor(s, 100, 0.5) for s in range(100)]
+    assert factors[:50] == [1.0] * 50
+    assert all(a > b for a, b in itertools.pairwise(factors[50:]))
+    assert factors[-1] == pytest.approx(0.02)
+
+
+def test_sampler_visits_every_item_once_per_epoch_and_resumes():
+    full = list(StepSampler(10, 3, seed=4, start=0, steps=20))
+    assert sorted(i for i, _ in full[:10]) == list(range(10))
+    assert sorted(i for i, _ in full[10:20]) == list(range(10))
+    assert list(StepSampler(10, 3, seed=4, start=7, steps=20)) == full[21:]
+    assert len({s for _, s in full}) == len(full)
