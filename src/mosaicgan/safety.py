@@ -30,7 +30,7 @@ NUDITY_CLASSES = frozenset({
 TRAINING_NUDITY_SCORE = 0.5  # training images are skipped at this score
 OUTPUT_SCORE = 0.25  # restored/translated outputs: err on the side of caution
 DETECTOR_SIZE = 320  # NudeNet's working resolution
-CONTEXT = 1.5  # a region is screened inside its box grown by half
+CONTEXTS = (1.5, 3.0)  # a region is screened in its box grown by half, and by 3x
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def screen_image(image: np.ndarray, detector: Detector | None = None, *,
     return reasons(detector.detect(image), None, nudity_score)
 
 
-def context_box(box: Box, width: int, height: int, grow: float = CONTEXT) -> Box:
+def context_box(box: Box, width: int, height: int, grow: float) -> Box:
     """``box`` grown by ``grow`` about its centre, clipped to the image."""
     x, y, w, h = box
     cx, cy = x + w / 2, y + h / 2
@@ -128,29 +128,40 @@ def screen_region(image: np.ndarray, box: Box, detector: Detector | None = None)
     """The reasons the region ``box`` of ``image`` may not be written: ``"face"``, ``"nudity"``.
 
     Empty when it may. The detector sees the box grown by half, scaled so its longer side
-    is the detector's working size; a detection counts when it overlaps ``box``.
+    is the detector's working size, and again with three times the context (a small region
+    inside a face is recognised as part of that face only with the face around it). A
+    detection counts when it overlaps ``box``.
 
     Args:
         image: ``(H, W, 3)`` uint8 RGB: the image as it would be written.
         box: ``(x, y, w, h)`` of the restored region.
     """
     check_rgb_uint8(image)
+    detector = detector or default_detector()
+    found: list[Detection] = []
+    for grow in CONTEXTS:
+        found += _detect_around(image, box, grow, detector)
+    return reasons(found, OUTPUT_SCORE, OUTPUT_SCORE)
+
+
+def _detect_around(image: np.ndarray, box: Box, grow: float,
+                   detector: Detector) -> list[Detection]:
+    """Detections in the context of ``box`` that overlap it, in image coordinates."""
     height, width = image.shape[:2]
-    cx, cy, cw, ch = context_box(box, width, height)
+    cx, cy, cw, ch = context_box(box, width, height, grow)
     if cw < 1 or ch < 1:
         return []
-    crop = image[cy:cy + ch, cx:cx + cw]
     scale = DETECTOR_SIZE / max(cw, ch)
     size = (max(1, round(cw * scale)), max(1, round(ch * scale)))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    crop = cv2.resize(crop, size, interpolation=interp)
-    detector = detector or default_detector()
-    overlapping = []
+    crop = cv2.resize(image[cy:cy + ch, cx:cx + cw], size, interpolation=interp)
     bx, by, bw, bh = box
+    overlapping = []
     for d in detector.detect(crop):
         dx, dy, dw, dh = d.box
         x0, y0 = cx + dx / scale, cy + dy / scale
         x1, y1 = x0 + dw / scale, y0 + dh / scale
         if x0 < bx + bw and x1 > bx and y0 < by + bh and y1 > by:
-            overlapping.append(d)
-    return reasons(overlapping, OUTPUT_SCORE, OUTPUT_SCORE)
+            overlapping.append(Detection(d.label, d.score, (round(x0), round(y0),
+                                                            round(x1 - x0), round(y1 - y0))))
+    return overlapping
