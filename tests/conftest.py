@@ -59,3 +59,16 @@ def tiny_pairs(tmp_path_factory, photos_dir) -> Path:
                         detector=FakeDetector(), log=lambda _: None, progress=False)
     assert report.ok and report.pairs == {"train": 24, "val": 8}
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, tiny_pairs) -> Path:
+    """A 32 px restoration run, trained for a few steps (quality is not the point)."""
+    from mosaicgan.api import train_pix2pix
+    from mosaicgan.train.loop import LoopOptions
+
+    run = tmp_path_factory.mktemp("run")
+    train_pix2pix(tiny_pairs, run, config={"size": 32, "ngf": 8, "ndf": 8},
+                  detector=FakeDetector(), log=lambda _: None,
+                  loop=LoopOptions(steps=5, batch=2, progress=False, sample_every=0))
+    return run

@@ -62,7 +62,7 @@ def pixelate_array(image: np.ndarray, mask: np.ndarray, block: int,
 
     Computed in float64, so each cell is exactly its rounded mean colour.
     """
-    img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].double()
+    img = torch.from_numpy(image.astype(np.float64)).permute(2, 0, 1)[None]
     m = torch.from_numpy(np.ascontiguousarray(mask, dtype=bool))[None, None]
     out = pixelate(img, m, block, origin)
     return out[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()

@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from mosaicgan.api import mosaic_image, restore_files
+from mosaicgan.imageio import read_image, read_metadata, write_image
+from mosaicgan.regions.masks import box_mask, ellipse_mask
+from mosaicgan.restore import Restorer, feather_alpha, window_for
+
+from .conftest import FakeDetector, photo
+
+
+@pytest.mark.parametrize("shape,box", [
+    ((400, 600), (200, 100, 150, 120)),
+    ((333, 517), (0, 0, 90, 60)),  # odd size, region in a corner
+    ((37, 53), (10, 5, 30, 20)),  # smaller than the generator's window
+])
+def test_outside_pixels_are_byte_identical_png_in_png_out(tiny_model, tmp_path, shape, box):
+    image = np.asarray(photo("coffee")[:shape[0], :shape[1]])
+    mask = ellipse_mask(*shape, box)
+    mosaiced = mosaic_image(image, mask, 6)
+    src = write_image(tmp_path / "in" / "photo.png", mosaiced)
+    mask_file = write_image(tmp_path / "mask.png", mask.astype(np.uint8) * 255)
+    before = src.read_bytes()
+    report = restore_files([src], tmp_path / "out", model=tiny_model, mask=mask_file,
+                           detector=FakeDetector(), log=lambda _: None)
+    assert report.ok and report.written == [tmp_path / "out" / "photo.png"]
+    restored = read_image(tmp_path / "out" / "photo.png")
+    assert restored.shape == mosaiced.shape
+    np.testing.assert_array_equal(restored[~mask], mosaiced[~mask])
+    assert (restored[mask] != mosaiced[mask]).any()
+    assert src.read_bytes() == before  # input untouched
+    meta = read_metadata(tmp_path / "out" / "photo.png")
+    assert meta["operation"] == "restore" and meta["refused"] == []
+    x, y, w, h = meta["synthesized"][0]
+    ys, xs = np.nonzero(mask)
+    assert (x, y, x + w - 1, y + h - 1) == (xs.min(), ys.min(), xs.max(), ys.max())
+
+
+def test_each_region_is_restored_separately(tiny_model):
+    image = photo("chelsea")
+    mask = box_mask(300, 451, (20, 20, 60, 50)) | box_mask(300, 451, (300, 150, 100, 100))
+    restorer = Restorer.from_checkpoint(tiny_model, device="cpu", detector=FakeDetector())
+    result = restorer.restore(mosaic_image(image, mask, 8), mask)
+    assert sorted(result.synthesized) == [(20, 20, 60, 50), (300, 150, 100, 100)]
+
+
+def test_feather_ramps_inside_the_mask_only():
+    mask = box_mask(20, 20, (5, 5, 10, 10))
+    alpha = feather_alpha(mask, 2)
+    assert (alpha[~mask] == 0).all() and alpha[10, 10] == 1
+    assert 0 < alpha[5, 10] < alpha[6, 10] < alpha[7, 10] <= 1
+    edge = feather_alpha(box_mask(20, 20, (0, 0, 10, 20)), 2)
+    assert edge[10, 0] == 1  # the image border is not a seam
+
+
+def test_window_has_context_and_stays_inside_large_images():
+    x, y, side = window_for((10, 10, 40, 20), 500, 400, 64)
+    assert side == 64 and x >= 0 and y >= 0
+    x, y, side = window_for((100, 100, 200, 100), 500, 400, 64)
+    assert side == 300 and x <= 100 and x + side >= 300 and y >= 0 and y + side <= 400
+
+
+def test_restore_on_a_translation_model_is_refused(tmp_path):
+    from mosaicgan.api import train_pix2pix
+    from mosaicgan.errors import ModelError
+    from mosaicgan.train.loop import LoopOptions
+
+    ab = np.concatenate([photo("coffee")[:64, :64], photo("chelsea")[:64, :64]], 1)
+    write_image(tmp_path / "ab" / "train" / "1.png", ab)
+    train_pix2pix(tmp_path / "ab", tmp_path / "run", config={"size": 32, "ngf": 8, "ndf": 8},
+                  detector=FakeDetector(), log=lambda _: None,
+                  loop=LoopOptions(steps=1, progress=False, sample_every=0))
+    with pytest.raises(ModelError, match="translate"):
+        Restorer.from_checkpoint(tmp_path / "run")
