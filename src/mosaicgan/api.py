@@ -247,29 +247,63 @@ def make_pairs(photos: str | Path | Iterable[str | Path], out_dir: str | Path, *
 
 def screen_dataset(dataset: Any, cache: Path | None, detector: safety.Detector | None = None,
                    log: Log = print) -> list[tuple[str, str]]:
-    """Screen every image of a paired dataset; leave out refused items; return them named.
+    """Screen every image a dataset reads; leave out what is refused; return it named.
 
-    Results are cached per file (path, size, mtime) in ``cache`` so a resumed run does not
-    screen again.
+    Verdicts are cached per file (path, size, mtime) in ``cache``, so a resumed run does
+    not screen again.
     """
     known: dict[str, list[str]] = {}
     if cache is not None and cache.is_file():
         known = json.loads(cache.read_text())
-    refused, excluded = [], set()
-    for i, item in enumerate(dataset.items):
-        paths = [p for p in (item.a, item.b) if p is not None]
-        key = "|".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in paths)
+    refused: list[tuple[str, str]] = []
+    excluded: set[Path] = set()
+    for path in dataset.image_files():
+        stat = path.stat()
+        key = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
         if key not in known:
-            a, b, _ = dataset.views(i)
-            known[key] = sorted(set(_screen(a, detector)) | set(_screen(b, detector)))
+            found: set[str] = set()
+            for view in dataset.read_views(path):
+                found.update(_screen(view, detector))
+            known[key] = sorted(found)
         if known[key]:
-            excluded.add(i)
-            refused.append((str(item.a), ", ".join(known[key])))
-            log(f"skipped {item.a}: {', '.join(known[key])} (safety screen)")
-    dataset.exclude(excluded)
+            excluded.add(path)
+            refused.append((str(path), ", ".join(known[key])))
+            log(f"skipped {path}: {', '.join(known[key])} (safety screen)")
+    dataset.exclude_files(excluded)
     if cache is not None:
         write_text(cache, json.dumps(known, indent=0, sort_keys=True))
+    if refused:
+        log(f"safety screen: {len(refused)} image(s) left out")
     return refused
+
+
+def _saved_settings(run_dir: Path, resume: bool, config: dict[str, Any] | None,
+                    loop: Any) -> tuple[dict[str, Any], Any]:
+    """(model settings, loop options): a resumed run's own, else the ones given."""
+    from .train.loop import LoopOptions, saved_options
+
+    saved = saved_options(run_dir) if resume else None
+    opts = loop or (saved[1] if saved else LoopOptions())
+    return (saved[0] if saved else dict(config or {})), opts
+
+
+def _train(make_trainer: Callable, train_set: Any, val_set: Any, run_dir: Path, opts: Any, *,
+           epochs: float | None, resume: bool, detector: safety.Detector | None, log: Log,
+           args: dict[str, Any]):
+    """Screen the data, turn epochs into steps, run the shared loop."""
+    from dataclasses import replace
+
+    from .train.loop import run_training
+
+    for data in (train_set, val_set):
+        if data is not None:
+            screen_dataset(data, run_dir / "screening.json", detector, log)
+    if not len(train_set):
+        raise InputError(args.get("dataset"), "no training images left after the safety screen")
+    if epochs is not None:
+        opts = replace(opts, steps=max(1, math.ceil(epochs * len(train_set) / opts.batch)))
+    return run_training(make_trainer, train_set, run_dir, opts, resume=resume,
+                        sample_set=val_set, args=args, log=log)
 
 
 def train_pix2pix(dataset: str | Path, run_dir: str | Path, *,
@@ -283,35 +317,48 @@ def train_pix2pix(dataset: str | Path, run_dir: str | Path, *,
     saved model settings are used and its loop options are kept unless ``loop`` is given.
     """
     from .data.paired import PairedDataset, split_dir
-    from .train.loop import LoopOptions, run_training, saved_options
     from .train.pix2pix import Pix2Pix, Pix2PixConfig
 
     run_dir = Path(run_dir)
-    saved = saved_options(run_dir) if resume else None
-    opts = loop or (saved[1] if saved else LoopOptions())
-    settings = saved[0] if saved else dict(config or {})
+    settings, opts = _saved_settings(run_dir, resume, config, loop)
     train_set = PairedDataset(dataset, "train", settings.get("size", 256), direction)
     # A dataset with masks trains a restorer: the mask is the generator's 4th channel.
     cfg = Pix2PixConfig.from_dict({"mask_channel": train_set.has_mask, **settings})
     val_set = None
-    root = Path(dataset)
     for split in ("val", "test"):
-        if (root / split).is_dir() and split_dir(root, split) != train_set.folder:
+        if (Path(dataset) / split).is_dir() and split_dir(Path(dataset), split) != train_set.folder:
             val_set = PairedDataset(dataset, split, cfg.size, direction, augment=False)
             break
-    refused = screen_dataset(train_set, run_dir / "screening.json", detector, log)
-    if val_set is not None:
-        refused += screen_dataset(val_set, run_dir / "screening.json", detector, log)
-    if refused:
-        log(f"safety screen: {len(refused)} image(s) left out")
-    if not len(train_set):
-        raise InputError(dataset, "no training pairs left after the safety screen")
-    if epochs is not None:
-        from dataclasses import replace
-        opts = replace(opts, steps=max(1, math.ceil(epochs * len(train_set) / opts.batch)))
-    args = {"dataset": str(dataset), "direction": direction, "epochs": epochs}
-    return run_training(lambda device, fmt: Pix2Pix(cfg, device, fmt), train_set, run_dir, opts,
-                        resume=resume, sample_set=val_set, args=args, log=log)
+    return _train(lambda device, fmt: Pix2Pix(cfg, device, fmt), train_set, val_set, run_dir,
+                  opts, epochs=epochs, resume=resume, detector=detector, log=log,
+                  args={"dataset": str(dataset), "direction": direction, "epochs": epochs})
+
+
+def train_cyclegan(dataset: str | Path | None, run_dir: str | Path, *,
+                   a: str | Path | None = None, b: str | Path | None = None,
+                   config: dict[str, Any] | None = None, loop: Any = None,
+                   epochs: float | None = None, resume: bool = False,
+                   detector: safety.Detector | None = None, log: Log = print):
+    """Train CycleGAN on trainA/ + trainB/ of ``dataset`` (or folders ``a`` and ``b``).
+
+    config: CycleGANConfig fields; loop: LoopOptions; resume as for :func:`train_pix2pix`.
+    Samples come from testA/ + testB/ when the dataset has them.
+    """
+    from .data.unpaired import UnpairedDataset, domain_folders
+    from .train.cyclegan import CycleGAN, CycleGANConfig
+
+    run_dir = Path(run_dir)
+    settings, opts = _saved_settings(run_dir, resume, config, loop)
+    cfg = CycleGANConfig.from_dict(settings)
+    fa, fb = domain_folders(dataset, "train", a, b)
+    train_set = UnpairedDataset(fa, fb, cfg.size, augment=True)
+    val_set = None
+    if dataset is not None and (Path(dataset) / "testA").is_dir() and \
+            (Path(dataset) / "testB").is_dir():
+        val_set = UnpairedDataset(*domain_folders(dataset, "test"), cfg.size, augment=False)
+    return _train(lambda device, fmt: CycleGAN(cfg, device, fmt), train_set, val_set, run_dir,
+                  opts, epochs=epochs, resume=resume, detector=detector, log=log,
+                  args={"dataset": str(dataset), "a": str(fa), "b": str(fb), "epochs": epochs})
 
 
 # --- restore ------------------------------------------------------------------------------
@@ -365,5 +412,38 @@ def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *, model: s
                          synthesized=[list(b) for b in result.synthesized],
                          refused=[r.as_dict() for r in result.refused])
         write_image(out, result.image, metadata=meta)
+        report.written.append(out)
+    return report
+
+
+# --- translate ----------------------------------------------------------------------------
+
+def load_translator(model: str | Path, direction: str = "AtoB", device: str = "auto",
+                    detector: safety.Detector | None = None):
+    from .translate import Translator
+
+    return Translator.from_checkpoint(model, direction, device, detector)
+
+
+def translate_files(inputs: Iterable[str | Path], out_dir: str | Path, *, model: str | Path,
+                    direction: str = "AtoB", device: str = "auto",
+                    detector: safety.Detector | None = None, log: Log = print) -> BatchReport:
+    """Translate each image into ``out_dir/<stem>.png``; outputs with nudity are refused."""
+    translator = load_translator(model, direction, device, detector)
+    report = BatchReport()
+    for src, out in _outputs(inputs, out_dir, suffix=".png"):
+        try:
+            result = translator.translate(read_image(src))
+        except MosaicganError as exc:
+            report.failed.append((str(src), str(exc)))
+            log(f"error: {exc}")
+            continue
+        if result.image is None:
+            reason = ", ".join(result.refused)
+            report.skipped.append((str(src), f"output refused: {reason} detected"))
+            log(f"{src}: output refused ({reason} detected); nothing written")
+            continue
+        write_image(out, result.image, metadata=_metadata(
+            "translate", model=translator.source, direction=direction, synthesized="whole image"))
         report.written.append(out)
     return report

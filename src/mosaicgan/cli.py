@@ -144,43 +144,44 @@ def train() -> None:
     """Train a model."""
 
 
-@train.command("pix2pix")
-@click.argument("dataset", type=click.Path(path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Run folder: checkpoints, samples, log.")
-@click.option("--size", type=int, default=None, help="Training size, a power of two "
-              "(256: unet_256, 128: unet_128) [default: 256].")
-@click.option("--steps", type=click.IntRange(1), default=None, help="Training steps "
-              "[default: 20000].")
-@click.option("--epochs", type=click.FloatRange(0, min_open=True), default=None,
-              help="Train this many passes over the data instead of --steps.")
-@click.option("--batch", type=click.IntRange(1), default=None, help="Batch size [default: 1].")
-@click.option("--device", type=click.Choice(DEVICES), default=None, help="[default: auto]")
-@click.option("--precision", type=click.Choice(PRECISIONS), default=None,
-              help="auto = bf16 on CPU and recent GPUs [default: auto].")
-@click.option("--resume", is_flag=True, help="Continue the run in the output folder.")
-@click.option("--seed", type=click.IntRange(0), default=None, help="[default: 0]")
-@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB",
-              help="For aligned A|B datasets.")
-@click.option("--ngf", type=click.IntRange(1), default=None, help="Generator width [64].")
-@click.option("--ndf", type=click.IntRange(1), default=None, help="Discriminator width [64].")
-@click.option("--gan-mode", type=click.Choice(["vanilla", "lsgan"]), default=None,
-              help="[default: vanilla]")
-@click.option("--lambda-l1", type=float, default=None, help="L1 weight [100].")
-@click.option("--mask-weight", type=float, default=None,
-              help="L1 weight inside the mask relative to outside [1].")
-@click.option("--sample-every", type=click.IntRange(0), default=None, help="[500]")
-@click.option("--checkpoint-every", type=click.IntRange(1), default=None, help="[500]")
-@click.option("--workers", type=click.IntRange(0), default=None, help="Data loader workers [0].")
-def train_pix2pix(dataset, output, size, steps, epochs, batch, device, precision, resume, seed,
-                  direction, ngf, ndf, gan_mode, lambda_l1, mask_weight, sample_every,
-                  checkpoint_every, workers):
-    """Train pix2pix (U-Net + PatchGAN + L1) on pairs from `mosaicgan pairs` or on an
-    aligned A|B dataset (e.g. pix2pix's facades).
+def loop_options(fn):
+    """The options every trainer shares (the shared training loop's)."""
+    options = [
+        click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+                     help="Run folder: checkpoints, samples, log."),
+        click.option("--size", type=int, default=None,
+                     help="Training crop in px [default: 256]."),
+        click.option("--steps", type=click.IntRange(1), default=None,
+                     help="Training steps [default: 20000]."),
+        click.option("--epochs", type=click.FloatRange(0, min_open=True), default=None,
+                     help="Train this many passes over the data instead of --steps."),
+        click.option("--batch", type=click.IntRange(1), default=None,
+                     help="Batch size [default: 1]."),
+        click.option("--device", type=click.Choice(DEVICES), default=None,
+                     help="[default: auto]"),
+        click.option("--precision", type=click.Choice(PRECISIONS), default=None,
+                     help="auto = bf16 on CPU and recent GPUs [default: auto]."),
+        click.option("--resume", is_flag=True, help="Continue the run in the output folder."),
+        click.option("--seed", type=click.IntRange(0), default=None, help="[default: 0]"),
+        click.option("--ngf", type=click.IntRange(1), default=None,
+                     help="Generator width [64]."),
+        click.option("--ndf", type=click.IntRange(1), default=None,
+                     help="Discriminator width [64]."),
+        click.option("--sample-every", type=click.IntRange(0), default=None,
+                     help="Steps between sample sheets [500]."),
+        click.option("--checkpoint-every", type=click.IntRange(1), default=None,
+                     help="Steps between checkpoints [500]."),
+        click.option("--workers", type=click.IntRange(0), default=None,
+                     help="Data loader worker processes [0]."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
 
-    Ctrl-C saves a checkpoint; --resume continues from it.
-    """
-    from . import api
+
+def _run_training(train_fn, dataset, output, config, *, steps, epochs, batch, device,
+                  precision, resume, seed, sample_every, checkpoint_every, workers, **extra):
+    """Shared by the train commands: loop options, resume rules, the final line."""
     from .train.loop import LoopOptions, saved_options, with_overrides
 
     if steps is not None and epochs is not None:
@@ -190,20 +191,73 @@ def train_pix2pix(dataset, output, size, steps, epochs, batch, device, precision
     loop = with_overrides(base, steps=steps, batch=batch, device=device, precision=precision,
                           seed=seed, sample_every=sample_every,
                           checkpoint_every=checkpoint_every, workers=workers)
-    config = {k: v for k, v in {"size": size, "ngf": ngf, "ndf": ndf, "gan_mode": gan_mode,
-                                "lambda_l1": lambda_l1, "mask_l1_weight": mask_weight}.items()
-              if v is not None}
+    config = {k: v for k, v in config.items() if v is not None}
     if saved and config:
-        raise click.UsageError(f"--resume keeps the run's model settings; drop "
-                               f"{', '.join('--' + k for k in config)}")
+        raise click.UsageError("--resume keeps the run's model settings; drop "
+                               + ", ".join("--" + k.replace("_", "-") for k in config))
     try:
-        result = api.train_pix2pix(dataset, output, config=config, loop=loop, epochs=epochs,
-                                   direction=direction, resume=resume, log=_log)
+        result = train_fn(dataset, output, config=config, loop=loop, epochs=epochs,
+                          resume=resume, log=_log, **extra)
     except ValueError as exc:
         _fail(str(exc))
     losses = ", ".join(f"{k} {v:.4f}" for k, v in result.losses.items())
     click.echo(f"trained to step {result.step} in {result.seconds:.0f} s ({losses}) "
                f"-> {result.run_dir}", err=True)
+
+
+@train.command("pix2pix")
+@click.argument("dataset", type=click.Path(path_type=Path))
+@loop_options
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB",
+              help="For aligned A|B datasets.")
+@click.option("--gan-mode", type=click.Choice(["vanilla", "lsgan"]), default=None,
+              help="[default: vanilla]")
+@click.option("--lambda-l1", type=float, default=None, help="L1 weight [100].")
+@click.option("--mask-weight", type=float, default=None,
+              help="L1 weight inside the mask relative to outside [1].")
+def train_pix2pix(dataset, output, size, ngf, ndf, direction, gan_mode, lambda_l1, mask_weight,
+                  **loop):
+    """Train pix2pix (U-Net + PatchGAN + L1) on pairs from `mosaicgan pairs` or on an
+    aligned A|B dataset (e.g. pix2pix's facades).
+
+    Ctrl-C saves a checkpoint; --resume continues from it.
+    """
+    from . import api
+
+    config = {"size": size, "ngf": ngf, "ndf": ndf, "gan_mode": gan_mode,
+              "lambda_l1": lambda_l1, "mask_l1_weight": mask_weight}
+    _run_training(api.train_pix2pix, dataset, output, config, direction=direction, **loop)
+
+
+@train.command("cyclegan")
+@click.argument("dataset", required=False, type=click.Path(path_type=Path))
+@loop_options
+@click.option("--a", "folder_a", type=click.Path(path_type=Path),
+              help="Domain A folder (instead of DATASET/trainA).")
+@click.option("--b", "folder_b", type=click.Path(path_type=Path),
+              help="Domain B folder (instead of DATASET/trainB).")
+@click.option("--blocks", type=click.IntRange(1), default=None,
+              help="ResNet blocks [9 at 256 and above, 6 below].")
+@click.option("--lambda-cycle", type=float, default=None, help="Cycle loss weight [10].")
+@click.option("--lambda-identity", type=float, default=None,
+              help="Identity loss, as a fraction of the cycle weight [0.5].")
+@click.option("--pool-size", type=click.IntRange(0), default=None,
+              help="Generated images kept per discriminator [50].")
+def train_cyclegan(dataset, output, size, ngf, ndf, folder_a, folder_b, blocks, lambda_cycle,
+                   lambda_identity, pool_size, **loop):
+    """Train CycleGAN (ResNet generators, PatchGANs, LSGAN, cycle + identity losses) on
+    unpaired images: DATASET/trainA and DATASET/trainB, or --a DIR --b DIR.
+
+    Ctrl-C saves a checkpoint; --resume continues from it.
+    """
+    from . import api
+
+    if dataset is None and (folder_a is None or folder_b is None):
+        raise click.UsageError("give DATASET (with trainA/, trainB/) or both --a and --b")
+    config = {"size": size, "ngf": ngf, "ndf": ndf, "blocks": blocks,
+              "lambda_a": lambda_cycle, "lambda_b": lambda_cycle,
+              "lambda_identity": lambda_identity, "pool_size": pool_size}
+    _run_training(api.train_cyclegan, dataset, output, config, a=folder_a, b=folder_b, **loop)
 
 
 @main.command()
@@ -225,6 +279,27 @@ def restore(inputs, output, model, mask, device):
                                mask=None if mask == "auto" else Path(mask), device=device,
                                log=_log)
     _finish(report, "restore")
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Folder for the translated images (<name>.png).")
+@click.option("--model", required=True, type=click.Path(path_type=Path),
+              help="A CycleGAN or pix2pix run folder, or its .json.")
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB",
+              help="Which CycleGAN generator to use.")
+@click.option("--device", type=click.Choice(DEVICES), default="auto")
+def translate(inputs, output, model, direction, device):
+    """Translate whole images with a trained model (any size; large ones in tiles).
+
+    Outputs in which nudity is detected are refused and not written.
+    """
+    from . import api
+
+    report = api.translate_files(inputs, output, model=model, direction=direction,
+                                 device=device, log=_log)
+    _finish(report, "translate")
 
 
 @main.command()

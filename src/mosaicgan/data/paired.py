@@ -99,9 +99,21 @@ class PairedDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def exclude(self, indices: set[int]) -> None:
-        """Leave items out (e.g. those the safety screen refused)."""
-        self.items = [it for i, it in enumerate(self.items) if i not in indices]
+    def image_files(self) -> list[Path]:
+        """Every image file the dataset reads (for the safety screen)."""
+        return [p for it in self.items for p in (it.a, it.b) if p is not None]
+
+    def read_views(self, path: Path) -> list[np.ndarray]:
+        """The images in a file: an aligned A|B file holds two."""
+        image = read_image(path)
+        if self.has_mask or image.shape[1] < 2:
+            return [image]
+        half = image.shape[1] // 2
+        return [image[:, :half], image[:, half:]]
+
+    def exclude_files(self, paths: set[Path]) -> None:
+        """Leave out items that read any of these files (e.g. refused by the safety screen)."""
+        self.items = [it for it in self.items if it.a not in paths and it.b not in paths]
 
     def views(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(input, target, mask) as stored: (H, W, 3) uint8, (H, W, 3) uint8, (H, W) bool."""

@@ -2,6 +2,7 @@
 
 from .init import init_weights, norm_layer
 from .patchgan import PatchGAN
+from .resnet import ResnetGenerator
 from .unet import UNet
 
-__all__ = ["PatchGAN", "UNet", "init_weights", "norm_layer"]
+__all__ = ["PatchGAN", "ResnetGenerator", "UNet", "init_weights", "norm_layer"]

@@ -177,6 +177,8 @@ def run_training(make_trainer: Callable[[torch.device, torch.memory_format], Tra
     amp = Amp(device, precision)
     torch.manual_seed(opts.seed)
     trainer = make_trainer(device, memory_format)
+    # A trainer may keep its tensors contiguous where channels_last is wrong or slow.
+    channels_last = getattr(trainer, "memory_format", memory_format) == torch.channels_last
 
     # --- resume -------------------------------------------------------------------------
     start = 0
