@@ -118,13 +118,14 @@ class Translator:
             y = self._run(x)
         else:
             tile = self.max_side - self.max_side % self.multiple
+            overlap = min(OVERLAP, tile // 4)
             acc = torch.zeros(1, 3, h, w)
             weight = torch.zeros(1, 1, h, w)
-            for top in tile_starts(h, tile, OVERLAP):
-                for left in tile_starts(w, tile, OVERLAP):
+            for top in tile_starts(h, tile, overlap):
+                for left in tile_starts(w, tile, overlap):
                     part = x[..., top:top + tile, left:left + tile]
                     th, tw = part.shape[-2:]
-                    wgt = ramp(th, OVERLAP)[:, None] * ramp(tw, OVERLAP)[None, :]
+                    wgt = ramp(th, overlap)[:, None] * ramp(tw, overlap)[None, :]
                     acc[..., top:top + th, left:left + tw] += self._run(part) * wgt
                     weight[..., top:top + th, left:left + tw] += wgt
             y = acc / weight
