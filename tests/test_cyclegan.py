@@ -194,3 +194,19 @@ def test_translate_refuses_outputs_with_nudity(cyclegan_run, tmp_path):
     assert not (tmp_path / "out" / "in.png").exists()
     assert report.skipped and "nudity" in report.skipped[0][1]
     assert any("output refused" in line for line in lines)
+
+
+def test_unpair_splits_aligned_files_into_disjoint_halves(tmp_path):
+    from mosaicgan.api import unpair_aligned
+
+    for i in range(6):
+        left = np.full((8, 8, 3), i, np.uint8)
+        write_image(tmp_path / "ab" / "train" / f"{i}.png",
+                    np.concatenate([left, left + 100], 1))
+    report = unpair_aligned(tmp_path / "ab", tmp_path / "u", log=lambda _: None)
+    assert report.ok and len(report.written) == 6
+    a = {p.stem: read_image(p) for p in (tmp_path / "u" / "trainA").iterdir()}
+    b = {p.stem: read_image(p) for p in (tmp_path / "u" / "trainB").iterdir()}
+    assert len(a) == len(b) == 3 and not set(a) & set(b)
+    assert all((img == int(stem)).all() for stem, img in a.items())
+    assert all((img == int(stem) + 100).all() for stem, img in b.items())

@@ -19,6 +19,7 @@ import numpy as np
 from . import __version__, safety
 from .errors import InputError, MosaicganError
 from .imageio import (
+    list_images,
     list_images_named,
     output_path,
     read_image,
@@ -413,6 +414,35 @@ def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *, model: s
                          refused=[r.as_dict() for r in result.refused])
         write_image(out, result.image, metadata=meta)
         report.written.append(out)
+    return report
+
+
+def unpair_aligned(aligned: str | Path, out_dir: str | Path, *, seed: int = 0,
+                   log: Log = print) -> BatchReport:
+    """Turn an aligned A|B dataset into an unpaired one: for each split (train/, test/,
+    or the folder itself as train), half the files give their left halves to ``<split>A/``
+    and the other half their right halves to ``<split>B/``, so no A image has its B partner.
+    """
+    aligned, out_dir = Path(aligned), Path(out_dir)
+    splits = [s for s in ("train", "test", "val") if (aligned / s).is_dir()] or [""]
+    report = BatchReport()
+    for split in splits:
+        files = list_images([aligned / split])
+        order = np.random.default_rng(seed).permutation(len(files))
+        half = len(files) // 2
+        name = split or "train"
+        for rank, idx in enumerate(order):
+            src = files[idx]
+            try:
+                image = read_image(src)
+            except MosaicganError as exc:
+                report.failed.append((str(src), str(exc)))
+                log(f"error: {exc}")
+                continue
+            w = image.shape[1] // 2
+            side, part = ("A", image[:, :w]) if rank < half else ("B", image[:, w:2 * w])
+            out = write_image(out_dir / f"{name}{side}" / f"{src.stem}.png", part)
+            report.written.append(out)
     return report
 
 

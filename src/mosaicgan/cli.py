@@ -139,6 +139,19 @@ def pairs(photos, output, size, per_image, block, val, seed):
     _finish(report, "pairs")
 
 
+@main.command("unpair")
+@click.argument("aligned", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Unpaired dataset folder (trainA/, trainB/, testA/, testB/).")
+@click.option("--seed", type=int, default=0)
+def unpair(aligned, output, seed):
+    """Split an aligned A|B dataset (e.g. facades) into unpaired halves for CycleGAN:
+    half the files give their A side, the other half their B side."""
+    from . import api
+
+    _finish(api.unpair_aligned(aligned, output, seed=seed, log=_log), "unpair")
+
+
 @main.group()
 def train() -> None:
     """Train a model."""
