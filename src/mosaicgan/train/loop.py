@@ -28,7 +28,12 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..errors import ModelError
 from ..imageio import to_image, write_image
 from .checkpoint import CHECKPOINT_JSON, load_checkpoint, restore_optimizers, save_checkpoint
+from .distributed import broadcast_modules, finish, from_env
 from .precision import Amp, pick_device, pick_precision
+
+
+def _silent(_message: str) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -169,14 +174,22 @@ def run_training(make_trainer: Callable[[torch.device, torch.memory_format], Tra
 
     # --- setup ------------------------------------------------------------------------
     device = pick_device(opts.device)
+    ddp = from_env(device)
+    if ddp.world > 1 and device.type == "cuda":
+        device = torch.device("cuda", ddp.local_rank)
+        torch.cuda.set_device(device)
+    if not ddp.main:
+        log = _silent  # only rank 0 prints, writes checkpoints, samples and logs
     precision = pick_precision(opts.precision, device)
     channels_last = opts.channels_last
     if channels_last is None:
         channels_last = device.type in ("cpu", "cuda")
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    amp = Amp(device, precision)
+    amp = Amp(device, precision, ddp.world)
     torch.manual_seed(opts.seed)
     trainer = make_trainer(device, memory_format)
+    if ddp.world > 1:
+        broadcast_modules(trainer.modules())
     # A trainer may keep its tensors contiguous where channels_last is wrong or slow.
     channels_last = getattr(trainer, "memory_format", memory_format) == torch.channels_last
 
@@ -198,7 +211,8 @@ def run_training(make_trainer: Callable[[torch.device, torch.memory_format], Tra
         start = ckpt.step
         log(f"resuming {run_dir} at step {start}")
 
-    sampler = StepSampler(len(train_set), opts.batch, opts.seed, start, opts.steps)
+    sampler = StepSampler(len(train_set), opts.batch, opts.seed, start, opts.steps,
+                          ddp.rank, ddp.world)
     loader = DataLoader(train_set, batch_size=opts.batch, sampler=sampler,
                         num_workers=opts.workers, collate_fn=_collate,
                         pin_memory=device.type == "cuda", persistent_workers=False,
@@ -213,13 +227,15 @@ def run_training(make_trainer: Callable[[torch.device, torch.memory_format], Tra
                               "channels_last": channels_last}}
 
     def save(step: int) -> None:
+        if not ddp.main:
+            return
         save_checkpoint(run_dir, kind=trainer.kind, config=trainer.config_dict(), step=step,
                         modules=trainer.modules(), optimizers=trainer.optimizers(),
                         extra_tensors={**trainer.extra_state(), **_rng_tensors(device)},
                         extra=meta_extra)
 
     def write_samples(step: int) -> None:
-        if samples is not None:
+        if samples is not None and ddp.main:
             write_image(run_dir / "samples" / f"step_{step:08d}.png",
                         sample_sheet(trainer.sample_rows(samples, amp)))
 
@@ -227,9 +243,10 @@ def run_training(make_trainer: Callable[[torch.device, torch.memory_format], Tra
     run_dir.mkdir(parents=True, exist_ok=True)
     log(f"training {trainer.kind} on {device} ({precision}"
         f"{', channels_last' if channels_last else ''}), steps {start}..{opts.steps}, "
-        f"batch {opts.batch}, {len(train_set)} pairs -> {run_dir}")
+        f"batch {opts.batch}{f' x {ddp.world} processes' if ddp.world > 1 else ''}, "
+        f"{len(train_set)} training items -> {run_dir}")
     bar = None
-    if opts.progress:
+    if opts.progress and ddp.main:
         from tqdm import tqdm
         bar = tqdm(total=opts.steps, initial=start, unit="step", dynamic_ncols=True)
     window: dict[str, list[torch.Tensor]] = {}
@@ -246,7 +263,7 @@ def run_training(make_trainer: Callable[[torch.device, torch.memory_format], Tra
                     group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
             losses = trainer.train_step(_to_device(batch, device), amp)
             step += 1
-            n_window += len(batch["path"])
+            n_window += len(batch["path"]) * ddp.world  # the global rate
             for k, v in losses.items():
                 window.setdefault(k, []).append(v)
             if step % opts.log_every == 0 or step == opts.steps:
@@ -254,9 +271,10 @@ def run_training(make_trainer: Callable[[torch.device, torch.memory_format], Tra
                 now = time.perf_counter()
                 rate = n_window / max(now - t_window, 1e-9)
                 t_window, n_window, window = now, 0, {}
-                with log_file.open("a") as f:
-                    f.write(json.dumps({"step": step, **last_losses, "lr_factor": factor,
-                                        "images_per_s": round(rate, 3)}) + "\n")
+                if ddp.main:
+                    with log_file.open("a") as f:
+                            f.write(json.dumps({"step": step, **last_losses, "lr_factor": factor,
+                                            "images_per_s": round(rate, 3)}) + "\n")
                 if bar is not None:
                     bar.set_postfix_str(" ".join(f"{k} {v:.3f}" for k, v in last_losses.items())
                                         + f" | {rate:.2f} img/s")
@@ -272,6 +290,7 @@ def run_training(make_trainer: Callable[[torch.device, torch.memory_format], Tra
         save(step)
         log(f"interrupted: checkpoint saved at step {step} in {run_dir}; "
             "run again with --resume to continue")
+        finish(ddp)
         raise
     if bar is not None:
         bar.close()
@@ -280,6 +299,7 @@ def run_training(make_trainer: Callable[[torch.device, torch.memory_format], Tra
     if samples is not None and step % max(opts.sample_every, 1) != 0:
         write_samples(step)
     seconds = time.perf_counter() - t_start
+    finish(ddp)
     return RunResult(run_dir, step, last_losses, seconds, rate)
 
 

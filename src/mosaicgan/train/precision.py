@@ -48,6 +48,7 @@ class Amp:
 
     device: torch.device
     precision: str = "fp32"
+    world: int = 1  # processes averaging their gradients (torchrun)
 
     def __post_init__(self) -> None:
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
@@ -59,9 +60,14 @@ class Amp:
         return torch.autocast(self.device.type, dtype=self.dtype)
 
     def step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
-        """zero_grad, backward, step (scaled for fp16)."""
+        """zero_grad, backward, (average gradients across processes,) step (scaled for fp16)."""
         optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        if self.world > 1:
+            from .distributed import average_gradients
+
+            average_gradients([p for g in optimizer.param_groups for p in g["params"]],
+                              self.world)
         self.scaler.step(optimizer)
         self.scaler.update()
 
