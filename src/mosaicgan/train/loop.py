@@ -44,6 +44,7 @@ class LoopOptions:
     device: str = "auto"
     precision: str = "auto"
     channels_last: bool | None = None  # None: on for CPU and CUDA
+    compile: bool = False  # torch.compile the networks (slow first steps, faster after)
     decay_from: float = 0.5  # constant lr, then linear decay to 0 from this fraction of steps
     sample_every: int = 500
     checkpoint_every: int = 500
@@ -190,6 +191,9 @@ def run_training(make_trainer: Callable[[torch.device, torch.memory_format], Tra
     trainer = make_trainer(device, memory_format)
     if ddp.world > 1:
         broadcast_modules(trainer.modules())
+    if opts.compile:
+        for module in trainer.modules().values():
+            module.compile()  # in place: state_dict keys stay those of the plain module
     # A trainer may keep its tensors contiguous where channels_last is wrong or slow.
     channels_last = getattr(trainer, "memory_format", memory_format) == torch.channels_last
 
@@ -224,7 +228,7 @@ def run_training(make_trainer: Callable[[torch.device, torch.memory_format], Tra
 
     meta_extra = {"loop": asdict(opts), "args": args or {},
                   "runtime": {"device": str(device), "precision": precision,
-                              "channels_last": channels_last}}
+                              "channels_last": channels_last, "compile": opts.compile}}
 
     def save(step: int) -> None:
         if not ddp.main:
