@@ -16,6 +16,7 @@ import torch
 
 from . import safety
 from .errors import ModelError
+from .nets import per_sample_norm
 from .regions.masks import Box
 from .train.checkpoint import load_checkpoint
 from .train.pix2pix import KIND, Pix2PixConfig, build_generator, generator_input, generator_output
@@ -106,7 +107,7 @@ class Restorer:
 
     def __init__(self, generator: torch.nn.Module, cfg: Pix2PixConfig, device: torch.device,
                  source: str = "", detector: safety.Detector | None = None):
-        self.G = generator.to(device).eval()
+        self.G = per_sample_norm(generator).to(device).eval()
         self.cfg = cfg
         self.device = device
         self.source = source
@@ -135,19 +136,27 @@ class Restorer:
         window: (x, y, S), where the crop lies in the image (unused here; an oracle in the
         tests uses it).
         """
-        side = image.shape[0]
+        return self.generate_batch([image], [mask])[0]
+
+    @torch.no_grad()
+    def generate_batch(self, images: list[np.ndarray], masks: list[np.ndarray]
+                       ) -> list[np.ndarray]:
+        """:meth:`generate` for several square crops (any sides) in one generator call."""
         size = self.cfg.size
-        if side != size:
-            image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-            mask = cv2.resize(mask.astype(np.uint8), (size, size),
-                              interpolation=cv2.INTER_NEAREST) > 0
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
-        m = torch.from_numpy(np.ascontiguousarray(mask))[None, None]
-        y = generator_output(self.G(generator_input(x, m, True).to(self.device)))
-        out = (y[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-        if side != size:
-            out = cv2.resize(out, (side, side), interpolation=cv2.INTER_CUBIC)
-        return out
+        xs, ms = [], []
+        for image, mask in zip(images, masks, strict=True):
+            if image.shape[0] != size:
+                image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+                mask = cv2.resize(mask.astype(np.uint8), (size, size),
+                                  interpolation=cv2.INTER_NEAREST) > 0
+            xs.append(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1))
+            ms.append(torch.from_numpy(np.ascontiguousarray(mask))[None])
+        x = torch.stack(xs).float() / 255
+        y = generator_output(self.G(generator_input(x, torch.stack(ms), True).to(self.device)))
+        outs = (y.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+        return [out if image.shape[0] == size else
+                cv2.resize(out, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_CUBIC)
+                for out, image in zip(outs, images, strict=True)]
 
     def restore(self, image: np.ndarray, mask: np.ndarray) -> RestoreResult:
         """Restore ``image`` ``(H, W, 3)`` uint8 inside ``mask`` ``(H, W)`` bool."""

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from . import safety
 from .errors import ModelError
+from .nets import per_sample_norm
 from .train import cyclegan, pix2pix
 from .train.checkpoint import load_checkpoint
 from .train.precision import pick_device
@@ -67,7 +68,7 @@ class Translator:
     def __init__(self, generator: torch.nn.Module, multiple: int, device: torch.device,
                  mask_channel: bool = False, source: str = "",
                  detector: safety.Detector | None = None, max_side: int = MAX_SIDE):
-        self.G = generator.to(device).eval()
+        self.G = per_sample_norm(generator).to(device).eval()
         self.multiple = multiple
         self.device = device
         self.mask_channel = mask_channel

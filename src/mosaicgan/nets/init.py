@@ -37,3 +37,22 @@ def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
 
     net.apply(init)
     return net
+
+
+def per_sample_norm(net: nn.Module) -> nn.Module:
+    """Replace each batch norm by an instance norm with the same scale and shift, in place.
+
+    A batch norm that normalises with the statistics of the batch at hand couples the
+    images of a batch. At batch 1 (how pix2pix trains) it equals an instance norm, so
+    after this swap inference gives the same result whether images come one at a time or
+    in batches.
+    """
+    for name, child in net.named_children():
+        if isinstance(child, nn.BatchNorm2d) and not child.track_running_stats:
+            inst = nn.InstanceNorm2d(child.num_features, eps=child.eps, affine=child.affine)
+            if child.affine:
+                inst.weight, inst.bias = child.weight, child.bias
+            setattr(net, name, inst)
+        else:
+            per_sample_norm(child)
+    return net
