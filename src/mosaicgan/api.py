@@ -25,12 +25,14 @@ from .imageio import (
     read_image,
     read_mask,
     write_image,
+    write_json,
     write_text,
 )
 from .regions.masks import Box, box_mask, clip_box, random_region
 
 Log = Callable[[str], None]
-WHERE_CHOICES = ("random",)
+WHERE_CHOICES = ("random", "cam", "face", "nudity")
+STYLES = ("mosaic", "blur", "solid")
 
 
 @dataclass
@@ -92,47 +94,176 @@ def mosaic_image(image: np.ndarray, mask: np.ndarray, block: int | None = None,
     return pixelate_array(image, mask, block, origin if origin is not None else (x0, y0))
 
 
-def region_mask(image_shape: tuple[int, ...], *, box: Box | None = None,
-                mask: np.ndarray | None = None, where: str | None = None,
-                rng: np.random.Generator | None = None) -> np.ndarray:
-    """The (H, W) bool region chosen by exactly one of box, mask or where."""
+@dataclass(frozen=True)
+class RegionSpec:
+    """How to choose regions when no box or mask is given.
+
+    where: ``random`` (a random rectangle or ellipse), ``cam`` (where the classifier sees
+    ``target``), ``face`` or ``nudity`` (NudeNet detections).
+    margin: grows each region: a fraction of each detected box's size (face 0.15, nudity
+    0.1 by default), or for CAM a fraction of the image's longer side (default 0).
+    The CAM options (target, method, scales, threshold, min_score, top_k) are those of
+    :func:`mosaicgan.regions.cam.class_activation_map` and
+    :func:`mosaicgan.regions.select.regions_from_heatmap`.
+    """
+
+    where: str = "random"
+    target: str | int | None = "auto"
+    method: str = "cam"
+    scales: tuple[int, ...] = (224,)
+    threshold: float = 0.5
+    min_score: float | None = None
+    top_k: int | None = 1
+    margin: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.where not in WHERE_CHOICES:
+            raise ValueError(f"unknown region source {self.where!r}; choose one of "
+                             f"{', '.join(WHERE_CHOICES)}")
+
+
+def find_regions(image: np.ndarray, spec: RegionSpec, *, rng: np.random.Generator | None = None,
+                 classifier: Any = None, detector: safety.Detector | None = None):
+    """The regions of an (H, W, 3) uint8 image chosen by ``spec``, as a Regions object
+    (mask, boxes, scores, labels) whatever produced them."""
+    from .regions.base import Regions
+
+    height, width = image.shape[:2]
+    if spec.where == "random":
+        shape, box, mask = random_region(rng or np.random.default_rng(), height, width)
+        return Regions(mask, [box], [1.0], [shape])
+    if spec.where == "cam":
+        from .regions.cam import class_activation_map
+
+        cam = class_activation_map(image, classifier, method=spec.method, target=spec.target,
+                                   scales=spec.scales)
+        margin = round((spec.margin or 0.0) * max(height, width))
+        return cam.regions(threshold=spec.threshold, min_score=spec.min_score,
+                           top_k=spec.top_k, margin=margin)
+    from .regions.detectors import find_faces, find_nudity
+
+    if spec.where == "face":
+        return find_faces(image, detector, margin=0.15 if spec.margin is None else spec.margin)
+    return find_nudity(image, detector, margin=0.1 if spec.margin is None else spec.margin)
+
+
+def given_regions(image_shape: tuple[int, ...], *, box: Box | None = None,
+                  mask: np.ndarray | None = None):
+    """Regions from a box or a mask, checked against the image size."""
+    from .regions.base import Regions
+
     height, width = image_shape[:2]
-    if sum(v is not None for v in (box, mask, where)) != 1:
-        raise ValueError("give exactly one of box, mask or where")
     if box is not None:
-        if 0 in clip_box(box, width, height)[2:]:
+        clipped = clip_box(box, width, height)
+        if 0 in clipped[2:]:
             raise ValueError(f"box {box} lies outside the {width}x{height} image")
-        return box_mask(height, width, box)
-    if mask is not None:
-        if mask.shape != (height, width):
-            raise ValueError(f"mask is {mask.shape[1]}x{mask.shape[0]}, image is {width}x{height}")
-        return mask
-    if where == "random":
-        return random_region(rng or np.random.default_rng(), height, width)[2]
-    raise ValueError(f"unknown region source {where!r}; choose one of {', '.join(WHERE_CHOICES)}")
+        return Regions(box_mask(height, width, box), [clipped], [1.0], ["box"])
+    if mask is None:
+        raise ValueError("give a box or a mask")
+    if mask.shape != (height, width):
+        raise ValueError(f"mask is {mask.shape[1]}x{mask.shape[0]}, image is {width}x{height}")
+    from .regions.masks import mask_boxes
+
+    boxes = mask_boxes(mask)
+    return Regions(mask, boxes, [1.0] * len(boxes), ["mask"] * len(boxes))
+
+
+def redact(image: np.ndarray, mask: np.ndarray, style: str = "mosaic",
+           block: int | None = None) -> np.ndarray:
+    """Hide ``mask`` in ``image``: ``mosaic`` (weak: pixelation can be partly undone),
+    ``blur`` (stronger) or ``solid`` (black fill: the only one that removes what was there)."""
+    from .mosaic import blur_array, solid_array
+
+    if style == "mosaic":
+        return mosaic_image(image, mask, block)
+    if style == "blur":
+        return blur_array(image, mask)
+    if style == "solid":
+        return solid_array(image, mask)
+    raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
 
 
 def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box | None = None,
-                 mask: str | Path | None = None, where: str | None = None,
-                 block: int | None = None, seed: int = 0, log: Log = print) -> BatchReport:
-    """Mosaic each input image in a region; write it under ``out_dir`` with its own name."""
+                 mask: str | Path | None = None, where: str | RegionSpec | None = None,
+                 block: int | None = None, style: str = "mosaic", seed: int = 0,
+                 regions_dir: str | Path | None = None, detector: safety.Detector | None = None,
+                 log: Log = print) -> BatchReport:
+    """Hide a region of each input image (a box, a mask, or regions found by ``where``);
+    write each under ``out_dir`` with its own name.
+
+    regions_dir: also write each image's region mask (PNG) and regions (JSON) there, to
+    review before anything is trained or published.
+    """
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
+    spec = RegionSpec(where) if isinstance(where, str) else where
+    if sum(v is not None for v in (box, mask, spec)) != 1:
+        raise ValueError("give exactly one of box, mask or where")
     report = BatchReport()
     mask_path = Path(mask) if mask is not None else None
     for i, (src, out) in enumerate(_outputs(inputs, out_dir)):
         try:
             image = read_image(src)
-            size = (image.shape[1], image.shape[0])
-            m = None if mask_path is None else read_mask(mask_path, size)
             try:
-                region = region_mask(image.shape, box=box, mask=m, where=where,
-                                     rng=np.random.default_rng([seed, i]))
+                if spec is not None:
+                    regions = find_regions(image, spec, rng=np.random.default_rng([seed, i]),
+                                           detector=detector)
+                else:
+                    m = None if mask_path is None else read_mask(
+                        mask_path, (image.shape[1], image.shape[0]))
+                    regions = given_regions(image.shape, box=box, mask=m)
             except ValueError as exc:
                 raise InputError(src, str(exc)) from None
-            write_image(out, mosaic_image(image, region, block))
+            if not regions.mask.any():
+                log(f"{src}: no region found; written unchanged")
+            write_image(out, redact(image, regions.mask, style, block))
+            if regions_dir is not None:
+                stem = out.relative_to(Path(out_dir)).with_suffix("")
+                write_image(Path(regions_dir) / f"{stem}.png", regions.mask.astype(np.uint8) * 255)
+                write_json(Path(regions_dir) / f"{stem}.json", regions.to_json())
             report.written.append(out)
         except MosaicganError as exc:
             report.failed.append((str(src), str(exc)))
             log(f"error: {exc}")
+    return report
+
+
+def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """The image with a JET-coloured heat map blended over it (for looking at a CAM)."""
+    import cv2
+
+    colours = cv2.applyColorMap((np.clip(heatmap, 0, 1) * 255).astype(np.uint8),
+                                cv2.COLORMAP_JET)[..., ::-1]
+    return np.round((1 - alpha) * image + alpha * colours).astype(np.uint8)
+
+
+def cam_files(inputs: Iterable[str | Path], out_dir: str | Path, spec: RegionSpec,
+              log: Log = print) -> BatchReport:
+    """Per image: ``<stem>_overlay.png`` (heat map), ``<stem>_mask.png`` and ``<stem>.json``
+    (class, probability and regions: box, area, peak)."""
+    from .regions.cam import class_activation_map
+
+    report = BatchReport()
+    out_dir = Path(out_dir)
+    for src, out in _outputs(inputs, out_dir, suffix=".png"):
+        try:
+            image = read_image(src)
+            cam = class_activation_map(image, method=spec.method, target=spec.target,
+                                       scales=spec.scales)
+            margin = round((spec.margin or 0.0) * max(image.shape[:2]))
+            regions = cam.regions(threshold=spec.threshold, min_score=spec.min_score,
+                                  top_k=spec.top_k, margin=margin)
+        except (MosaicganError, ValueError) as exc:
+            message = str(exc) if isinstance(exc, MosaicganError) else f"{src}: {exc}"
+            report.failed.append((str(src), message))
+            log(f"error: {message}")
+            continue
+        stem = out.with_suffix("")
+        write_image(f"{stem}_overlay.png", heatmap_overlay(image, cam.heatmap))
+        write_image(f"{stem}_mask.png", regions.mask.astype(np.uint8) * 255)
+        write_json(f"{stem}.json", {"image": str(src), **cam.to_json(), **regions.to_json()})
+        report.written.append(Path(f"{stem}_overlay.png"))
+        log(f"{src}: {cam.class_name} (p {cam.probability:.2f}), {len(regions)} region(s)")
     return report
 
 
@@ -174,19 +305,25 @@ def _screen(image: np.ndarray, detector: safety.Detector | None) -> list[str]:
 
 def make_pairs(photos: str | Path | Iterable[str | Path], out_dir: str | Path, *,
                size: int = 256, per_image: int = 8, block: tuple[int, int] = (6, 24),
-               val: float = 0.1, seed: int = 0, detector: safety.Detector | None = None,
-               log: Log = print, progress: bool = True) -> PairsReport:
+               val: float = 0.1, seed: int = 0, where: RegionSpec | None = None,
+               detector: safety.Detector | None = None, log: Log = print,
+               progress: bool = True) -> PairsReport:
     """Write (clean, mosaic, mask) PNG pairs and ``pairs.jsonl`` in ``train/`` and ``val/``.
 
     Photos are split between train and val by photo (never a crop of one photo in both).
     Every photo and every crop passes the safety screen; refused ones are skipped and
-    named. The same seed gives the same bytes.
+    named. where: random regions (default) or ``RegionSpec("cam", target=...)``: crops
+    around the class's CAM region; photos where it finds none are skipped. Faces and
+    nudity are never training regions. The same seed gives the same bytes.
     """
     from .data.paired import PAIRS_FILE
     from .data.synth import PairSpec, make_pair
 
     if not 0 <= val < 1:
         raise ValueError(f"val must be in [0, 1), got {val}")
+    if where is not None and where.where not in ("random", "cam"):
+        raise ValueError(f"pairs take random or cam regions, not {where.where!r}: "
+                         "faces and nudity are never restored, so never trained on")
     if block[0] < 1 or block[1] < block[0]:
         raise ValueError(f"block range {block[0]}-{block[1]} is not MIN-MAX with 1 <= MIN <= MAX")
     spec = PairSpec(size=size, block=block)
@@ -219,8 +356,17 @@ def make_pairs(photos: str | Path | Iterable[str | Path], out_dir: str | Path, *
             continue
         split = "val" if i in val_ids else "train"
         rng = np.random.default_rng([seed, i])
+        region = None
+        if where is not None and where.where == "cam":
+            found = find_regions(photo, where)
+            if not found.mask.any():
+                report.skipped.append((str(src), f"no {where.target} region (CAM)"))
+                continue
+            region = found.mask
         for k in range(per_image):
-            pair = make_pair(photo, rng, spec)
+            pair = make_pair(photo, rng, spec, region)
+            if pair is None:
+                continue
             if reasons := _screen(pair.clean, detector):
                 report.skipped.append((f"{src} (crop {k})", ", ".join(reasons)))
                 continue

@@ -78,29 +78,101 @@ def _parse_range(_ctx, _param, value):
         raise click.BadParameter(f"{value!r} is not MIN-MAX (e.g. 6-24)") from None
 
 
+def _parse_scales(_ctx, _param, value):
+    try:
+        scales = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a list of sizes like 224,320,448") from None
+    if any(v < 32 for v in scales):
+        raise click.BadParameter("scales are short sides of at least 32 px")
+    return scales
+
+
+def region_options(fn):
+    """How regions are found: CAM of the offline classifier, or a detector."""
+    options = [
+        click.option("--target", default="auto", show_default=True,
+                     help="CAM class: a name (any unambiguous part), an index, or auto "
+                          "(the top class)."),
+        click.option("--method", type=click.Choice(["cam", "gradcam"]), default="cam"),
+        click.option("--scales", default="224", callback=_parse_scales,
+                     help="CAM input sizes, averaged (e.g. 224,320,448)."),
+        click.option("--threshold", type=click.FloatRange(0, 1), default=0.5,
+                     help="CAM heat threshold, relative to the peak."),
+        click.option("--min-score", type=click.FloatRange(0, 1), default=None,
+                     help="Act only where the class probability reaches this."),
+        click.option("--top-k", type=click.IntRange(1), default=1,
+                     help="Keep the k strongest CAM regions."),
+        click.option("--margin", type=click.FloatRange(0), default=None,
+                     help="Grow regions: a fraction of each face/nudity box [0.15/0.1], or "
+                          "for CAM of the image's longer side [0]."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _region_spec(where, target, method, scales, threshold, min_score, top_k, margin):
+    from .api import RegionSpec
+
+    if where == "cam" and target != "auto":
+        from .regions.classifier import imagenet_classes, resolve_target
+
+        resolve_target(target, imagenet_classes())  # a bad name fails now, in one line
+    return RegionSpec(where, target, method, scales, threshold, min_score, top_k, margin)
+
+
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Folder for the mosaiced images (each keeps its file name).")
 @click.option("--box", callback=_parse_box, metavar="X,Y,W,H", help="Mosaic this rectangle.")
 @click.option("--mask", type=click.Path(path_type=Path), help="Mosaic where this mask is white.")
-@click.option("--where", type=click.Choice(["random"]), help="Choose the region: random.")
+@click.option("--where", type=click.Choice(["random", "cam", "face", "nudity"]),
+              help="Find the regions: random, cam (where the classifier sees --target), "
+                   "face or nudity (NudeNet).")
+@region_options
+@click.option("--style", type=click.Choice(["mosaic", "blur", "solid"]), default="mosaic",
+              help="mosaic is weak redaction (it can be partly undone); solid removes.")
 @click.option("--block", type=click.IntRange(1), help="Block size in px [default: about 16 "
               "blocks across the region's longer side].")
+@click.option("--regions", "regions_dir", type=click.Path(path_type=Path),
+              help="Also write each image's region mask (PNG) and regions (JSON) here.")
 @click.option("--seed", type=int, default=0, help="Seed for --where random.")
-def mosaic(inputs, output, box, mask, where, block, seed):
-    """Pixelate a region of each image: each block becomes its mean colour.
+def mosaic(inputs, output, box, mask, where, target, method, scales, threshold, min_score,
+           top_k, margin, style, block, regions_dir, seed):
+    """Hide a region of each image: pixelate it (each block becomes its mean colour), blur
+    it or fill it.
 
-    A mosaic is weak redaction (this tool can partly undo it); to anonymise, prefer a
-    solid fill.
+    A mosaic is weak redaction (this tool can partly undo it); to anonymise, prefer
+    --style solid.
     """
     from . import api
 
     if sum(v is not None for v in (box, mask, where)) != 1:
         raise click.UsageError("give exactly one of --box, --mask or --where")
-    report = api.mosaic_files(inputs, output, box=box, mask=mask, where=where, block=block,
-                              seed=seed, log=_log)
+    spec = None if where is None else _region_spec(where, target, method, scales, threshold,
+                                                   min_score, top_k, margin)
+    report = api.mosaic_files(inputs, output, box=box, mask=mask, where=spec, block=block,
+                              style=style, seed=seed, regions_dir=regions_dir, log=_log)
     _finish(report, "mosaic")
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Folder for <name>_overlay.png, <name>_mask.png and <name>.json.")
+@region_options
+def cam(inputs, output, target, method, scales, threshold, min_score, top_k, margin):
+    """Class activation maps: where the offline ImageNet classifier sees --target.
+
+    Writes a heat-map overlay, the region mask and a JSON of the regions (box, area,
+    peak, class, class probability) per image, to review before using them.
+    """
+    from . import api
+
+    spec = _region_spec("cam", target, method, scales, threshold, min_score, top_k, margin)
+    _finish(api.cam_files(inputs, output, spec, log=_log), "cam")
 
 
 @main.command("find-mosaic")
@@ -125,15 +197,20 @@ def find_mosaic(inputs, output):
 @click.option("--val", type=click.FloatRange(0, 1, max_open=True), default=0.1,
               help="Fraction of photos kept for validation.")
 @click.option("--seed", type=int, default=0)
-def pairs(photos, output, size, per_image, block, val, seed):
+@click.option("--where", type=click.Choice(["random", "cam"]), default="random",
+              help="Regions: random shapes, or where the classifier sees --target.")
+@region_options
+def pairs(photos, output, size, per_image, block, val, seed, where, target, method, scales,
+          threshold, min_score, top_k, margin):
     """Make (clean, mosaic, mask) training pairs from a folder of clean photos.
 
     Every photo and crop passes the safety screen (images with nudity are left out).
     """
     from . import api
 
+    spec = _region_spec(where, target, method, scales, threshold, min_score, top_k, margin)
     report = api.make_pairs(photos, output, size=size, per_image=per_image, block=block,
-                            val=val, seed=seed, log=_log)
+                            val=val, seed=seed, where=spec if where == "cam" else None, log=_log)
     click.echo(f"pairs: train {report.pairs.get('train', 0)}, val {report.pairs.get('val', 0)}"
                f" -> {output}", err=True)
     _finish(report, "pairs")

@@ -66,3 +66,29 @@ def pixelate_array(image: np.ndarray, mask: np.ndarray, block: int,
     m = torch.from_numpy(np.ascontiguousarray(mask, dtype=bool))[None, None]
     out = pixelate(img, m, block, origin)
     return out[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+
+
+def blur_array(image: np.ndarray, mask: np.ndarray, sigma: float | None = None) -> np.ndarray:
+    """Gaussian-blur ``image`` (H, W, 3) uint8 inside ``mask`` (H, W) bool.
+
+    sigma: default a tenth of the region's longer side (at least 3 px): strong enough that
+    faces and text are not recognisable, though a blur, like a mosaic, is not a proof
+    against reconstruction.
+    """
+    import cv2
+
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return image.copy()
+    if sigma is None:
+        sigma = max(3.0, max(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1) / 10)
+    blurred = cv2.GaussianBlur(image, (0, 0), sigmaX=float(sigma), borderType=cv2.BORDER_REFLECT)
+    return np.where(mask[..., None], blurred, image)
+
+
+def solid_array(image: np.ndarray, mask: np.ndarray,
+                colour: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
+    """Fill ``mask`` with one colour: the only style that removes what was there."""
+    out = image.copy()
+    out[mask] = np.asarray(colour, np.uint8)
+    return out
