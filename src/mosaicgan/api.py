@@ -7,6 +7,7 @@ go on after a bad file and return a :class:`BatchReport` naming each failure.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Iterable
@@ -115,6 +116,7 @@ class RegionSpec:
     min_score: float | None = None
     top_k: int | None = 1
     margin: float | None = None
+    classifier: str | None = None  # a classifier config JSON; None: offline EfficientNet-Lite0
 
     def __post_init__(self) -> None:
         if self.where not in WHERE_CHOICES:
@@ -135,8 +137,8 @@ def find_regions(image: np.ndarray, spec: RegionSpec, *, rng: np.random.Generato
     if spec.where == "cam":
         from .regions.cam import class_activation_map
 
-        cam = class_activation_map(image, classifier, method=spec.method, target=spec.target,
-                                   scales=spec.scales)
+        cam = class_activation_map(image, classifier or load_classifier(spec.classifier),
+                                   method=spec.method, target=spec.target, scales=spec.scales)
         margin = round((spec.margin or 0.0) * max(height, width))
         return cam.regions(threshold=spec.threshold, min_score=spec.min_score,
                            top_k=spec.top_k, margin=margin)
@@ -145,6 +147,14 @@ def find_regions(image: np.ndarray, spec: RegionSpec, *, rng: np.random.Generato
     if spec.where == "face":
         return find_faces(image, detector, margin=0.15 if spec.margin is None else spec.margin)
     return find_nudity(image, detector, margin=0.1 if spec.margin is None else spec.margin)
+
+
+@functools.cache
+def load_classifier(config: str | None = None):
+    """The CAM classifier: a user's (from its config JSON) or the offline default; loaded once."""
+    from .regions.classifier import Classifier
+
+    return Classifier.default() if config is None else Classifier.from_config(config)
 
 
 def given_regions(image_shape: tuple[int, ...], *, box: Box | None = None,
@@ -248,7 +258,8 @@ def cam_files(inputs: Iterable[str | Path], out_dir: str | Path, spec: RegionSpe
     for src, out in _outputs(inputs, out_dir, suffix=".png"):
         try:
             image = read_image(src)
-            cam = class_activation_map(image, method=spec.method, target=spec.target,
+            cam = class_activation_map(image, load_classifier(spec.classifier),
+                                       method=spec.method, target=spec.target,
                                        scales=spec.scales)
             margin = round((spec.margin or 0.0) * max(image.shape[:2]))
             regions = cam.regions(threshold=spec.threshold, min_score=spec.min_score,

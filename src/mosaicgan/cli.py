@@ -106,20 +106,25 @@ def region_options(fn):
         click.option("--margin", type=click.FloatRange(0), default=None,
                      help="Grow regions: a fraction of each face/nudity box [0.15/0.1], or "
                           "for CAM of the image's longer side [0]."),
+        click.option("--classifier", type=click.Path(exists=True, dir_okay=False),
+                     help="Your own classifier for CAM: a config JSON (see README) "
+                          "[default: offline EfficientNet-Lite0, ImageNet]."),
     ]
     for option in reversed(options):
         fn = option(fn)
     return fn
 
 
-def _region_spec(where, target, method, scales, threshold, min_score, top_k, margin):
+def _region_spec(where, target, method, scales, threshold, min_score, top_k, margin,
+                 classifier):
     from .api import RegionSpec
 
-    if where == "cam" and target != "auto":
+    if where == "cam" and target != "auto" and classifier is None:
         from .regions.classifier import imagenet_classes, resolve_target
 
         resolve_target(target, imagenet_classes())  # a bad name fails now, in one line
-    return RegionSpec(where, target, method, scales, threshold, min_score, top_k, margin)
+    return RegionSpec(where, target, method, scales, threshold, min_score, top_k, margin,
+                      classifier)
 
 
 @main.command()
@@ -140,7 +145,7 @@ def _region_spec(where, target, method, scales, threshold, min_score, top_k, mar
               help="Also write each image's region mask (PNG) and regions (JSON) here.")
 @click.option("--seed", type=int, default=0, help="Seed for --where random.")
 def mosaic(inputs, output, box, mask, where, target, method, scales, threshold, min_score,
-           top_k, margin, style, block, regions_dir, seed):
+           top_k, margin, classifier, style, block, regions_dir, seed):
     """Hide a region of each image: pixelate it (each block becomes its mean colour), blur
     it or fill it.
 
@@ -152,7 +157,7 @@ def mosaic(inputs, output, box, mask, where, target, method, scales, threshold, 
     if sum(v is not None for v in (box, mask, where)) != 1:
         raise click.UsageError("give exactly one of --box, --mask or --where")
     spec = None if where is None else _region_spec(where, target, method, scales, threshold,
-                                                   min_score, top_k, margin)
+                                                   min_score, top_k, margin, classifier)
     report = api.mosaic_files(inputs, output, box=box, mask=mask, where=spec, block=block,
                               style=style, seed=seed, regions_dir=regions_dir, log=_log)
     _finish(report, "mosaic")
@@ -163,7 +168,8 @@ def mosaic(inputs, output, box, mask, where, target, method, scales, threshold, 
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Folder for <name>_overlay.png, <name>_mask.png and <name>.json.")
 @region_options
-def cam(inputs, output, target, method, scales, threshold, min_score, top_k, margin):
+def cam(inputs, output, target, method, scales, threshold, min_score, top_k, margin,
+        classifier):
     """Class activation maps: where the offline ImageNet classifier sees --target.
 
     Writes a heat-map overlay, the region mask and a JSON of the regions (box, area,
@@ -171,7 +177,8 @@ def cam(inputs, output, target, method, scales, threshold, min_score, top_k, mar
     """
     from . import api
 
-    spec = _region_spec("cam", target, method, scales, threshold, min_score, top_k, margin)
+    spec = _region_spec("cam", target, method, scales, threshold, min_score, top_k, margin,
+                        classifier)
     _finish(api.cam_files(inputs, output, spec, log=_log), "cam")
 
 
@@ -201,14 +208,15 @@ def find_mosaic(inputs, output):
               help="Regions: random shapes, or where the classifier sees --target.")
 @region_options
 def pairs(photos, output, size, per_image, block, val, seed, where, target, method, scales,
-          threshold, min_score, top_k, margin):
+          threshold, min_score, top_k, margin, classifier):
     """Make (clean, mosaic, mask) training pairs from a folder of clean photos.
 
     Every photo and crop passes the safety screen (images with nudity are left out).
     """
     from . import api
 
-    spec = _region_spec(where, target, method, scales, threshold, min_score, top_k, margin)
+    spec = _region_spec(where, target, method, scales, threshold, min_score, top_k, margin,
+                        classifier)
     report = api.make_pairs(photos, output, size=size, per_image=per_image, block=block,
                             val=val, seed=seed, where=spec if where == "cam" else None, log=_log)
     click.echo(f"pairs: train {report.pairs.get('train', 0)}, val {report.pairs.get('val', 0)}"
