@@ -521,11 +521,24 @@ def train_cyclegan(dataset: str | Path | None, run_dir: str | Path, *,
 
 # --- restore ------------------------------------------------------------------------------
 
-def load_restorer(model: str | Path, device: str = "auto",
+def default_model() -> Path:
+    """The restoration model shipped in the package (safetensors + JSON)."""
+    from importlib import resources
+
+    path = Path(str(resources.files(__package__).joinpath("weights", "restore.json")))
+    if not path.is_file():
+        raise InputError(None, "this installation ships no default restoration model; "
+                               "give --model RUN_DIR")
+    return path
+
+
+def load_restorer(model: str | Path | None = "default", device: str = "auto",
                   detector: safety.Detector | None = None):
+    """A Restorer from a run folder or model JSON; ``default`` or None: the shipped model."""
     from .restore import Restorer
 
-    return Restorer.from_checkpoint(model, device=device, detector=detector)
+    path = default_model() if model in (None, "default") else model
+    return Restorer.from_checkpoint(path, device=device, detector=detector)
 
 
 def restore_image(image: np.ndarray, restorer: Any, mask: np.ndarray | None = None):
@@ -538,7 +551,8 @@ def restore_image(image: np.ndarray, restorer: Any, mask: np.ndarray | None = No
     return restorer.restore(image, mask)
 
 
-def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *, model: str | Path,
+def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *,
+                  model: str | Path | None = "default",
                   mask: str | Path | None = None, device: str = "auto",
                   detector: safety.Detector | None = None, log: Log = print) -> BatchReport:
     """Restore each image (mask given, or found) into ``out_dir/<stem>.png``.
@@ -601,6 +615,31 @@ def unpair_aligned(aligned: str | Path, out_dir: str | Path, *, seed: int = 0,
             out = write_image(out_dir / f"{name}{side}" / f"{src.stem}.png", part)
             report.written.append(out)
     return report
+
+
+# --- eval -------------------------------------------------------------------------------
+
+def evaluate(photos: str | Path, report_dir: str | Path, *, model: str | Path = "default",
+             blocks: Iterable[int] = (8, 12, 16), where: str | RegionSpec = "random",
+             per_image: int = 2, seed: int = 0, device: str = "auto",
+             detector: safety.Detector | None = None, log: Log = print, progress: bool = True):
+    """Restoration quality inside masks, model against baselines; writes report.json/html.
+
+    model: a run folder, a model JSON, or ``default`` (the model shipped in the package).
+    """
+    from .evaluate import evaluate as run_eval
+
+    spec = RegionSpec(where) if isinstance(where, str) else where
+    region_fn = None
+    if spec.where == "cam":
+        def region_fn(image: np.ndarray) -> np.ndarray:
+            return find_regions(image, spec).mask
+    elif spec.where != "random":
+        raise ValueError("eval regions are random or cam")
+    restorer = load_restorer(model, device, detector)
+    return run_eval(photos, report_dir, restorer, blocks=blocks, where=spec.where,
+                    region_fn=region_fn, per_image=per_image, seed=seed, log=log,
+                    progress=progress)
 
 
 # --- translate ----------------------------------------------------------------------------

@@ -367,8 +367,9 @@ def train_cyclegan(dataset, output, size, ngf, ndf, folder_a, folder_b, blocks, 
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Folder for the restored images (<name>.png).")
-@click.option("--model", required=True, type=click.Path(path_type=Path),
-              help="A run folder from `mosaicgan train pix2pix`, or its .json.")
+@click.option("--model", default="default",
+              help="A run folder from `mosaicgan train pix2pix`, its .json, or default "
+                   "(the model shipped in the package).")
 @click.option("--mask", default="auto", help="auto (find the mosaics) or a mask PNG.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto")
 def restore(inputs, output, model, mask, device):
@@ -403,6 +404,40 @@ def translate(inputs, output, model, direction, device):
     report = api.translate_files(inputs, output, model=model, direction=direction,
                                  device=device, log=_log)
     _finish(report, "translate")
+
+
+@main.command("eval")
+@click.argument("photos", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Report folder: report.json, report.html, sample sheets.")
+@click.option("--model", default="default",
+              help="A run folder, its .json, or default (the shipped model).")
+@click.option("--blocks", default="8,12,16", help="Block sizes, comma-separated.")
+@click.option("--where", type=click.Choice(["random", "cam"]), default="random")
+@click.option("--target", default="auto", help="CAM class for --where cam.")
+@click.option("--per-image", type=click.IntRange(1), default=2, help="Regions per photo.")
+@click.option("--seed", type=int, default=0)
+@click.option("--device", type=click.Choice(DEVICES), default="auto")
+def evaluate(photos, output, model, blocks, where, target, per_image, seed, device):
+    """Measure restoration inside the masks (PSNR, SSIM, KID) against baselines: the
+    mosaic itself, bicubic interpolation of the block means, and Telea inpainting."""
+    from . import api
+
+    try:
+        block_list = [int(b) for b in blocks.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{blocks!r} is not a list like 8,12,16") from None
+    spec = api.RegionSpec(where, target=target)
+    report = api.evaluate(photos, output, model=model, blocks=block_list, where=spec,
+                          per_image=per_image, seed=seed, device=device, log=_log)
+    click.echo(f"{'method':>14} {'block':>5} {'PSNR':>7} {'SSIM':>6} {'KID':>9} {'n':>4}")
+    for r in report.rows:
+        kid = "-" if r["kid"] is None else f"{r['kid']:.4f}"
+        click.echo(f"{r['method']:>14} {r['block']:>5} {r['psnr']:>7.2f} {r['ssim']:>6.3f} "
+                   f"{kid:>9} {r['n']:>4}")
+    click.echo(f"report: {report.report_dir / 'report.html'}", err=True)
+    if report.failed:
+        sys.exit(1)
 
 
 @main.command()

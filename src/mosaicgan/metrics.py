@@ -1,0 +1,90 @@
+"""Quality inside masks: PSNR, SSIM (scikit-image) and KID on classifier features.
+
+Images are ``(H, W, 3)`` uint8 RGB, masks ``(H, W)`` bool. Only pixels inside the mask
+count: restoration never changes the rest, so it would only dilute the differences.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from skimage.metrics import structural_similarity
+
+from .regions.masks import mask_boxes
+
+MAX_PSNR = 100.0  # identical regions
+
+
+def masked_psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
+    """PSNR in dB over the pixels (all channels) inside ``mask``; data range 255."""
+    diff = pred[mask].astype(np.float64) - target[mask].astype(np.float64)
+    mse = float(np.mean(diff ** 2)) if diff.size else 0.0
+    return MAX_PSNR if mse == 0 else min(MAX_PSNR, 10 * np.log10(255.0 ** 2 / mse))
+
+
+def masked_ssim(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
+    """Mean of scikit-image's SSIM map (7x7 windows, per channel) over the mask's pixels.
+
+    The map is computed on the mask's bounding box grown by the window radius, so the
+    windows around edge pixels see their real neighbours.
+    """
+    if not mask.any():
+        return 1.0
+    x, y, w, h = (int(v) for v in _bbox(mask))
+    r = 3
+    y0, x0 = max(0, y - r), max(0, x - r)
+    y1, x1 = min(mask.shape[0], y + h + r), min(mask.shape[1], x + w + r)
+    a, b, m = pred[y0:y1, x0:x1], target[y0:y1, x0:x1], mask[y0:y1, x0:x1]
+    if min(a.shape[:2]) < 7:
+        return float(np.mean(1 - np.abs(a.astype(float) - b.astype(float))[m] / 255))
+    _, smap = structural_similarity(a, b, channel_axis=2, data_range=255, full=True)
+    return float(smap.mean(axis=2)[m].mean())
+
+
+def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(mask)
+    return int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
+
+
+def kid(features_x: np.ndarray, features_y: np.ndarray) -> float | None:
+    """Kernel Inception Distance (Binkowski et al. 2018): the unbiased MMD^2 between two
+    sets of features ``(N, D)`` with the kernel k(a, b) = (a.b / D + 1)^3.
+
+    None when either set has fewer than 2 items. Here the features are EfficientNet-Lite0's
+    (a proxy: the original KID uses Inception-v3, whose weights are not shipped offline).
+    """
+    n, m = len(features_x), len(features_y)
+    if n < 2 or m < 2:
+        return None
+    x, y = features_x.astype(np.float64), features_y.astype(np.float64)
+    d = x.shape[1]
+    kxx, kyy, kxy = ((x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3)
+    sxx = (kxx.sum() - np.trace(kxx)) / (n * (n - 1))
+    syy = (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+    return float(sxx + syy - 2 * kxy.mean())
+
+
+def region_crops(image: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
+    """The bounding-box crop of each connected region of ``mask``."""
+    return [image[y:y + h, x:x + w] for x, y, w, h in mask_boxes(mask)]
+
+
+def crop_features(crops: list[np.ndarray], classifier=None, size: int = 224) -> np.ndarray:
+    """``(N, 1280)`` pooled EfficientNet-Lite0 features of image crops (resized to size^2)."""
+    import cv2
+    import torch
+
+    if classifier is None:
+        from .regions.classifier import Classifier
+
+        classifier = Classifier.default()
+    if not crops:
+        return np.zeros((0, 1280), np.float32)
+    batch = np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA
+                                 if min(c.shape[:2]) > size else cv2.INTER_CUBIC) for c in crops])
+    x = torch.from_numpy(batch).permute(0, 3, 1, 2).float().div(255)
+    feats = []
+    with torch.no_grad(), classifier.lock:
+        for part in x.split(16):
+            f = classifier.model.features(classifier.normalise(part.to(classifier.device)))
+            feats.append(f.mean(dim=(2, 3)).cpu())
+    return torch.cat(feats).numpy()

@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+import pytest
+
+from mosaicgan.api import evaluate
+from mosaicgan.baselines import bicubic_from_blocks, inpaint_telea
+from mosaicgan.evaluate import make_samples
+from mosaicgan.metrics import kid, masked_psnr, masked_ssim
+from mosaicgan.mosaic import pixelate_array
+from mosaicgan.regions.masks import box_mask
+
+from .conftest import FakeDetector, photo
+
+
+def test_eval_writes_every_method_and_block(tiny_model, photos_dir, tmp_path):
+    report = evaluate(photos_dir, tmp_path / "report", model=tiny_model, blocks=(8, 12),
+                      per_image=1, seed=4, detector=FakeDetector(), log=lambda _: None,
+                      progress=False)
+    rows = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert rows == report.rows
+    assert {(r["method"], r["block"]) for r in rows} == {
+        (m, b) for m in ("model", "mosaic", "bicubic", "inpaint_telea") for b in (8, 12)}
+    for r in rows:
+        assert set(r) == {"method", "block", "psnr", "ssim", "kid", "n"} and r["n"] == 4
+        assert 5 < r["psnr"] < 60 and -1 <= r["ssim"] <= 1 and r["kid"] is not None
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "proxy" in html and "sheet_00.png" in html
+    assert (tmp_path / "report" / "sheet_00.png").is_file()
+
+    # The mosaic and bicubic rows, computed independently from the same samples.
+    from mosaicgan.imageio import list_images
+
+    samples, _ = make_samples(list_images([photos_dir]), (8, 12), 1, 4, log=lambda _: None)
+    for method in ("mosaic", "bicubic"):
+        for block in (8, 12):
+            values = []
+            for s in (s for s in samples if s.block == block):
+                out = s.mosaic if method == "mosaic" else \
+                    bicubic_from_blocks(s.mosaic, s.mask, block, s.origin)
+                err = (out[s.mask].astype(float) - s.clean[s.mask].astype(float)) ** 2
+                values.append(10 * np.log10(255 ** 2 / err.mean()))
+            row = next(r for r in rows if r["method"] == method and r["block"] == block)
+            assert row["psnr"] == pytest.approx(np.mean(values), abs=1e-3)
+
+
+def test_metrics_by_hand():
+    clean = photo("coffee")
+    mask = box_mask(400, 600, (100, 100, 80, 60))
+    noisy = clean.copy()
+    noisy[mask] = np.clip(noisy[mask].astype(int) + 10, 0, 255).astype(np.uint8)
+    expected = 10 * np.log10(255 ** 2 / np.mean(
+        (noisy[mask].astype(float) - clean[mask].astype(float)) ** 2))
+    assert masked_psnr(noisy, clean, mask) == pytest.approx(expected)
+    assert masked_psnr(clean, clean, mask) == 100.0
+    assert masked_ssim(clean, clean, mask) == pytest.approx(1.0)
+    assert masked_ssim(noisy, clean, mask) < 1.0
+    # Changes outside the mask do not count.
+    outside = clean.copy()
+    outside[~mask] = 0
+    assert masked_psnr(outside, clean, mask) == 100.0
+
+
+def test_kid_separates_distributions():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, (40, 16)), rng.normal(0, 1, (40, 16))
+    c = rng.normal(1.5, 1, (40, 16))
+    assert abs(kid(a, b)) < kid(a, c)
+    assert kid(a[:1], b) is None
+
+
+def test_baselines_beat_or_match_the_mosaic_where_they_should():
+    clean = photo("chelsea")
+    mask = box_mask(300, 451, (150, 80, 120, 100))
+    mosaic = pixelate_array(clean, mask, 8, (150, 80))
+    bicubic = bicubic_from_blocks(mosaic, mask, 8, (150, 80))
+    assert masked_psnr(bicubic, clean, mask) > masked_psnr(mosaic, clean, mask)
+    for out in (bicubic, inpaint_telea(mosaic, mask)):
+        np.testing.assert_array_equal(out[~mask], mosaic[~mask])
