@@ -96,7 +96,7 @@ def test_training_leaves_out_flagged_pairs(tiny_pairs, tmp_path):
                   loop=LoopOptions(steps=1, progress=False, sample_every=0))
     assert any("00000_000" in line and "nudity" in line for line in lines)
     assert "safety screen: 1 image(s) left out" in lines
-    with pytest.raises(InputError, match="no training pairs left"):
+    with pytest.raises(InputError, match="no training images left"):
         train_pix2pix(tiny_pairs, tmp_path / "run2", detector=FakeDetector(
             [Detection(EXPOSED, 0.9, (0, 0, 4, 4))]), log=lambda _: None,
             loop=LoopOptions(steps=1, progress=False))

@@ -25,6 +25,7 @@ from .train.precision import pick_device
 CONTEXT = 1.5  # the generator sees the region's box grown by half
 FEATHER = 2  # px of blending inside the mask edge
 MIN_REGION_AREA = 16  # px; smaller mask specks are left alone
+MAX_NATIVE = 4  # windows up to 4x the training size run at full resolution; larger shrink
 
 
 @dataclass
@@ -75,12 +76,14 @@ def regions_of(mask: np.ndarray, min_area: int = MIN_REGION_AREA) -> list[tuple[
 
 
 def window_for(box: Box, width: int, height: int, size: int) -> tuple[int, int, int]:
-    """A square window (x, y, side) around ``box`` with context, at least ``size`` wide.
+    """A square window (x, y, side) around ``box`` with context: a multiple of ``size``
+    (the generator runs on it at the image's own scale, so blocks look as in training).
 
     The window may stick out of the image (it is padded there).
     """
     x, y, w, h = box
     side = max(size, int(np.ceil(max(w, h) * CONTEXT)))
+    side = -(-side // size) * size
     cx, cy = x + w / 2, y + h / 2
     wx = round(cx - side / 2)
     wy = round(cy - side / 2)
@@ -141,22 +144,36 @@ class Restorer:
     @torch.no_grad()
     def generate_batch(self, images: list[np.ndarray], masks: list[np.ndarray]
                        ) -> list[np.ndarray]:
-        """:meth:`generate` for several square crops (any sides) in one generator call."""
+        """:meth:`generate` for several square crops (any sides).
+
+        A crop whose side is a multiple of the training size (up to 4x) runs at full
+        resolution; others are resized to the nearest such side and back. Crops of one
+        side share a generator call.
+        """
         size = self.cfg.size
-        xs, ms = [], []
-        for image, mask in zip(images, masks, strict=True):
-            if image.shape[0] != size:
-                image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-                mask = cv2.resize(mask.astype(np.uint8), (size, size),
-                                  interpolation=cv2.INTER_NEAREST) > 0
-            xs.append(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1))
-            ms.append(torch.from_numpy(np.ascontiguousarray(mask))[None])
-        x = torch.stack(xs).float() / 255
-        y = generator_output(self.G(generator_input(x, torch.stack(ms), True).to(self.device)))
-        outs = (y.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-        return [out if image.shape[0] == size else
-                cv2.resize(out, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_CUBIC)
-                for out, image in zip(outs, images, strict=True)]
+        work = [min(-(-im.shape[0] // size) * size, MAX_NATIVE * size) for im in images]
+        outs: list[np.ndarray | None] = [None] * len(images)
+        for side in sorted(set(work)):
+            idx = [i for i, w in enumerate(work) if w == side]
+            xs, ms = [], []
+            for i in idx:
+                image, mask = images[i], masks[i]
+                if image.shape[0] != side:
+                    image = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA
+                                       if image.shape[0] > side else cv2.INTER_CUBIC)
+                    mask = cv2.resize(mask.astype(np.uint8), (side, side),
+                                      interpolation=cv2.INTER_NEAREST) > 0
+                xs.append(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1))
+                ms.append(torch.from_numpy(np.ascontiguousarray(mask))[None])
+            x = torch.stack(xs).float() / 255
+            net_in = generator_input(x, torch.stack(ms), True).to(self.device)
+            y = generator_output(self.G(net_in))
+            batch = (y.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+            for i, out in zip(idx, batch, strict=True):
+                side_in = images[i].shape[0]
+                outs[i] = out if side_in == side else cv2.resize(
+                    out, (side_in, side_in), interpolation=cv2.INTER_CUBIC)
+        return [o for o in outs if o is not None]
 
     def restore(self, image: np.ndarray, mask: np.ndarray) -> RestoreResult:
         """Restore ``image`` ``(H, W, 3)`` uint8 inside ``mask`` ``(H, W)`` bool."""
