@@ -57,7 +57,8 @@ def test_window_has_context_and_stays_inside_large_images():
     x, y, side = window_for((10, 10, 40, 20), 500, 400, 64)
     assert side == 64 and x >= 0 and y >= 0
     x, y, side = window_for((100, 100, 200, 100), 500, 400, 64)
-    assert side == 300 and x <= 100 and x + side >= 300 and y >= 0 and y + side <= 400
+    assert side == 320 and x <= 100 and x + side >= 300 and y >= 0 and y + side <= 400
+    assert window_for((0, 0, 300, 300), 1000, 1000, 256)[2] == 512  # a multiple of 256
 
 
 def test_restore_on_a_translation_model_is_refused(tmp_path):
