@@ -94,3 +94,15 @@ def test_batched_generation_equals_one_at_a_time(tiny_model):
     x = torch.rand(1, 3, 32, 32)
     before = net(x)
     torch.testing.assert_close(per_sample_norm(net)(x), before)
+
+
+def test_exported_half_model_restores_like_the_run(tiny_model, tmp_path):
+    from mosaicgan.api import export_model
+
+    path = export_model(tiny_model, tmp_path / "model.json")
+    assert path.is_file() and (tmp_path / "model.safetensors").is_file()
+    image = photo("coffee")[:96, :96]
+    mask = box_mask(96, 96, (20, 20, 40, 30))
+    run = Restorer.from_checkpoint(tiny_model, detector=FakeDetector()).restore(image, mask)
+    shipped = Restorer.from_checkpoint(path, detector=FakeDetector()).restore(image, mask)
+    assert np.abs(run.image.astype(int) - shipped.image.astype(int)).max() <= 3

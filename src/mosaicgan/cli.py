@@ -406,6 +406,18 @@ def translate(inputs, output, model, direction, device):
     _finish(report, "translate")
 
 
+@main.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="The model's JSON path (its .safetensors goes beside it).")
+@click.option("--half/--full", default=True, help="Store weights as fp16 (half the size).")
+def export(run, output, half):
+    """Export a run's generator(s) alone, the form a model is shipped in."""
+    from . import api
+
+    click.echo(f"exported -> {api.export_model(run, output, half=half)}", err=True)
+
+
 @main.command("eval")
 @click.argument("photos", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
