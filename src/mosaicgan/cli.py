@@ -7,6 +7,7 @@ Parsing and printing only. Heavy imports (torch, detectors) happen inside comman
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -301,6 +302,8 @@ def _run_training(train_fn, dataset, output, config, *, steps, epochs, batch, de
                           resume=resume, log=_log, **extra)
     except ValueError as exc:
         _fail(str(exc))
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun only rank 0 reports
     losses = ", ".join(f"{k} {v:.4f}" for k, v in result.losses.items())
     click.echo(f"trained to step {result.step} in {result.seconds:.0f} s ({losses}) "
                f"-> {result.run_dir}", err=True)
