@@ -170,3 +170,17 @@ def test_sampler_visits_every_item_once_per_epoch_and_resumes():
     assert sorted(i for i, _ in full[10:20]) == list(range(10))
     assert list(StepSampler(10, 3, seed=4, start=7, steps=20)) == full[21:]
     assert len({s for _, s in full}) == len(full)
+
+
+def test_perceptual_loss_is_frozen_and_trains_the_generator(tiny_pairs):
+    cfg = Pix2PixConfig(**TINY, perceptual_weight=1.0)
+    torch.manual_seed(0)
+    model = Pix2Pix(cfg, torch.device("cpu"))
+    frozen_before = [p.clone() for p in model.perceptual.parameters()]
+    losses = model.train_step(batch_of(PairedDataset(tiny_pairs, "train", 32)),
+                              Amp(torch.device("cpu"), "fp32"))
+    assert torch.isfinite(losses["G_feat"]) and losses["G_feat"] > 0
+    assert all(torch.equal(a, b) for a, b in zip(frozen_before, model.perceptual.parameters(),
+                                                 strict=True))
+    assert not model.perceptual.training
+    assert "perceptual" not in model.modules()  # not saved in checkpoints

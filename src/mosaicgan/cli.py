@@ -321,8 +321,10 @@ def _run_training(train_fn, dataset, output, config, *, steps, epochs, batch, de
               help="L1 weight inside the mask relative to outside [1].")
 @click.option("--norm", type=click.Choice(["batch", "instance"]), default=None,
               help="Normalisation layers [batch, as the paper].")
+@click.option("--perceptual", type=click.FloatRange(0), default=None,
+              help="Weight of an SRGAN-style feature loss on EfficientNet-Lite0 [0: off].")
 def train_pix2pix(dataset, output, size, ngf, ndf, direction, gan_mode, lambda_l1, mask_weight,
-                  norm, **loop):
+                  norm, perceptual, **loop):
     """Train pix2pix (U-Net + PatchGAN + L1) on pairs from `mosaicgan pairs` or on an
     aligned A|B dataset (e.g. pix2pix's facades).
 
@@ -331,7 +333,8 @@ def train_pix2pix(dataset, output, size, ngf, ndf, direction, gan_mode, lambda_l
     from . import api
 
     config = {"size": size, "ngf": ngf, "ndf": ndf, "gan_mode": gan_mode,
-              "lambda_l1": lambda_l1, "mask_l1_weight": mask_weight, "norm": norm}
+              "lambda_l1": lambda_l1, "mask_l1_weight": mask_weight, "norm": norm,
+              "perceptual_weight": perceptual}
     _run_training(api.train_pix2pix, dataset, output, config, direction=direction, **loop)
 
 

@@ -41,3 +41,34 @@ def masked_l1(fake: Tensor, real: Tensor, mask: Tensor | None = None,
         return err.mean()
     weight = 1.0 + (inside_weight - 1.0) * mask.float()
     return (err * weight).sum() / (weight.sum() * err.shape[1])
+
+
+class FeatureLoss(nn.Module):
+    """A perceptual loss as in SRGAN (Ledig et al. 2017): L1 between the feature maps of a
+    frozen ImageNet network, here EfficientNet-Lite0 (offline) up to block ``depth``
+    (default 5: 40 channels at 1/8 resolution, texture-level features).
+
+    Inputs are images in [-1, 1], which is exactly EfficientNet-Lite0's normalisation.
+    """
+
+    def __init__(self, depth: int = 5):
+        super().__init__()
+        from ..regions.classifier import load_lite0
+
+        net = load_lite0()
+        self.stem, self.bn0 = net._conv_stem, net._bn0
+        self.blocks = nn.ModuleList(net._blocks[:depth])
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> FeatureLoss:
+        return super().train(False)  # frozen batch norms: always the ImageNet statistics
+
+    def features(self, x: Tensor) -> Tensor:
+        x = F.relu6(self.bn0(self.stem(x)))
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+    def forward(self, fake: Tensor, real: Tensor) -> Tensor:
+        return F.l1_loss(self.features(fake).float(), self.features(real).float())

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ..nets import PatchGAN, UNet, init_weights
-from .losses import GANLoss, masked_l1
+from .losses import FeatureLoss, GANLoss, masked_l1
 from .precision import Amp, frozen
 
 KIND = "pix2pix"
@@ -34,6 +34,7 @@ class Pix2PixConfig:
     gan_mode: str = "vanilla"  # or "lsgan"
     lambda_l1: float = 100.0
     mask_l1_weight: float = 1.0  # L1 weight inside the mask relative to outside
+    perceptual_weight: float = 0.0  # SRGAN-style feature loss (EfficientNet-Lite0), 0 = off
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
@@ -95,6 +96,9 @@ class Pix2Pix:
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
         self.gan = GANLoss(cfg.gan_mode)
+        self.perceptual = None
+        if cfg.perceptual_weight > 0:
+            self.perceptual = FeatureLoss().to(device, memory_format=memory_format)
 
     def config_dict(self) -> dict:
         return asdict(self.cfg)
@@ -131,8 +135,13 @@ class Pix2Pix:
             g_gan = self.gan(self.D(torch.cat([x, fake], 1)), True)
             l1 = masked_l1(fake, y, mask, self.cfg.mask_l1_weight)
             g_loss = g_gan + self.cfg.lambda_l1 * l1
+            losses = {"G_gan": g_gan.detach(), "G_L1": l1.detach(), "D": d_loss.detach()}
+            if self.perceptual is not None:
+                feat = self.perceptual(fake, y)
+                g_loss = g_loss + self.cfg.perceptual_weight * feat
+                losses["G_feat"] = feat.detach()
         amp.step(g_loss, self.opt_g)
-        return {"G_gan": g_gan.detach(), "G_L1": l1.detach(), "D": d_loss.detach()}
+        return losses
 
     @torch.no_grad()
     def translate(self, batch: dict, amp: Amp) -> Tensor:
