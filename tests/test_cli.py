@@ -81,7 +81,7 @@ def test_fatal_errors_exit_2_with_one_line(tmp_path, images):
     result = run("mosaic", tmp_path / "empty", "-o", tmp_path / "o", "--where", "random")
     assert result.exit_code == 2
     assert result.output.strip() == f"error: {tmp_path / 'empty'}: folder holds no images " \
-        "(.bmp, .jpeg, .jpg, .png, .tif, .tiff, .webp)"
+        "or videos (.bmp, .jpeg, .jpg, .png, .tif, .tiff, .webp, videos)"
     result = run("mosaic", images / "coffee.png", "-o", images, "--where", "random")
     assert result.exit_code == 2 and "output path equals the input path" in result.output
     result = run("restore", images / "coffee.png", "-o", tmp_path / "o", "--model", tmp_path / "x")

@@ -58,12 +58,44 @@ class BatchReport:
         return ", ".join(parts)
 
 
+@dataclass(frozen=True)
+class VideoOptions:
+    """Encoding and range for video inputs (see :func:`mosaicgan.video.process_video`)."""
+
+    codec: str | None = None  # default libx264 (VP9 for .webm)
+    crf: int = 18
+    preset: str = "medium"
+    start: float | None = None  # seconds
+    duration: float | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"codec": self.codec, "crf": self.crf, "preset": self.preset,
+                "start": self.start, "duration": self.duration}
+
+
+def _is_video(path: Path) -> bool:
+    from .video import is_video
+
+    return is_video(path)
+
+
 def _outputs(inputs: Iterable[str | Path], out_dir: str | Path,
-             suffix: str | None = None) -> list[tuple[Path, Path]]:
-    """(input, output) pairs; an output equal to an input or to another output is an error."""
+             suffix: str | None = None, videos: bool = False) -> list[tuple[Path, Path]]:
+    """(input, output) pairs; an output equal to an input or to another output is an error.
+
+    With ``videos``, folders are searched for videos too, and a video keeps its suffix.
+    """
+    from .imageio import IMAGE_SUFFIXES
+
+    suffixes = IMAGE_SUFFIXES
+    if videos:
+        from .video import VIDEO_SUFFIXES
+
+        suffixes = IMAGE_SUFFIXES | VIDEO_SUFFIXES
     pairs, seen = [], {}
-    for src, name in list_images_named(inputs):
-        out = output_path(src, out_dir, name, suffix)
+    for src, name in list_images_named(inputs, suffixes):
+        video = videos and _is_video(src)
+        out = output_path(src, out_dir, name, None if video else suffix)
         if out in seen:
             raise InputError(src, f"its output {out} would overwrite the output of {seen[out]}")
         seen[out] = src
@@ -197,12 +229,13 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
                  mask: str | Path | None = None, where: str | RegionSpec | None = None,
                  block: int | None = None, style: str = "mosaic", seed: int = 0,
                  regions_dir: str | Path | None = None, detector: safety.Detector | None = None,
-                 log: Log = print) -> BatchReport:
-    """Hide a region of each input image (a box, a mask, or regions found by ``where``);
-    write each under ``out_dir`` with its own name.
+                 video: VideoOptions = VideoOptions(), log: Log = print) -> BatchReport:
+    """Hide a region of each input image or video (a box, a mask, or regions found by
+    ``where``); write each under ``out_dir`` with its own name.
 
     regions_dir: also write each image's region mask (PNG) and regions (JSON) there, to
     review before anything is trained or published.
+    Videos are streamed (audio copied); regions found per frame are tracked over time.
     """
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
@@ -211,7 +244,11 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
         raise ValueError("give exactly one of box, mask or where")
     report = BatchReport()
     mask_path = Path(mask) if mask is not None else None
-    for i, (src, out) in enumerate(_outputs(inputs, out_dir)):
+    for i, (src, out) in enumerate(_outputs(inputs, out_dir, videos=True)):
+        if _is_video(src):
+            _mosaic_video(src, out, box, mask_path, spec, block, style, seed, i, detector,
+                          video, report, log)
+            continue
         try:
             image = read_image(src)
             try:
@@ -236,6 +273,42 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
             report.failed.append((str(src), str(exc)))
             log(f"error: {exc}")
     return report
+
+
+def _mosaic_video(src: Path, out: Path, box: Box | None, mask_path: Path | None,
+                  spec: RegionSpec | None, block: int | None, style: str, seed: int, index: int,
+                  detector: safety.Detector | None, video: VideoOptions,
+                  report: BatchReport, log: Log) -> None:
+    from .video import probe
+    from .video_jobs import mosaic_video
+
+    if style != "mosaic":
+        report.failed.append((str(src), f"{src}: videos take --style mosaic only"))
+        log(f"error: {src}: videos take --style mosaic only")
+        return
+    try:
+        kwargs: dict[str, Any] = {}
+        if box is not None:
+            kwargs["box"] = box
+        elif mask_path is not None:
+            info = probe(src)
+            kwargs["mask"] = read_mask(mask_path, (info.width, info.height))
+        elif spec is not None and spec.where == "random":
+            info = probe(src)
+            rng = np.random.default_rng([seed, index])
+            kwargs["mask"] = random_region(rng, info.height, info.width)[2]
+        else:
+            assert spec is not None
+
+            def region_fn(frame: np.ndarray) -> np.ndarray:
+                return find_regions(frame, spec, detector=detector).mask
+            kwargs["region_fn"] = region_fn
+        done = mosaic_video(src, out, block=block, log=log, **kwargs, **video.kwargs())
+        log(done.summary())
+        report.written.append(out)
+    except MosaicganError as exc:
+        report.failed.append((str(src), str(exc)))
+        log(f"error: {exc}")
 
 
 def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
@@ -585,8 +658,10 @@ def restore_image(image: np.ndarray, restorer: Any, mask: np.ndarray | None = No
 def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *,
                   model: str | Path | None = "default",
                   mask: str | Path | None = None, device: str = "auto",
-                  detector: safety.Detector | None = None, log: Log = print) -> BatchReport:
-    """Restore each image (mask given, or found) into ``out_dir/<stem>.png``.
+                  detector: safety.Detector | None = None, video: VideoOptions = VideoOptions(),
+                  log: Log = print) -> BatchReport:
+    """Restore each image (mask given, or found) into ``out_dir/<stem>.png``; a video into
+    ``out_dir/<name>`` (streamed, regions tracked, audio copied).
 
     Regions refused by the safety gate stay as they were; the log says which and why.
     The PNG's metadata lists the regions synthesised and those refused.
@@ -594,7 +669,10 @@ def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *,
     restorer = load_restorer(model, device, detector)
     report = BatchReport()
     mask_path = Path(mask) if mask is not None else None
-    for src, out in _outputs(inputs, out_dir, suffix=".png"):
+    for src, out in _outputs(inputs, out_dir, suffix=".png", videos=True):
+        if _is_video(src):
+            _restore_video(src, out, restorer, mask_path, video, report, log)
+            continue
         try:
             image = read_image(src)
             m = (read_mask(mask_path, (image.shape[1], image.shape[0]))
@@ -648,6 +726,30 @@ def unpair_aligned(aligned: str | Path, out_dir: str | Path, *, seed: int = 0,
     return report
 
 
+def _restore_video(src: Path, out: Path, restorer: Any, mask_path: Path | None,
+                   video: VideoOptions, report: BatchReport, log: Log) -> None:
+    from .video import probe
+    from .video_jobs import restore_video
+
+    try:
+        m = None
+        if mask_path is not None:
+            info = probe(src)
+            m = read_mask(mask_path, (info.width, info.height))
+        done = restore_video(src, out, restorer, mask=m, log=log, **video.kwargs())
+        log(done.summary())
+        refused = done.regions_refused
+        if refused:
+            note = (f"{src}: {refused} region(s) kept mosaiced: a face or nudity was detected "
+                    "in the restored result")
+            report.notes.append(note)
+            log(note)
+        report.written.append(out)
+    except MosaicganError as exc:
+        report.failed.append((str(src), str(exc)))
+        log(f"error: {exc}")
+
+
 # --- eval -------------------------------------------------------------------------------
 
 def evaluate(photos: str | Path, report_dir: str | Path, *, model: str | Path = "default",
@@ -684,11 +786,26 @@ def load_translator(model: str | Path, direction: str = "AtoB", device: str = "a
 
 def translate_files(inputs: Iterable[str | Path], out_dir: str | Path, *, model: str | Path,
                     direction: str = "AtoB", device: str = "auto",
-                    detector: safety.Detector | None = None, log: Log = print) -> BatchReport:
-    """Translate each image into ``out_dir/<stem>.png``; outputs with nudity are refused."""
+                    detector: safety.Detector | None = None, video: VideoOptions = VideoOptions(),
+                    log: Log = print) -> BatchReport:
+    """Translate each image into ``out_dir/<stem>.png`` (a video into ``out_dir/<name>``);
+    outputs with nudity are refused (a video with one such frame is refused whole)."""
     translator = load_translator(model, direction, device, detector)
     report = BatchReport()
-    for src, out in _outputs(inputs, out_dir, suffix=".png"):
+    for src, out in _outputs(inputs, out_dir, suffix=".png", videos=True):
+        if _is_video(src):
+            from .video_jobs import OutputRefused, translate_video
+
+            try:
+                log(translate_video(src, out, translator, log=log, **video.kwargs()).summary())
+                report.written.append(out)
+            except OutputRefused as exc:
+                report.skipped.append((str(src), str(exc)))
+                log(f"{exc}; nothing written")
+            except MosaicganError as exc:
+                report.failed.append((str(src), str(exc)))
+                log(f"error: {exc}")
+            continue
         try:
             result = translator.translate(read_image(src))
         except MosaicganError as exc:

@@ -79,6 +79,30 @@ def _parse_range(_ctx, _param, value):
         raise click.BadParameter(f"{value!r} is not MIN-MAX (e.g. 6-24)") from None
 
 
+def video_options(fn):
+    """Encoding options for video inputs."""
+    options = [
+        click.option("--codec", default=None,
+                     help="Video encoder for video inputs [libx264; VP9 for .webm]."),
+        click.option("--crf", type=click.IntRange(0, 63), default=18,
+                     help="Video quality (lower is better)."),
+        click.option("--preset", default="medium", help="Encoder speed preset (x264/x265)."),
+        click.option("--start", type=click.FloatRange(0), default=None,
+                     help="Video: start at this second."),
+        click.option("--duration", type=click.FloatRange(0, min_open=True), default=None,
+                     help="Video: process this many seconds."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _video(codec, crf, preset, start, duration):
+    from .api import VideoOptions
+
+    return VideoOptions(codec, crf, preset, start, duration)
+
+
 def _parse_scales(_ctx, _param, value):
     try:
         scales = tuple(int(v) for v in value.split(","))
@@ -145,8 +169,10 @@ def _region_spec(where, target, method, scales, threshold, min_score, top_k, mar
 @click.option("--regions", "regions_dir", type=click.Path(path_type=Path),
               help="Also write each image's region mask (PNG) and regions (JSON) here.")
 @click.option("--seed", type=int, default=0, help="Seed for --where random.")
+@video_options
 def mosaic(inputs, output, box, mask, where, target, method, scales, threshold, min_score,
-           top_k, margin, classifier, style, block, regions_dir, seed):
+           top_k, margin, classifier, style, block, regions_dir, seed, codec, crf, preset,
+           start, duration):
     """Hide a region of each image: pixelate it (each block becomes its mean colour), blur
     it or fill it.
 
@@ -160,7 +186,8 @@ def mosaic(inputs, output, box, mask, where, target, method, scales, threshold, 
     spec = None if where is None else _region_spec(where, target, method, scales, threshold,
                                                    min_score, top_k, margin, classifier)
     report = api.mosaic_files(inputs, output, box=box, mask=mask, where=spec, block=block,
-                              style=style, seed=seed, regions_dir=regions_dir, log=_log)
+                              style=style, seed=seed, regions_dir=regions_dir,
+                              video=_video(codec, crf, preset, start, duration), log=_log)
     _finish(report, "mosaic")
 
 
@@ -378,7 +405,8 @@ def train_cyclegan(dataset, output, size, ngf, ndf, folder_a, folder_b, blocks, 
                    "(the model shipped in the package).")
 @click.option("--mask", default="auto", help="auto (find the mosaics) or a mask PNG.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto")
-def restore(inputs, output, model, mask, device):
+@video_options
+def restore(inputs, output, model, mask, device, codec, crf, preset, start, duration):
     """Find mosaics (or take a mask) and restore them; nothing outside the masks changes.
 
     Where a face or nudity would appear in a restored region, that region stays mosaiced.
@@ -387,7 +415,7 @@ def restore(inputs, output, model, mask, device):
 
     report = api.restore_files(inputs, output, model=model,
                                mask=None if mask == "auto" else Path(mask), device=device,
-                               log=_log)
+                               video=_video(codec, crf, preset, start, duration), log=_log)
     _finish(report, "restore")
 
 
@@ -400,7 +428,8 @@ def restore(inputs, output, model, mask, device):
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB",
               help="Which CycleGAN generator to use.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto")
-def translate(inputs, output, model, direction, device):
+@video_options
+def translate(inputs, output, model, direction, device, codec, crf, preset, start, duration):
     """Translate whole images with a trained model (any size; large ones in tiles).
 
     Outputs in which nudity is detected are refused and not written.
@@ -408,7 +437,8 @@ def translate(inputs, output, model, direction, device):
     from . import api
 
     report = api.translate_files(inputs, output, model=model, direction=direction,
-                                 device=device, log=_log)
+                                 device=device, video=_video(codec, crf, preset, start, duration),
+                                 log=_log)
     _finish(report, "translate")
 
 

@@ -33,18 +33,22 @@ def list_images(inputs: Iterable[str | Path]) -> list[Path]:
     return [path for path, _ in list_images_named(inputs)]
 
 
-def list_images_named(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:
+def list_images_named(inputs: Iterable[str | Path],
+                      suffixes: frozenset[str] = IMAGE_SUFFIXES) -> list[tuple[Path, Path]]:
     """Like :func:`list_images`, with each image's output name: a file's own name, or for
-    an image found in a folder, its path relative to that folder."""
+    an image found in a folder, its path relative to that folder. ``suffixes``: what a
+    folder is searched for (e.g. images and videos)."""
     found: list[tuple[Path, Path]] = []
+    what = "images" if suffixes == IMAGE_SUFFIXES else "images or videos"
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            images = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+            images = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes
                             and p.is_file() and not p.name.startswith("."))
             if not images:
-                raise InputError(path, "folder holds no images "
-                                       f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+                shown = ", ".join(sorted(IMAGE_SUFFIXES)) + (", videos" if what != "images"
+                                                               else "")
+                raise InputError(path, f"folder holds no {what} ({shown})")
             found.extend((p, p.relative_to(path)) for p in images)
         elif path.exists():
             found.append((path, Path(path.name)))

@@ -1,0 +1,351 @@
+"""Regions that stay put over time: tracking, gap filling, hold, lead-in and smoothing.
+
+Per-frame detections flicker: a face detector misses a frame, a box wobbles by a few
+pixels, a mosaic finder loses a region when the picture darkens. :class:`RegionTracker`
+takes one ``(H, W)`` bool mask per frame (from any source), splits it into regions,
+follows each region over time by box overlap, and gives each frame back its regions
+with a bounded delay (``lookahead`` frames), so it runs inside a streaming processor:
+
+- **gap filling**: a region seen before and after a short run of missed detections is
+  covered in between (it needs to see the frame after: lookahead);
+- **hold**: a region no longer detected stays covered for ``hold`` more detections;
+- **lead**: a region is covered ``lead`` detections before it is first detected;
+- **smoothing**: box coordinates are averaged (or medianed) over ``+-smooth`` frames,
+  so a mosaic does not jitter; the raw detection is still covered in full, so
+  smoothing never uncovers anything that was detected;
+- **detect every N frames**: push ``None`` for frames without detection; regions are
+  carried over them (interpolated between detections when both sides are known).
+
+Pure numpy (and OpenCV for connected components). Boxes are ``(x, y, w, h)`` in pixels.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+Box = tuple[int, int, int, int]
+SEEN, FILLED, HELD, LEAD, CARRIED = "seen", "filled", "held", "lead", "carried"
+SHAPES = ("box", "mask")
+SMOOTHING = ("mean", "median")
+
+
+@dataclass
+class Region:
+    """One region in one frame.
+
+    track: the id of the region over time. state: ``seen`` (detected in this frame),
+    ``filled`` (between two detections), ``held`` (after the last one), ``lead`` (before
+    the first one) or ``carried`` (a frame without detection). box: the region's box
+    (smoothed, grown by the margin, for shape="box"; as detected for shape="mask").
+    steady_box: its box smoothed over time by median (for crop windows). mask: ``(H, W)``
+    bool, the pixels to act on. bounds: a box holding every pixel of mask.
+    """
+
+    track: int
+    state: str
+    box: Box
+    steady_box: Box
+    mask: np.ndarray
+    bounds: Box | None = None
+
+    def __post_init__(self) -> None:
+        if self.bounds is None:
+            ys, xs = np.nonzero(self.mask)
+            self.bounds = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
+                           int(ys.max() - ys.min() + 1)) if len(xs) else (0, 0, 0, 0)
+
+
+@dataclass
+class _Seen:
+    box: Box  # raw bounding box of the detected component
+    crop: np.ndarray  # the component's mask inside box, (h, w) bool
+
+
+@dataclass
+class _Track:
+    id: int
+    seen: dict[int, _Seen] = field(default_factory=dict)  # frame index -> detection
+
+    @property
+    def last(self) -> int:
+        return max(self.seen)
+
+
+def components(mask: np.ndarray, min_area: int = 1) -> list[tuple[Box, np.ndarray]]:
+    """(box, (h, w) bool crop of the component) for each 8-connected part of ``mask``."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8),
+                                                               connectivity=8)
+    out = []
+    for i in range(1, count):
+        x, y, w, h, area = (int(v) for v in stats[i])
+        if area >= min_area:
+            out.append(((x, y, w, h), labels[y:y + h, x:x + w] == i))
+    return out
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two ``(x, y, w, h)`` boxes."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _centre_inside(a: Box, b: Box) -> bool:
+    cx, cy = a[0] + a[2] / 2, a[1] + a[3] / 2
+    return b[0] <= cx <= b[0] + b[2] and b[1] <= cy <= b[1] + b[3]
+
+
+def hull(*boxes: Box) -> Box:
+    """The smallest box holding all ``boxes``."""
+    x0 = min(b[0] for b in boxes)
+    y0 = min(b[1] for b in boxes)
+    x1 = max(b[0] + b[2] for b in boxes)
+    y1 = max(b[1] + b[3] for b in boxes)
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def grow(box: Box, margin: float, width: int, height: int) -> Box:
+    """``box`` grown by ``margin`` x its size on every side, clipped to the frame."""
+    x, y, w, h = box
+    dx, dy = round(w * margin), round(h * margin)
+    x0, y0 = max(0, x - dx), max(0, y - dy)
+    x1, y1 = min(width, x + w + dx), min(height, y + h + dy)
+    return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
+
+
+def clip(box: Box, width: int, height: int) -> Box:
+    """The part of ``box`` inside the frame."""
+    x0, y0 = max(box[0], 0), max(box[1], 0)
+    x1, y1 = min(box[0] + box[2], width), min(box[1] + box[3], height)
+    return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
+
+
+def paint(mask: np.ndarray, box: Box, crop: np.ndarray | None = None) -> None:
+    """Set ``box`` in ``mask`` (H, W) in place, or only ``crop``'s pixels there when given."""
+    x, y, w, h = box
+    H, W = mask.shape
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
+    if x1 <= x0 or y1 <= y0:
+        return
+    if crop is None:
+        mask[y0:y1, x0:x1] = True
+    else:
+        mask[y0:y1, x0:x1] |= crop[y0 - y:y1 - y, x0 - x:x1 - x]
+
+
+def union_mask(regions: list[Region], shape: tuple[int, int]) -> np.ndarray:
+    """The ``(H, W)`` bool union of the regions' masks."""
+    out = np.zeros(shape, bool)
+    for r in regions:
+        out |= r.mask
+    return out
+
+
+class RegionTracker:
+    """Stabilise per-frame region masks over time, streaming, with bounded lookahead.
+
+    Push one mask per frame, in order; get back ``(index, regions)`` for frames that are
+    ``lookahead`` frames old; ``flush`` at the end returns the rest.
+
+    Args:
+        hold: detections a region stays covered after it was last detected.
+        max_gap: missed detections bridged between two detections of a region.
+        lead: detections a region is covered before its first detection.
+        smooth: frames either side averaged for a region's box (0: none).
+        smoothing: ``"mean"`` (less jitter) or ``"median"`` (ignores outliers; keeps a
+            steady region exactly steady).
+        shape: ``"box"``: cover each region's smoothed box grown by ``margin`` plus its
+            raw pixels (for mosaics: cover generously); ``"mask"``: cover the detected
+            pixels only (for restoration: act on the mosaic, nothing else). Frames
+            without a detection of the region use the nearest detection's pixels.
+        margin: growth of the box on each side, as a fraction of its size (shape="box").
+        iou: the least box overlap that continues a region from one detection to the
+            next (a box whose centre lies in the other continues it too).
+        min_area: smaller specks in a mask are ignored (px).
+        detect_every: detections run on every N-th frame only (frames in between are
+            pushed as ``None``); the lookahead grows so regions are interpolated.
+
+    Example:
+        >>> tracker = RegionTracker(hold=2)
+        >>> for i, mask in enumerate(masks):  # doctest: +SKIP
+        ...     for index, regions in tracker.push(i, mask):
+        ...         use(index, union_mask(regions, mask.shape))
+        >>> for index, regions in tracker.flush():  # doctest: +SKIP
+        ...     use(index, union_mask(regions, shape))
+    """
+
+    def __init__(self, *, hold: int = 3, max_gap: int = 2, lead: int = 1, smooth: int = 2,
+                 smoothing: str = "mean", shape: str = "box", margin: float = 0.05,
+                 iou: float = 0.1, min_area: int = 16, detect_every: int = 1):
+        if min(hold, max_gap, lead, smooth) < 0 or detect_every < 1:
+            raise ValueError("hold, max_gap, lead and smooth must be >= 0 and "
+                             f"detect_every >= 1, got {hold}, {max_gap}, {lead}, {smooth}, "
+                             f"{detect_every}")
+        if shape not in SHAPES:
+            raise ValueError(f"unknown shape {shape!r}; choose one of {', '.join(SHAPES)}")
+        if smoothing not in SMOOTHING:
+            raise ValueError(f"unknown smoothing {smoothing!r}; choose one of "
+                             f"{', '.join(SMOOTHING)}")
+        self.hold, self.max_gap, self.lead, self.smooth = hold, max_gap, lead, smooth
+        self.smoothing, self.shape, self.margin = smoothing, shape, margin
+        self.iou, self.min_area, self.detect_every = iou, min_area, detect_every
+        # Frames to wait before a frame's regions are final: long enough to see the
+        # detection that ends a bridged gap or starts a lead-in, and the smoothing window.
+        self.lookahead = max((max(max_gap, lead) + 1) * detect_every - 1, smooth)
+        self._tracks: list[_Track] = []
+        self._next_id = 0
+        self._observed: dict[int, bool] = {}  # frame index -> detection ran
+        self._queue: deque[int] = deque()  # frames pushed, not yet returned
+        self._shape: tuple[int, int] | None = None
+        self._last_index: int | None = None
+
+    # -- input ---------------------------------------------------------------------------
+
+    def push(self, index: int, mask: np.ndarray | None) -> list[tuple[int, list[Region]]]:
+        """Add frame ``index``'s detections: an ``(H, W)`` bool mask, or None when
+        detection did not run on this frame. Returns the frames now final."""
+        if self._last_index is not None and index != self._last_index + 1:
+            raise ValueError(f"frames must be pushed in order: got {index} after "
+                             f"{self._last_index}")
+        self._last_index = index
+        if mask is not None:
+            if mask.ndim != 2:
+                raise ValueError(f"mask must be (H, W) bool, got shape {mask.shape}")
+            if self._shape is None:
+                self._shape = mask.shape
+            elif mask.shape != self._shape:
+                raise ValueError(f"mask is {mask.shape}, earlier masks were {self._shape}")
+            self._match(index, components(mask, self.min_area))
+        self._observed[index] = mask is not None
+        self._queue.append(index)
+        ready = []
+        while self._queue and self._queue[0] <= index - self.lookahead:
+            ready.append(self._emit(self._queue.popleft()))
+        return ready
+
+    def flush(self) -> list[tuple[int, list[Region]]]:
+        """The frames still waiting, with what is known (call once, at the end)."""
+        ready = [self._emit(i) for i in list(self._queue)]
+        self._queue.clear()
+        return ready
+
+    def _match(self, index: int, found: list[tuple[Box, np.ndarray]]) -> None:
+        """Continue tracks with this frame's components (greedy by overlap); new ones start."""
+        reach = max(self.hold, self.max_gap)
+        alive = [t for t in self._tracks if self._misses(t.last + 1, index - 1) <= reach]
+        pairs = []
+        for ti, track in enumerate(alive):
+            last = track.seen[track.last].box
+            for ci, (box, _) in enumerate(found):
+                score = box_iou(last, box)
+                if score >= self.iou or _centre_inside(box, last) or _centre_inside(last, box):
+                    pairs.append((score, ti, ci))
+        used_t, used_c = set(), set()
+        for _, ti, ci in sorted(pairs, key=lambda p: -p[0]):
+            if ti in used_t or ci in used_c:
+                continue
+            used_t.add(ti)
+            used_c.add(ci)
+            alive[ti].seen[index] = _Seen(*found[ci])
+        for ci, (box, crop) in enumerate(found):
+            if ci not in used_c:
+                self._tracks.append(_Track(self._next_id, {index: _Seen(box, crop)}))
+                self._next_id += 1
+
+    # -- output --------------------------------------------------------------------------
+
+    def _misses(self, a: int, b: int) -> int:
+        """Frames in [a, b] on which detection ran (the track was not seen on them)."""
+        return sum(self._observed.get(i, False) for i in range(a, b + 1))
+
+    def _smoothed(self, track: _Track, index: int, method: str) -> Box:
+        """The track's box at ``index`` (a frame it was seen in), smoothed over +-smooth."""
+        near = [track.seen[i].box for i in range(index - self.smooth, index + self.smooth + 1)
+                if i in track.seen]
+        corners = np.array([(x, y, x + w, y + h) for x, y, w, h in near], np.float64)
+        c = corners.mean(0) if method == "mean" else np.median(corners, 0)
+        x0, y0, x1, y1 = int(np.floor(c[0])), int(np.floor(c[1])), \
+            int(np.ceil(c[2])), int(np.ceil(c[3]))
+        return x0, y0, x1 - x0, y1 - y0
+
+    def _emit(self, s: int) -> tuple[int, list[Region]]:
+        regions = []
+        if self._shape is not None:
+            for track in self._tracks:
+                region = self._region(track, s)
+                if region is not None:
+                    regions.append(region)
+        self._forget(s)
+        return s, regions
+
+    def _region(self, track: _Track, s: int) -> Region | None:
+        """Track's region at frame ``s``, or None when it is not covered there."""
+        if s in track.seen:
+            state, ref, other = SEEN, s, None
+        else:
+            before = [i for i in track.seen if i < s]
+            after = [i for i in track.seen if i > s]
+            p = max(before) if before else None
+            n = min(after) if after else None
+            if p is not None and n is not None and self._misses(p + 1, n - 1) <= self.max_gap:
+                missed = self._misses(p + 1, n - 1) > 0
+                state, ref, other = (FILLED if missed else CARRIED), \
+                    (p if s - p <= n - s else n), (n if s - p <= n - s else p)
+            elif p is not None and self._misses(p + 1, s) <= self.hold:
+                state, ref, other = (HELD if self._misses(p + 1, s) else CARRIED), p, None
+            elif n is not None and self._misses(s, n - 1) <= self.lead:
+                state, ref, other = (LEAD if self._misses(s, n - 1) else CARRIED), n, None
+            else:
+                return None
+        height, width = self._shape
+        steady = self._smoothed(track, ref, "median")
+        smoothed = self._smoothed(track, ref, self.smoothing)
+        seen = track.seen[ref]
+        mask = np.zeros((height, width), bool)
+        if self.shape == "box":
+            box = grow(smoothed, self.margin, width, height)
+            if other is not None:  # between two detections: cover the path from one to the other
+                box = hull(box, grow(self._smoothed(track, other, self.smoothing), self.margin,
+                                     width, height))
+            paint(mask, box)
+            paint(mask, seen.box, seen.crop)  # smoothing never uncovers a detected pixel
+            painted = [box, seen.box]
+            if other is not None:
+                paint(mask, track.seen[other].box, track.seen[other].crop)
+                painted.append(track.seen[other].box)
+            bounds = clip(hull(*painted), width, height)
+        else:
+            box = bounds = seen.box
+            paint(mask, seen.box, seen.crop)
+        return Region(track.id, state, box, steady, mask, bounds)
+
+    def _forget(self, s: int) -> None:
+        """Drop what frames after ``s`` can no longer need."""
+        now = self._last_index if self._last_index is not None else s
+        live = []
+        for t in self._tracks:
+            if self._misses(t.last + 1, now) > max(self.hold, self.max_gap) and \
+                    self._misses(t.last + 1, s + 1) > self.hold:
+                continue  # can neither be continued nor held any more
+            # Keep the smoothing window ahead, and the last detection before it with its
+            # own window (it decides what is held or filled).
+            cutoff = s + 1 - self.smooth
+            older = [i for i in t.seen if i < cutoff]
+            if older:
+                keep_from = max(older) - self.smooth
+                for i in older:
+                    if i < keep_from:
+                        del t.seen[i]
+            live.append(t)
+        self._tracks = live
+        # Detection flags are needed from the last detection of each track up to s.
+        lasts = [max(i for i in t.seen if i <= s) + 1 for t in live if min(t.seen) <= s]
+        first = min([s + 1, *lasts])
+        for i in [i for i in self._observed if i < first]:
+            del self._observed[i]

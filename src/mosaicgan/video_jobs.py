@@ -1,0 +1,526 @@
+"""mosaic, restore and translate on whole videos, streamed through :func:`video.process_video`.
+
+Each job is a small processor (``push(frames, indices)`` / ``flush()``) over
+``(H, W, 3)`` uint8 RGB frames in display orientation:
+
+- :func:`mosaic_video`: a fixed box or mask on every frame, or regions found per frame
+  (``region_fn``, e.g. a face detector) made stable over time by
+  :class:`~mosaicgan.temporal.RegionTracker` (gap filling, hold, lead-in, smoothing).
+- :func:`restore_video`: mosaics found per frame (or a given mask), tracked, restored in
+  a crop window held steady over time, generator calls batched across frames
+  (``Restorer.generate_batch``); the safety gate screens every region in every frame,
+  and refused regions stay mosaiced.
+- :func:`translate_video`: every frame translated; one refused frame refuses the video.
+
+Frames the job leaves alone are passed through untouched (see ``process_video``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import safety
+from .api import _metadata, find_mosaic, mosaic_image
+from .errors import InputError
+from .regions.masks import Box, box_mask, clip_box
+from .temporal import Region, RegionTracker, hull, union_mask
+from .video import VideoReport, probe, process_video
+
+Log = Callable[[str], None]
+RegionFn = Callable[[np.ndarray], Any]  # frame -> (H, W) bool, or Regions (its .mask)
+BLOCK_HYSTERESIS = 0.25  # a tracked region's block size changes only when 25 % off
+# Pixels per generator call: bounds the activations in memory whatever the regions' sizes
+# (a 768-px window of a 720p video is 0.6 M px; a U-Net holds ~40 B/px per ngf=16 at it).
+GENERATOR_PIXELS = 1 << 21
+
+
+class OutputRefused(InputError):
+    """The safety gate refused an output frame; nothing was written for the video."""
+
+    def __init__(self, path: str | Path, frame: int, reasons: list[str]):
+        self.frame = frame
+        self.reasons = reasons
+        super().__init__(path, f"frame {frame}: {' and '.join(reasons)} detected in the "
+                               "translated output; the whole video is refused, nothing written")
+
+
+# --- mosaic -------------------------------------------------------------------------------
+
+def mosaic_in(frame: np.ndarray, mask: np.ndarray, block: int, origin: tuple[int, int],
+              within: Box | None = None) -> np.ndarray:
+    """``mosaic_image`` on the grid-aligned part of ``frame`` (H, W, 3) around ``mask``.
+
+    Same pixels as ``mosaic_image(frame, mask, block, origin)``, without converting the
+    whole frame (a 1280x720 frame with a small region: ~20x faster). within: a box known
+    to hold every pixel of mask (saves searching the whole frame). Returns ``frame``
+    itself when the mask is empty, else a new array.
+    """
+    wx, wy = (within[0], within[1]) if within is not None else (0, 0)
+    part = mask if within is None else mask[wy:wy + within[3], wx:wx + within[2]]
+    ys, xs = np.nonzero(part)
+    if len(xs) == 0:
+        return frame
+    ox, oy = origin
+    height, width = mask.shape
+    # Whole grid cells around the region: a cell's mean only sees its own masked pixels.
+    x0 = max(ox + (wx + int(xs.min()) - ox) // block * block, 0)
+    y0 = max(oy + (wy + int(ys.min()) - oy) // block * block, 0)
+    x1 = min(ox + -(-(wx + int(xs.max()) + 1 - ox) // block) * block, width)
+    y1 = min(oy + -(-(wy + int(ys.max()) + 1 - oy) // block) * block, height)
+    out = np.array(frame)
+    with _torch_threads(1):
+        out[y0:y1, x0:x1] = mosaic_image(out[y0:y1, x0:x1], mask[y0:y1, x0:x1], block,
+                                         (ox - x0, oy - y0))
+    return out
+
+
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Run torch on ``n`` threads inside the block, as many as before after it.
+
+    Pixelating a crop is a few ms of work while x264's threads run beside it: spread over
+    both cores of a 2-core machine it ran 1.75x slower (threads waiting on each other).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if before == n:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _region_block(mask: np.ndarray) -> tuple[int, tuple[int, int]]:
+    """(default block, grid origin) for a fixed region: as ``mosaic_image`` picks them."""
+    from .mosaic import default_block
+
+    ys, xs = np.nonzero(mask)
+    x0, y0 = int(xs.min()), int(ys.min())
+    return default_block(int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1), (x0, y0)
+
+
+class FixedMosaic:
+    """Mosaic the same ``(H, W)`` bool region in every frame."""
+
+    def __init__(self, mask: np.ndarray, block: int | None = None):
+        if not mask.any():
+            raise ValueError("the region is empty")
+        self.mask = mask
+        default, self.origin = _region_block(mask)
+        self.block = block or default
+        ys, xs = np.nonzero(mask)
+        self.within = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
+                       int(ys.max() - ys.min() + 1))
+
+    def push(self, frames: list[np.ndarray], indices: list[int]) -> list[np.ndarray]:
+        return [mosaic_in(f, self.mask, self.block, self.origin, self.within) for f in frames]
+
+    def flush(self) -> list[np.ndarray]:
+        return []
+
+
+class TrackedMosaic:
+    """Mosaic regions found per frame by ``region_fn``, stabilised over time.
+
+    Each tracked region gets its own block size (about 16 cells across it, changed only
+    when the region's size changes by more than 25 %), on a grid anchored to the frame,
+    so cells do not crawl as the region moves.
+    """
+
+    def __init__(self, region_fn: RegionFn, *, block: int | None = None,
+                 detect_every: int = 1, tracker: RegionTracker | None = None):
+        if detect_every < 1:
+            raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+        self.region_fn = region_fn
+        self.block = block
+        self.detect_every = detect_every
+        self.tracker = tracker
+        self.frames: deque[tuple[int, np.ndarray]] = deque()
+        self.blocks: dict[int, int] = {}
+        self.last_mask: np.ndarray | None = None  # carried over frames without detection
+
+    def _detect(self, frame: np.ndarray, index: int) -> np.ndarray | None:
+        if index % self.detect_every:
+            return None
+        found = self.region_fn(frame)
+        mask = np.asarray(getattr(found, "mask", found))  # a Regions result, or a mask
+        if mask.shape != frame.shape[:2] or mask.dtype != bool:
+            raise ValueError(f"region_fn returned {mask.shape} {mask.dtype}; expected "
+                             f"{frame.shape[:2]} bool")
+        return mask
+
+    def push(self, frames: list[np.ndarray], indices: list[int]) -> list[np.ndarray]:
+        out = []
+        for frame, index in zip(frames, indices, strict=True):
+            mask = self._detect(frame, index)
+            if self.tracker is None:  # no stabilising: this frame's mask (or the last one)
+                self.last_mask = mask if mask is not None else self.last_mask
+                out.append(self._apply(frame, self._plain(self.last_mask)))
+                continue
+            self.frames.append((index, frame))
+            out += self._ready(self.tracker.push(index, mask))
+        return out
+
+    def flush(self) -> list[np.ndarray]:
+        return self._ready(self.tracker.flush()) if self.tracker is not None else []
+
+    def _ready(self, ready: list[tuple[int, list[Region]]]) -> list[np.ndarray]:
+        out = []
+        for index, regions in ready:
+            i, frame = self.frames.popleft()
+            assert i == index, (i, index)  # the tracker returns frames in order
+            out.append(self._apply(frame, regions))
+        return out
+
+    def _plain(self, mask: np.ndarray | None) -> list[Region]:
+        if mask is None or not mask.any():
+            return []
+        ys, xs = np.nonzero(mask)
+        box = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
+               int(ys.max() - ys.min() + 1))
+        return [Region(-1, "seen", box, box, mask)]
+
+    def _block_for(self, region: Region) -> int:
+        from .mosaic import default_block
+
+        if self.block is not None:
+            return self.block
+        ideal = default_block(region.box[2], region.box[3])
+        current = self.blocks.get(region.track)
+        if current is None or abs(ideal - current) > BLOCK_HYSTERESIS * current:
+            current = self.blocks[region.track] = ideal
+        return current
+
+    def _apply(self, frame: np.ndarray, regions: list[Region]) -> np.ndarray:
+        # Coarsest block last: where regions overlap, the coarser mosaic wins.
+        for region in sorted(regions, key=self._block_for):
+            frame = mosaic_in(frame, region.mask, self._block_for(region), (0, 0),
+                              region.bounds)
+        return frame
+
+
+def mosaic_video(src: str | Path, dst: str | Path, *, box: Box | None = None,
+                 mask: np.ndarray | None = None, region_fn: RegionFn | None = None,
+                 block: int | None = None, detect_every: int = 1, stabilise: bool = True,
+                 hold: int = 3, codec: str | None = None, crf: int = 18,
+                 preset: str = "medium", start: float | None = None,
+                 duration: float | None = None, batch: int = 8, progress: bool = True,
+                 log: Log = print) -> VideoReport:
+    """Mosaic a video inside a region; audio and everything else copied.
+
+    Exactly one of:
+        box: ``(x, y, w, h)`` in display pixels, the same on every frame.
+        mask: ``(H, W)`` bool in display orientation, the same on every frame.
+        region_fn: ``frame (H, W, 3) uint8 -> (H, W) bool`` (or a ``Regions``: its mask
+            is used), run on every ``detect_every``-th frame (e.g.
+            ``lambda f: find_faces(f)``); with ``stabilise`` regions
+            are tracked: gaps filled, held ``hold`` detections after they vanish, covered
+            one detection before they appear, boxes smoothed.
+
+    block: cell size; default about 16 cells across each region.
+    The other arguments are :func:`~mosaicgan.video.process_video`'s.
+    """
+    src = Path(src)
+    if sum(v is not None for v in (box, mask, region_fn)) != 1:
+        raise ValueError("give exactly one of box, mask or region_fn")
+    if block is not None and block < 1:
+        raise ValueError(f"block must be >= 1, got {block}")
+    processor: Any
+    if region_fn is None:
+        info = probe(src)
+        width, height = info.width, info.height
+        if box is not None:
+            if 0 in clip_box(box, width, height)[2:]:
+                raise InputError(src, f"box {box} lies outside the {width}x{height} video")
+            mask = box_mask(height, width, box)
+        assert mask is not None
+        if mask.shape != (height, width):
+            raise InputError(src, f"mask is {mask.shape[1]}x{mask.shape[0]}, the video is "
+                                  f"{width}x{height}")
+        if not mask.any():
+            raise InputError(src, "the mask is empty")
+        processor = FixedMosaic(mask.astype(bool), block)
+    else:
+        tracker = RegionTracker(hold=hold, detect_every=detect_every) if stabilise else None
+        processor = TrackedMosaic(region_fn, block=block, detect_every=detect_every,
+                                  tracker=tracker)
+    meta = _metadata("mosaic", region="box" if box is not None else
+                     "mask" if region_fn is None else "detected per frame")
+    return process_video(src, dst, processor, codec=codec, crf=crf, preset=preset,
+                         start=start, duration=duration, batch=batch,
+                         metadata={"comment": json.dumps(meta)}, progress=progress, log=log)
+
+
+# --- restore ------------------------------------------------------------------------------
+
+@dataclass
+class RestoreVideoReport(VideoReport):
+    """A :class:`VideoReport` plus what the restorer did, counted per region per frame.
+
+    synthesized / refused: per tracked region, ``{"frames": [first, last], "box": hull,
+    "count": n}`` (refused ones add ``"reasons"``); bounded by the number of regions.
+    """
+
+    regions_restored: int = 0
+    regions_refused: int = 0
+    frames_with_refusals: int = 0
+    synthesized: dict[int, dict[str, Any]] = field(default_factory=dict)
+    refused: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+def _note(table: dict[int, dict[str, Any]], track: int, index: int, box: Box,
+          reasons: list[str] | None = None) -> bool:
+    """Add a region-frame to a per-track summary; True if the track is new there."""
+    entry = table.get(track)
+    if entry is None:
+        table[track] = {"frames": [index, index], "box": list(box), "count": 1}
+        if reasons is not None:
+            table[track]["reasons"] = sorted(reasons)
+        return True
+    entry["frames"][1] = index
+    entry["box"] = list(hull(tuple(entry["box"]), box))
+    entry["count"] += 1
+    if reasons is not None:
+        entry["reasons"] = sorted(set(entry["reasons"]) | set(reasons))
+    return False
+
+
+def steady_window(region: Region, width: int, height: int, size: int) -> tuple[int, int, int]:
+    """The crop window ``(x, y, side)`` for a region: around its box smoothed over time, so
+    the generator sees the same crop while the region stays put; grown to hold the
+    region's current box when it moved out of it."""
+    from .restore import window_for
+
+    wx, wy, side = window_for(region.steady_box, width, height, size)
+    x, y, w, h = region.box
+    if x < wx or y < wy or x + w > wx + side or y + h > wy + side:
+        return window_for(hull(region.steady_box, region.box), width, height, size)
+    return wx, wy, side
+
+
+class RestoreProcessor:
+    """Find (or take) mosaics per frame, track them, restore them in steady windows.
+
+    Generator calls are batched over the regions of all frames that are ready. Each
+    region is then pasted and screened in turn, as :meth:`Restorer.restore` does: a
+    region in which the gate finds a face or nudity stays as it was.
+    """
+
+    def __init__(self, restorer: Any, report: RestoreVideoReport, *,
+                 mask: np.ndarray | None = None, detect_every: int = 1,
+                 tracker: RegionTracker | None = None, batch: int = 8, log: Log = print):
+        self.restorer = restorer
+        self.report = report
+        self.mask = mask
+        self.detect_every = detect_every
+        self.tracker = tracker
+        self.batch = batch
+        self.log = log
+        self.frames: deque[tuple[int, np.ndarray]] = deque()
+        self.last_mask: np.ndarray | None = None
+
+    def _detect(self, frame: np.ndarray, index: int) -> np.ndarray | None:
+        if self.mask is not None:
+            return self.mask
+        if index % self.detect_every:
+            return None
+        return find_mosaic(frame)
+
+    def push(self, frames: list[np.ndarray], indices: list[int]) -> list[np.ndarray]:
+        ready: list[tuple[int, list[Region]]] = []
+        for frame, index in zip(frames, indices, strict=True):
+            mask = self._detect(frame, index)
+            self.frames.append((index, frame))
+            if self.tracker is not None:
+                ready += self.tracker.push(index, mask)
+            else:
+                self.last_mask = mask if mask is not None else self.last_mask
+                ready.append((index, _plain_regions(self.last_mask)))
+        return self._restore(ready)
+
+    def flush(self) -> list[np.ndarray]:
+        return self._restore(self.tracker.flush()) if self.tracker is not None else []
+
+    def _restore(self, ready: list[tuple[int, list[Region]]]) -> list[np.ndarray]:
+        from .restore import MIN_REGION_AREA, crop_padded
+
+        size = self.restorer.cfg.size
+        jobs = []  # (position in ready, region, window)
+        crops, masks = [], []
+        frames = []
+        for pos, (index, regions) in enumerate(ready):
+            i, frame = self.frames.popleft()
+            assert i == index, (i, index)  # the tracker returns frames in order
+            frames.append(frame)
+            height, width = frame.shape[:2]
+            regions = [r for r in regions if r.mask.sum() >= MIN_REGION_AREA]
+            # The generator sees every region in its window, as in Restorer.restore.
+            everything = union_mask(regions, (height, width)) if len(regions) > 1 else None
+            for region in regions:
+                wx, wy, side = steady_window(region, width, height, size)
+                crops.append(crop_padded(frame, wx, wy, side))
+                masks.append(crop_padded(region.mask if everything is None else everything,
+                                         wx, wy, side))
+                jobs.append((pos, region, (wx, wy, side)))
+        generated: list[np.ndarray] = []
+        for part in _chunks([c.shape[0] ** 2 for c in crops], self.batch, GENERATOR_PIXELS):
+            generated += self.restorer.generate_batch([crops[i] for i in part],
+                                                      [masks[i] for i in part])
+        out = list(frames)
+        refused_in = set()
+        for (pos, region, window), gen in zip(jobs, generated, strict=True):
+            index = ready[pos][0]
+            candidate = _paste(out[pos], region.mask, gen, window)
+            reasons = safety.screen_region(candidate, region.box, self.restorer.detector)
+            if reasons:
+                self.report.regions_refused += 1
+                refused_in.add(pos)
+                if _note(self.report.refused, region.track, index, region.box, reasons):
+                    self.log(f"frame {index}: region at {region.box} kept mosaiced: "
+                             f"{' and '.join(reasons)} detected in the restored result")
+                continue
+            out[pos] = candidate
+            self.report.regions_restored += 1
+            _note(self.report.synthesized, region.track, index, region.box)
+        self.report.frames_with_refusals += len(refused_in)
+        return out
+
+
+def _chunks(sizes: list[int], count: int, budget: int) -> list[list[int]]:
+    """Indices in order, cut into runs of at most ``count`` items and ``budget`` in total
+    (an item larger than the budget goes alone)."""
+    runs: list[list[int]] = []
+    total = 0
+    for i, size in enumerate(sizes):
+        if not runs or len(runs[-1]) >= count or total + size > budget:
+            runs.append([])
+            total = 0
+        runs[-1].append(i)
+        total += size
+    return runs
+
+
+def _plain_regions(mask: np.ndarray | None) -> list[Region]:
+    """Regions of one mask, without tracking (each component on its own)."""
+    from .restore import regions_of
+
+    if mask is None:
+        return []
+    return [Region(-1 - k, "seen", box, box, m) for k, (box, m) in enumerate(regions_of(mask))]
+
+
+def _paste(image: np.ndarray, mask: np.ndarray, generated: np.ndarray,
+           window: tuple[int, int, int]) -> np.ndarray:
+    """A copy of ``image`` with ``generated`` (the window's crop) blended in inside ``mask``,
+    feathered at its edge, exactly as :meth:`Restorer.restore` pastes."""
+    from .restore import feather_alpha
+
+    wx, wy, side = window
+    height, width = image.shape[:2]
+    x0, y0 = max(wx, 0), max(wy, 0)
+    x1, y1 = min(wx + side, width), min(wy + side, height)
+    region = mask[y0:y1, x0:x1]
+    # The window holds the region with context, so the crop's edges are either the
+    # image's or outside the region: feathering the crop equals feathering the frame.
+    alpha = feather_alpha(region)[..., None]
+    gen = generated[y0 - wy:y1 - wy, x0 - wx:x1 - wx].astype(np.float32)
+    base = image[y0:y1, x0:x1]
+    blended = np.round(alpha * gen + (1 - alpha) * base.astype(np.float32)).astype(np.uint8)
+    out = np.array(image)
+    out[y0:y1, x0:x1] = np.where(region[..., None], blended, base)
+    return out
+
+
+def restore_video(src: str | Path, dst: str | Path, restorer: Any, *,
+                  mask: np.ndarray | None = None, detect_every: int = 1,
+                  stabilise: bool = True, codec: str | None = None, crf: int = 18,
+                  preset: str = "medium", start: float | None = None,
+                  duration: float | None = None, batch: int = 8, progress: bool = True,
+                  log: Log = print) -> RestoreVideoReport:
+    """Restore the mosaics of a video with a :class:`~mosaicgan.restore.Restorer`.
+
+    mask: ``(H, W)`` bool (display orientation) to restore in every frame; default: the
+        mosaics found in each ``detect_every``-th frame (``find_mosaic``), tracked over
+        time (a region missed for up to 2 detections is filled in) with crop windows
+        held steady, so restored content does not swim.
+    Pixels outside the regions are passed through (within the codec's tolerance).
+    Regions refused by the safety gate stay mosaiced; the report counts them.
+    The other arguments are :func:`~mosaicgan.video.process_video`'s.
+    """
+    src = Path(src)
+    if mask is not None:
+        info = probe(src)
+        if mask.shape != (info.height, info.width):
+            raise InputError(src, f"mask is {mask.shape[1]}x{mask.shape[0]}, the video is "
+                                  f"{info.width}x{info.height}")
+        mask = mask.astype(bool)
+    report = RestoreVideoReport(src, Path(dst))
+    # Restoration acts on the mosaic's own pixels (shape="mask"): no hold or lead-in onto
+    # clean pixels, but short misses of the finder are bridged; median keeps windows still.
+    tracker = RegionTracker(hold=0, max_gap=2, lead=0, smooth=2, smoothing="median",
+                            shape="mask", detect_every=1 if mask is not None else detect_every
+                            ) if stabilise else None
+    processor = RestoreProcessor(restorer, report, mask=mask, detect_every=detect_every,
+                                 tracker=tracker, batch=batch, log=log)
+    meta = _metadata("restore", model=getattr(restorer, "source", ""),
+                     synthesized="regions inside the mosaics, screened per frame")
+    process_video(src, dst, processor, codec=codec, crf=crf, preset=preset, start=start,
+                  duration=duration, batch=batch, metadata={"comment": json.dumps(meta)},
+                  progress=progress, log=log, report=report)
+    if report.regions_refused:
+        log(f"{src}: {report.regions_refused} region-frames in {report.frames_with_refusals} "
+            "frames kept mosaiced by the safety gate")
+    return report
+
+
+# --- translate ----------------------------------------------------------------------------
+
+class TranslateProcessor:
+    """Translate every frame; a frame whose output the gate refuses refuses the video."""
+
+    def __init__(self, translator: Any, src: Path):
+        self.translator = translator
+        self.src = src
+
+    def push(self, frames: list[np.ndarray], indices: list[int]) -> list[np.ndarray]:
+        out = []
+        for frame, index in zip(frames, indices, strict=True):
+            result = self.translator.translate(np.array(frame))  # writable for torch
+            if result.image is None:
+                raise OutputRefused(self.src, index, result.refused)
+            out.append(result.image)
+        return out
+
+    def flush(self) -> list[np.ndarray]:
+        return []
+
+
+def translate_video(src: str | Path, dst: str | Path, translator: Any, *,
+                    codec: str | None = None, crf: int = 18, preset: str = "medium",
+                    start: float | None = None, duration: float | None = None,
+                    batch: int = 8, progress: bool = True, log: Log = print) -> VideoReport:
+    """Translate every frame of a video with a :class:`~mosaicgan.translate.Translator`.
+
+    Each output frame passes the safety gate; if one is refused, the whole video is
+    refused: :class:`OutputRefused` (an InputError naming the file and the frame) is
+    raised and no output file is left. Frames are translated one at a time through
+    ``Translator.translate`` (it has no batch entry point; its gate is per image anyway).
+    """
+    src = Path(src)
+    meta = _metadata("translate", model=getattr(translator, "source", ""),
+                     synthesized="whole frames")
+    return process_video(src, dst, TranslateProcessor(translator, src), codec=codec, crf=crf,
+                         preset=preset, start=start, duration=duration, batch=batch,
+                         metadata={"comment": json.dumps(meta)}, progress=progress, log=log)

@@ -1,0 +1,504 @@
+"""Video jobs on tiny clips made here with PyAV: a moving pattern and a sine audio track."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mosaicgan.errors import InputError
+from mosaicgan.restore import Restorer
+from mosaicgan.safety import Detection
+from mosaicgan.video import PerFrame, is_video, probe, process_video, read_frames
+from mosaicgan.video_jobs import (
+    OutputRefused,
+    mosaic_in,
+    mosaic_video,
+    restore_video,
+    translate_video,
+)
+
+from .conftest import FakeDetector
+
+av = pytest.importorskip("av")
+
+W, H, FPS, N = 96, 64, 10, 20
+BOX = (16, 16, 48, 32)  # x, y, w, h: whole 8-px cells from the box's corner
+BLOCK = 8
+# Loss of one more x264 pass at crf 18 on this busy 96x64 pattern, measured: mean ~1.6,
+# 99th percentile ~6 (the same whether frames are passed through or converted).
+TOL_MEAN, TOL_P99 = 2.5, 10
+
+
+def pattern(i: int, width: int = W, height: int = H) -> np.ndarray:
+    """A smooth pattern drifting with the frame number i, (H, W, 3) uint8."""
+    yy, xx = np.mgrid[:height, :width].astype(np.float32)
+    r = 128 + 100 * np.sin((xx + 2 * i) / 7.0) * np.cos(yy / 9.0)
+    g = 128 + 90 * np.sin((xx - yy + 3 * i) / 11.0)
+    b = 128 + 80 * np.cos((xx * 0.5 + yy + i) / 5.0)
+    return np.clip(np.stack([r, g, b], -1), 0, 255).astype(np.uint8)
+
+
+def make_clip(path: Path, *, n: int = N, width: int = W, height: int = H, audio: bool = True,
+              rotation: int = 0, pts_ms: list[int] | None = None) -> Path:
+    """Write a clip: libx264 video (optionally rotated or with irregular pts in ms) and a
+    440 Hz AAC track as long as the video."""
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=FPS)
+        v.width, v.height, v.pix_fmt = width, height, "yuv420p"
+        v.options = {"crf": "12", "preset": "ultrafast"}
+        if pts_ms is not None:
+            v.codec_context.time_base = Fraction(1, 1000)
+        if rotation:
+            v.set_display_rotation(rotation)
+        if audio:
+            a = c.add_stream("aac", rate=8000)
+            a.layout = "mono"
+        for i in range(n):
+            frame = av.VideoFrame.from_ndarray(pattern(i, width, height), format="rgb24")
+            if pts_ms is not None:
+                frame.pts, frame.time_base = pts_ms[i], Fraction(1, 1000)
+            for p in v.encode(frame):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+        if audio:
+            t = np.arange(8000 * n // FPS) / 8000
+            samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+            for k in range(0, samples.shape[1], 1024):
+                chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, k:k + 1024]),
+                                                   format="flt", layout="mono")
+                chunk.sample_rate, chunk.pts = 8000, k
+                for p in a.encode(chunk):
+                    c.mux(p)
+            for p in a.encode():
+                c.mux(p)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny tensors here: on a shared 2-core machine two threads wait on each other
+    (a 96-px restore ran 10x slower); one thread is fastest."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("clips") / "clip.mp4")
+
+
+def frames_of(path: Path) -> np.ndarray:
+    return np.stack([f for _, f in read_frames(path)])
+
+
+def audio_packets(path: Path) -> list[bytes]:
+    with av.open(str(path)) as c:
+        return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.dts is not None]
+
+
+def video_times(path: Path) -> list[Fraction]:
+    with av.open(str(path)) as c:
+        return [f.pts * f.time_base for f in c.decode(video=0)]
+
+
+def cells(frames: np.ndarray, box, block: int) -> np.ndarray:
+    """(T, cells, pixels, 3): each grid cell of box (origin: box corner), less its 1-px rim
+    (4:2:0 chroma is interpolated across cell edges when decoded)."""
+    x, y, w, h = box
+    part = frames[:, y:y + h, x:x + w].astype(np.float32)
+    t = part.shape[0]
+    part = part.reshape(t, h // block, block, w // block, block, 3).transpose(0, 1, 3, 2, 4, 5)
+    return part[:, :, :, 1:-1, 1:-1].reshape(t, -1, (block - 2) ** 2, 3)
+
+
+def outside_diff(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """Mean and 99th percentile of |a - b| outside mask (H, W), over all frames."""
+    d = np.abs(a.astype(np.int16) - b.astype(np.int16))[:, ~mask]
+    return float(d.mean()), float(np.percentile(d, 99))
+
+
+def box_mask_of(box, height=H, width=W, grow=0) -> np.ndarray:
+    x, y, w, h = box
+    m = np.zeros((height, width), bool)
+    m[max(y - grow, 0):y + h + grow, max(x - grow, 0):x + w + grow] = True
+    return m
+
+
+def test_mosaic_in_equals_mosaic_image():
+    from mosaicgan.api import mosaic_image
+
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        h, w = (int(v) for v in rng.integers(20, 90, 2))
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        x, y = int(rng.integers(0, w - 4)), int(rng.integers(0, h - 4))
+        mask = box_mask_of((x, y, int(rng.integers(1, 30)), int(rng.integers(1, 30))), h, w)
+        block = int(rng.integers(1, 12))
+        origin = (int(rng.integers(-20, 20)), int(rng.integers(-20, 20)))
+        expected = mosaic_image(image, mask, block, origin)
+        assert np.array_equal(mosaic_in(image, mask, block, origin), expected)
+        assert np.array_equal(mosaic_in(image, mask, block, origin, (0, 0, w, h)), expected)
+    empty = np.zeros((8, 8), bool)
+    assert mosaic_in(image, empty[:h, :w] if h <= 8 else np.zeros((h, w), bool), 4, (0, 0)) \
+        is image  # nothing to do: the same array (passed through untouched)
+
+
+# --- I/O ----------------------------------------------------------------------------------
+
+def test_is_video_and_probe(clip):
+    assert is_video("a.MP4") and is_video("b.mkv") and not is_video("c.png")
+    info = probe(clip)
+    assert (info.width, info.height, info.rotation) == (W, H, 0)
+    assert info.fps == FPS and info.frames == N and info.duration == pytest.approx(N / FPS)
+    assert info.has_audio and info.audio_codecs == ("aac",) and info.pix_fmt == "yuv420p"
+    assert "96x64" in info.describe()
+
+
+def test_mosaic_box_every_frame_audio_bytes_kept(clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    report = mosaic_video(clip, out, box=BOX, block=BLOCK, progress=False, log=lambda _: None)
+    assert report.frames_read == report.frames_written == N
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]  # no temporary file left
+    src, dst = frames_of(clip), frames_of(out)
+    assert len(dst) == N
+    # Every frame is pixelated in the box: each cell nearly flat, where the input varies.
+    spread_in = cells(src, BOX, BLOCK).std(axis=2).mean(axis=(1, 2))
+    spread_out = cells(dst, BOX, BLOCK).std(axis=2).mean(axis=(1, 2))
+    assert spread_in.min() > 10
+    assert spread_out.max() < 0.2 * spread_in.min(), (spread_out, spread_in)
+    # Outside the box: the codec's loss only (the box edge shares chroma with it).
+    mean, p99 = outside_diff(src, dst, box_mask_of(BOX, grow=1))
+    assert mean < TOL_MEAN and p99 < TOL_P99, (mean, p99)
+    info = probe(out)
+    assert info.frames == N and info.duration == pytest.approx(N / FPS)
+    assert video_times(out) == video_times(clip)
+    assert audio_packets(out) == audio_packets(clip)
+    assert report.audio_packets == len(audio_packets(clip))
+
+
+def test_untouched_pixels_keep_their_samples(clip, tmp_path):
+    """Returning the input array re-encodes the decoded frame; an equal copy is spliced
+    back into the decoded samples. Either way only the encoder's loss is left.
+
+    (x264's output is not bit-identical from run to run once frames have been converted
+    in between, even in plain PyAV, so the losses are compared, not the bytes.)"""
+    losses = []
+    for name, fn in (("same", lambda f, i: f), ("copy", lambda f, i: f.copy())):
+        out = tmp_path / f"{name}.mkv"
+        process_video(clip, out, PerFrame(fn), progress=False)
+        losses.append(outside_diff(frames_of(clip), frames_of(out), np.zeros((H, W), bool)))
+    for mean, p99 in losses:
+        assert mean < TOL_MEAN and p99 < TOL_P99, losses
+    assert abs(losses[0][0] - losses[1][0]) < 0.3, losses
+
+
+def test_without_audio(tmp_path):
+    src = make_clip(tmp_path / "silent.mkv", audio=False, n=8)
+    out = tmp_path / "out.mkv"
+    report = mosaic_video(src, out, box=BOX, progress=False)
+    assert report.frames_written == 8 and report.audio_packets == 0
+    assert not probe(out).has_audio
+
+
+def test_subtitles_copied_or_dropped_with_a_note(tmp_path):
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,200 --> 00:00:00,400\nline one\n\n"
+                   "2\n00:00:00,600 --> 00:00:00,800\nline two\n\n")
+    src = tmp_path / "sub.mkv"
+    with av.open(str(srt)) as text, av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=FPS)
+        v.width, v.height, v.pix_fmt = W, H, "yuv420p"
+        s = c.add_stream_from_template(text.streams.subtitles[0])
+        for i in range(8):
+            for p in v.encode(av.VideoFrame.from_ndarray(pattern(i), format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+        for p in text.demux():
+            if p.dts is not None:
+                p.stream = s
+                c.mux(p)
+    keep = process_video(src, tmp_path / "out.mkv", PerFrame(lambda f, i: f), progress=False)
+    assert keep.notes == []
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        lines = [bytes(p) for p in c.demux(c.streams.subtitles[0]) if p.size]
+    assert lines == [b"line one", b"line two"]
+    notes = []
+    drop = process_video(src, tmp_path / "out.mp4", PerFrame(lambda f, i: f), progress=False,
+                         log=notes.append)
+    assert drop.notes == notes and len(notes) == 1 and "dropped" in notes[0]
+    assert probe(tmp_path / "out.mp4").subtitle_codecs == ()
+
+
+def test_rotation_kept_and_frames_upright(tmp_path):
+    # Coded 96x64, shown rotated by 90 degrees: the processor sees 64 wide, 96 high.
+    src = make_clip(tmp_path / "rot.mp4", n=6, rotation=90)
+    info = probe(src)
+    assert (info.rotation, info.width, info.height) == (90, H, W)
+    with av.open(str(src)) as c:
+        coded = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+    shown = frames_of(src)
+    assert shown.shape[1:3] == (W, H)
+    upright = np.abs(shown.astype(int) - np.rot90(coded, 1, axes=(1, 2))).mean()
+    upside_down = np.abs(shown.astype(int) - np.rot90(coded, -1, axes=(1, 2))).mean()
+    assert upright < 6 and upside_down > 5 * upright, (upright, upside_down)
+    seen = []
+
+    def fn(frame, i):
+        seen.append(frame.shape)
+        return mosaic_in(frame, box_mask_of((8, 8, 40, 48), W, H), BLOCK, (8, 8))
+
+    out = tmp_path / "out.mp4"
+    process_video(src, out, PerFrame(fn), progress=False)
+    assert set(seen) == {(W, H, 3)}
+    result = probe(out)
+    assert (result.rotation, result.width, result.height) == (90, H, W)
+    dst = frames_of(out)
+    # The mosaic is where the processor put it, in display coordinates.
+    spread_in = cells(shown, (8, 8, 40, 48), BLOCK).std(axis=2).mean()
+    assert cells(dst, (8, 8, 40, 48), BLOCK).std(axis=2).mean() < 0.2 * spread_in
+    mean, _ = outside_diff(shown, dst, box_mask_of((8, 8, 40, 48), W, H, grow=1))
+    assert mean < TOL_MEAN
+
+
+def test_variable_frame_rate_timestamps_kept(tmp_path):
+    pts = [0, 100, 150, 400, 420, 500, 800, 810, 900, 1000, 1100, 1300]
+    src = make_clip(tmp_path / "vfr.mkv", n=len(pts), pts_ms=pts, audio=False)
+    out = tmp_path / "out.mkv"
+    mosaic_video(src, out, box=BOX, progress=False)
+    assert video_times(out) == [Fraction(p, 1000) for p in pts]
+
+
+def test_start_and_duration(clip, tmp_path):
+    out = tmp_path / "cut.mp4"
+    report = mosaic_video(clip, out, box=BOX, start=0.5, duration=1.0, progress=False)
+    assert report.frames_written == 10
+    times = video_times(out)
+    assert len(times) == 10 and times[0] == 0  # shifted to start at 0
+    packets = audio_packets(out)
+    assert 0 < len(packets) < len(audio_packets(clip))
+    assert set(packets) <= set(audio_packets(clip))  # copied, not re-encoded
+    with pytest.raises(ValueError, match="start"):
+        mosaic_video(clip, tmp_path / "x.mp4", box=BOX, start=-1, progress=False)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "cut_tail"])
+def test_bad_video_one_line_error_and_no_output(clip, tmp_path, damage):
+    data = clip.read_bytes()
+    src = tmp_path / "in" / "bad.mp4"
+    src.parent.mkdir()
+    if damage == "truncated":  # moov atom at the end: a recording cut off
+        src.write_bytes(data[:len(data) // 2])
+    elif damage == "garbage":
+        src.write_bytes(b"this is not a video\n" * 20)
+    elif damage == "empty":
+        src.write_bytes(b"")
+    else:  # a Matroska file cut two thirds in: its header still says 2 s
+        src = make_clip(src.with_suffix(".mkv"))
+        src.write_bytes(src.read_bytes()[:src.stat().st_size * 2 // 3])
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(InputError) as err:
+        mosaic_video(src, out_dir / "x.mp4", box=BOX, progress=False)
+    message = str(err.value)
+    assert str(src) in message and "\n" not in message
+    assert ("truncated" in message) or ("not a readable video" in message)
+    assert list(out_dir.iterdir()) == []
+
+
+def test_bad_arguments(clip, tmp_path):
+    with pytest.raises(InputError, match="equals the input"):
+        mosaic_video(clip, clip, box=BOX, progress=False)
+    with pytest.raises(InputError, match="unknown video suffix"):
+        mosaic_video(clip, tmp_path / "x.png", box=BOX, progress=False)
+    with pytest.raises(InputError, match="outside"):
+        mosaic_video(clip, tmp_path / "x.mp4", box=(500, 500, 10, 10), progress=False)
+    with pytest.raises(InputError, match="cannot hold"):  # AAC cannot go into WebM
+        mosaic_video(clip, tmp_path / "x.webm", box=BOX, progress=False)
+    with pytest.raises(InputError, match="no such file"):
+        probe(tmp_path / "missing.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+class Lookahead:
+    """Holds `delay` frames back before returning them, inverted."""
+
+    def __init__(self, delay: int):
+        self.delay, self.held = delay, []
+
+    def push(self, frames, indices):
+        self.held += frames
+        ready, self.held = self.held[:-self.delay], self.held[-self.delay:]
+        return [255 - f for f in ready]
+
+    def flush(self):
+        ready, self.held = self.held, []
+        return [255 - f for f in ready]
+
+
+def test_processor_with_lookahead_and_broken_processors(clip, tmp_path):
+    out = tmp_path / "inv.mkv"
+    report = process_video(clip, out, Lookahead(5), batch=3, progress=False)
+    assert report.frames_written == N
+    inverted, got = 255 - frames_of(clip).astype(int), frames_of(out)
+    errors = np.abs(got[:, None] - inverted[None]).mean(axis=(2, 3, 4))  # (output, input)
+    assert (errors.argmin(axis=1) == np.arange(N)).all()  # each frame kept its place
+    assert errors.diagonal().mean() < 2 * TOL_MEAN
+
+    class Loses(Lookahead):
+        def flush(self):
+            return []
+
+    with pytest.raises(RuntimeError, match="returned"):
+        process_video(clip, tmp_path / "lost.mkv", Loses(2), progress=False)
+
+    def interrupted(frame, i):
+        if i == 7:
+            raise KeyboardInterrupt
+        return frame
+
+    with pytest.raises(KeyboardInterrupt):
+        process_video(clip, tmp_path / "stop.mkv", PerFrame(interrupted), progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inv.mkv"]
+
+
+def test_tracked_mosaic_covers_every_frame(clip, tmp_path):
+    """A detector that misses every third frame and runs on every other frame only."""
+    from mosaicgan.regions.base import Regions
+
+    calls = []
+
+    def region_fn(frame):  # a mask, or a Regions as the detectors give
+        calls.append(1)
+        mask = box_mask_of(BOX) if len(calls) % 3 else np.zeros((H, W), bool)
+        return Regions(mask) if len(calls) % 2 else mask
+
+    out = tmp_path / "tracked.mp4"
+    mosaic_video(clip, out, region_fn=region_fn, block=BLOCK, detect_every=2, progress=False)
+    assert len(calls) == N // 2
+    src, dst = frames_of(clip), frames_of(out)
+    assert len(dst) == N
+    # The grid is anchored to the frame, so BOX is whole cells; all of them flat, always.
+    spread_in = cells(src, BOX, BLOCK).std(axis=2).mean(axis=(1, 2))
+    spread_out = cells(dst, BOX, BLOCK).std(axis=2).mean(axis=(1, 2))
+    assert spread_out.max() < 0.2 * spread_in.min(), (spread_out, spread_in)
+
+
+# --- restore ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mosaiced(clip, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("mosaiced") / "mosaiced.mp4"
+    mosaic_video(clip, out, box=BOX, block=BLOCK, progress=False)
+    return out
+
+
+def test_restore_video_leaves_outside_untouched(mosaiced, tiny_model, tmp_path):
+    detector = FakeDetector()
+    restorer = Restorer.from_checkpoint(tiny_model, device="cpu", detector=detector)
+    mask = box_mask_of(BOX)
+    out = tmp_path / "restored.mp4"
+    report = restore_video(mosaiced, out, restorer, mask=mask, batch=4, progress=False,
+                           log=lambda _: None)
+    assert report.frames_written == N
+    assert report.regions_restored == N and report.regions_refused == 0
+    assert detector.calls == 2 * N  # the gate ran on the one region of every frame
+    (entry,) = report.synthesized.values()
+    assert entry["frames"] == [0, N - 1] and entry["count"] == N
+    src, dst = frames_of(mosaiced), frames_of(out)
+    mean, p99 = outside_diff(src, dst, box_mask_of(BOX, grow=1))
+    assert mean < TOL_MEAN and p99 < TOL_P99, (mean, p99)
+    inside = np.abs(src.astype(int) - dst)[:, mask].mean()
+    assert inside > 3  # the generator changed the region
+    assert audio_packets(out) == audio_packets(mosaiced)
+
+
+def test_restore_processor_equals_restorer(mosaiced, tiny_model):
+    """Frame by frame, before encoding: the same pixels as Restorer.restore."""
+    from mosaicgan.temporal import RegionTracker
+    from mosaicgan.video_jobs import RestoreProcessor, RestoreVideoReport
+
+    restorer = Restorer.from_checkpoint(tiny_model, device="cpu", detector=FakeDetector())
+    frames = list(frames_of(mosaiced))
+    for f in frames:
+        f.flags.writeable = False  # as process_video hands them over
+    mask = box_mask_of(BOX)
+    report = RestoreVideoReport(mosaiced, mosaiced)
+    tracker = RegionTracker(hold=0, lead=0, smooth=2, smoothing="median", shape="mask")
+    processor = RestoreProcessor(restorer, report, mask=mask, tracker=tracker, batch=4)
+    out = []
+    for k in range(0, N, 3):
+        out += processor.push(frames[k:k + 3], list(range(k, min(k + 3, N))))
+    out += processor.flush()
+    assert len(out) == N
+    for frame, got in zip(frames, out, strict=True):
+        np.testing.assert_array_equal(got, restorer.restore(frame, mask).image)
+
+
+def test_restore_video_refused_regions_stay_mosaiced(mosaiced, tiny_model, tmp_path):
+    face = FakeDetector([Detection("FACE_FEMALE", 0.9, (0, 0, 320, 320))])
+    restorer = Restorer.from_checkpoint(tiny_model, device="cpu", detector=face)
+    out = tmp_path / "refused.mp4"
+    lines = []
+    report = restore_video(mosaiced, out, restorer, mask=box_mask_of(BOX), progress=False,
+                           log=lines.append)
+    assert report.regions_refused == N and report.regions_restored == 0
+    assert report.frames_with_refusals == N and not report.synthesized
+    assert sum("kept mosaiced" in line for line in lines) == 2  # once per region, and a total
+    assert np.abs(frames_of(out).astype(int) - frames_of(mosaiced)).mean() < TOL_MEAN
+
+
+def test_restore_video_finds_mosaics(mosaiced, tiny_model, tmp_path):
+    restorer = Restorer.from_checkpoint(tiny_model, device="cpu", detector=FakeDetector())
+    out = tmp_path / "found.mkv"
+    report = restore_video(mosaiced, out, restorer, progress=False, log=lambda _: None)
+    assert report.frames_written == N
+    assert report.regions_restored >= N // 2
+    far = box_mask_of(BOX, grow=BLOCK + 4)  # found masks may overrun the box by a cell
+    mean, _ = outside_diff(frames_of(mosaiced), frames_of(out), far)
+    assert mean < TOL_MEAN
+
+
+# --- translate ----------------------------------------------------------------------------
+
+def _identity_translator(detections):
+    import torch
+
+    from mosaicgan.translate import Translator
+
+    return Translator(torch.nn.Identity(), 1, torch.device("cpu"),
+                      detector=FakeDetector(detections))
+
+
+def test_translate_video(clip, tmp_path):
+    out = tmp_path / "t.mp4"
+    report = translate_video(clip, out, _identity_translator([]), progress=False)
+    assert report.frames_written == N
+    assert np.abs(frames_of(out).astype(int) - frames_of(clip)).mean() < TOL_MEAN
+    with av.open(str(out)) as c:
+        assert '"operation": "translate"' in c.metadata.get("comment", "")
+
+
+def test_translate_video_refused_frame_refuses_the_video(clip, tmp_path):
+    nude = Detection("FEMALE_BREAST_EXPOSED", 0.9, (0, 0, 10, 10))
+    with pytest.raises(OutputRefused) as err:
+        translate_video(clip, tmp_path / "t.mp4", _identity_translator([nude]),
+                        progress=False)
+    assert err.value.frame == 0 and "clip.mp4" in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_generator_calls_are_bounded():
+    from mosaicgan.video_jobs import _chunks
+
+    assert _chunks([4] * 7, 3, 100) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert _chunks([50, 60, 10, 200, 5], 8, 100) == [[0], [1, 2], [3], [4]]
+    assert _chunks([], 3, 10) == []
