@@ -72,3 +72,19 @@ def tiny_model(tmp_path_factory, tiny_pairs) -> Path:
                   detector=FakeDetector(), log=lambda _: None,
                   loop=LoopOptions(steps=5, batch=2, progress=False, sample_every=0))
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_translation_model(tmp_path_factory) -> Path:
+    """A 32 px pix2pix translation run (no mask channel) on one aligned A|B image."""
+    from mosaicgan.api import train_pix2pix
+    from mosaicgan.imageio import write_image
+    from mosaicgan.train.loop import LoopOptions
+
+    root = tmp_path_factory.mktemp("ab")
+    ab = np.concatenate([photo("coffee")[:64, :64], photo("chelsea")[:64, :64]], 1)
+    write_image(root / "train" / "1.png", ab)
+    run = tmp_path_factory.mktemp("translate_run")
+    train_pix2pix(root, run, config={"size": 32, "ngf": 8, "ndf": 8}, detector=FakeDetector(),
+                  log=lambda _: None, loop=LoopOptions(steps=1, progress=False, sample_every=0))
+    return run

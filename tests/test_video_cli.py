@@ -1,0 +1,72 @@
+"""Videos through the command line: mosaic, restore and translate accept them."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mosaicgan.cli import main
+
+from .test_video import audio_packets, cells, frames_of, make_clip
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    make_clip(folder / "a.mp4", n=8)
+    return folder
+
+
+def test_mosaic_a_folder_of_videos_keeps_names_and_audio(clips, tmp_path):
+    result = run("mosaic", clips, "-o", tmp_path / "out", "--box", "8,8,48,32", "--block", "8",
+                 "--preset", "ultrafast")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out" / "a.mp4"
+    frames, source = frames_of(out), frames_of(clips / "a.mp4")
+    assert len(frames) == len(source) == 8
+    box = (8, 8, 48, 32)
+    flat_out = cells(frames, box, 8).std(axis=2).mean()
+    flat_in = cells(source, box, 8).std(axis=2).mean()
+    assert flat_out < 0.2 * flat_in  # pixelated (4:2:0 chroma blurs cell edges a little)
+    assert audio_packets(out) == audio_packets(clips / "a.mp4")
+
+
+def test_restore_and_translate_videos(clips, tmp_path, tiny_model, tiny_translation_model):
+    from mosaicgan.imageio import write_image
+    from mosaicgan.regions.masks import box_mask
+
+    mask = box_mask(64, 96, (16, 16, 32, 24))
+    write_image(tmp_path / "mask.png", mask.astype(np.uint8) * 255)
+    result = run("restore", clips / "a.mp4", "-o", tmp_path / "r", "--model", tiny_model,
+                 "--mask", tmp_path / "mask.png", "--preset", "ultrafast")
+    assert result.exit_code == 0, result.output
+    assert len(frames_of(tmp_path / "r" / "a.mp4")) == 8
+    result = run("translate", clips / "a.mp4", "-o", tmp_path / "t", "--model",
+                 tiny_translation_model, "--duration", "0.2", "--preset", "ultrafast")
+    assert result.exit_code == 0, result.output
+    assert 0 < len(frames_of(tmp_path / "t" / "a.mp4")) < 8
+
+
+def test_a_broken_video_in_a_batch(clips, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes((clips / "a.mp4").read_bytes())
+    (folder / "broken.mp4").write_bytes((clips / "a.mp4").read_bytes()[:300])
+    result = run("mosaic", folder, "-o", tmp_path / "out", "--box", "0,0,8,8",
+                 "--preset", "ultrafast")
+    assert result.exit_code == 1 and "1 written, 1 failed" in result.output
+    assert "broken.mp4" in result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mp4"]
