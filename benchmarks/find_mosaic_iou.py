@@ -1,0 +1,174 @@
+"""How well :func:`mosaicgan.find_mosaic.find_mosaic` finds mosaics, and how often it errs.
+
+For every photo, block size (6, 8, 12, 16, 20, 24) and encoding (lossless, JPEG 90,
+JPEG 75 of the whole mosaiced image), one random rectangle or ellipse (160-300 x
+120-220 px, enlarged to at least 8 blocks across its shorter side, clipped to the image)
+is pixelated with a random grid origin, and the found mask is compared with the true one
+(IoU). The clean photos, in the same three encodings, measure false positives. Everything
+random follows ``--seed``.
+
+A mosaic of a flat area (sky, a wall) has cells of nearly one colour, and cannot be told
+from the area itself; extra rows summarise the cases whose neighbouring cells differ by at
+least ``FLAT_STEP`` grey levels (median over the region, across and down) separately.
+
+    python benchmarks/find_mosaic_iou.py                       # scikit-image's photos
+    python benchmarks/find_mosaic_iou.py --photos DIR --seed 1  # a folder of photos
+
+Photos from a folder are downscaled to at most 1024 px on their longer side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from mosaicgan.find_mosaic import find_mosaic
+from mosaicgan.imageio import encode_jpeg, list_images, read_image
+from mosaicgan.mosaic import pixelate_array
+from mosaicgan.regions.masks import box_mask, ellipse_mask, iou
+
+BLOCKS = (6, 8, 12, 16, 20, 24)
+ENCODINGS = ("png", "jpeg90", "jpeg75")
+MAX_SIDE = 1024
+FLAT_STEP = 2.0  # median luma step between neighbouring cells below which a mosaic is flat
+
+
+def skimage_photos() -> dict[str, np.ndarray]:
+    """scikit-image's RGB photos (shipped with it, no download)."""
+    from skimage import data
+
+    names = ("chelsea", "coffee", "astronaut", "rocket", "hubble_deep_field",
+             "immunohistochemistry")
+    photos = {name: getattr(data, name)() for name in names}
+    photos["motorcycle_left"] = data.stereo_motorcycle()[0]
+    return photos
+
+
+def folder_photos(folder: Path) -> dict[str, np.ndarray]:
+    """Every image in folder, RGB, downscaled to at most MAX_SIDE px."""
+    photos = {}
+    for path in list_images([folder]):
+        img = read_image(path)
+        scale = MAX_SIDE / max(img.shape[:2])
+        if scale < 1:
+            size = (round(img.shape[1] * scale), round(img.shape[0] * scale))
+            img = np.asarray(Image.fromarray(img).resize(size, Image.Resampling.LANCZOS))
+        photos[path.name] = img
+    return photos
+
+
+def encode(image: np.ndarray, encoding: str) -> np.ndarray:
+    return image if encoding == "png" else encode_jpeg(image, int(encoding[4:]))
+
+
+def random_case(rng: np.random.Generator, image: np.ndarray, block: int):
+    """A random rect/ellipse mask (H, W) and grid origin for one block size."""
+    h, w = image.shape[:2]
+    rw, rh = int(rng.integers(160, 301)), int(rng.integers(120, 221))
+    if rng.random() < 0.5:
+        rw, rh = rh, rw
+    if min(rw, rh) < 8 * block:
+        scale = 8 * block / min(rw, rh)
+        rw, rh = round(rw * scale), round(rh * scale)
+    rw, rh = min(rw, w - 4), min(rh, h - 4)
+    box = (int(rng.integers(0, w - rw + 1)), int(rng.integers(0, h - rh + 1)), rw, rh)
+    shape = "rect" if rng.random() < 0.5 else "ellipse"
+    mask = box_mask(h, w, box) if shape == "rect" else ellipse_mask(h, w, box)
+    origin = (int(rng.integers(0, block)), int(rng.integers(0, block)))
+    return mask, origin
+
+
+def cell_contrast(mosaic: np.ndarray, mask: np.ndarray, block: int,
+                  origin: tuple[int, int]) -> float:
+    """Median luma step between neighbouring whole cells of a lossless mosaic (H, W, 3).
+
+    The smaller of the medians across and down: a smooth vertical ramp (sky) gives steps
+    down only, and stripes are no grid.
+    """
+    luma = mosaic.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    y0, x0 = origin[1] % block, origin[0] % block
+    hc, wc = (luma.shape[0] - y0) // block, (luma.shape[1] - x0) // block
+    cells = luma[y0:y0 + hc * block, x0:x0 + wc * block].reshape(hc, block, wc, block)
+    inside = mask[y0:y0 + hc * block, x0:x0 + wc * block].reshape(hc, block, wc, block)
+    inside = inside.all(axis=(1, 3))
+    means = cells.mean(axis=(1, 3))
+    steps = [np.abs(np.diff(means, axis=1))[inside[:, 1:] & inside[:, :-1]],
+             np.abs(np.diff(means, axis=0))[inside[1:] & inside[:-1]]]
+    return min(float(np.median(s)) if len(s) else 0.0 for s in steps)
+
+
+def run(photos: dict[str, np.ndarray], seed: int) -> str:
+    """Run the benchmark; return the report as text."""
+    ious: dict[tuple[int, str], list[float]] = {}
+    textured: dict[str, list[float]] = {}
+    times = []
+    for name, image in photos.items():
+        for block in BLOCKS:
+            for encoding in ENCODINGS:
+                # a generator per case: adding photos or blocks leaves the others alone
+                rng = np.random.default_rng([seed, zlib.crc32(name.encode()), block,
+                                             ENCODINGS.index(encoding)])
+                mask, origin = random_case(rng, image, block)
+                lossless = pixelate_array(image, mask, block, origin)
+                mosaic = encode(lossless, encoding)
+                start = time.perf_counter()
+                found = find_mosaic(mosaic)
+                times.append(time.perf_counter() - start)
+                score = iou(found, mask)
+                ious.setdefault((block, encoding), []).append(score)
+                if cell_contrast(lossless, mask, block, origin) >= FLAT_STEP:
+                    textured.setdefault(encoding, []).append(score)
+    false_pos: dict[str, list[float]] = {}
+    for image in photos.values():
+        for encoding in ENCODINGS:
+            clean = encode(image, encoding)
+            start = time.perf_counter()
+            found = find_mosaic(clean)
+            times.append(time.perf_counter() - start)
+            false_pos.setdefault(encoding, []).append(float(found.mean()))
+
+    lines = [f"{len(photos)} photos, seed {seed}", "",
+             f"{'block':>5} {'encoding':>8} {'mean IoU':>9} {'min IoU':>8} {'n':>4} "
+             f"{'IoU>=0.9':>9}"]
+    for (block, encoding), values in ious.items():
+        v = np.array(values)
+        lines.append(f"{block:>5} {encoding:>8} {v.mean():>9.3f} {v.min():>8.3f} {len(v):>4} "
+                     f"{(v >= 0.9).mean():>9.0%}")
+    every = np.concatenate([np.array(v) for v in ious.values()])
+    lines.append(f"{'all':>5} {'':>8} {every.mean():>9.3f} {every.min():>8.3f} "
+                 f"{len(every):>4} {(every >= 0.9).mean():>9.0%}")
+    lines += ["", f"cases whose cells differ by >= {FLAT_STEP:g} grey levels (median, "
+                  "across and down):"]
+    for encoding, values in textured.items():
+        v = np.array(values)
+        lines.append(f"{'all':>5} {encoding:>8} {v.mean():>9.3f} {v.min():>8.3f} {len(v):>4} "
+                     f"{(v >= 0.9).mean():>9.0%}")
+    lines += ["", "false positives on clean photos:",
+              f"{'encoding':>8} {'any region':>11} {'>0.5% area':>11} {'mean area':>10} "
+              f"{'n':>4}"]
+    for encoding, fractions in false_pos.items():
+        f = np.array(fractions)
+        lines.append(f"{encoding:>8} {(f > 0).mean():>11.0%} {(f > 0.005).mean():>11.0%} "
+                     f"{f.mean():>10.4%} {len(f):>4}")
+    lines += ["", f"mean time per image: {1000 * np.mean(times):.0f} ms "
+                  f"({len(times)} calls)"]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--photos", type=Path, default=None,
+                        help="folder of photos (default: scikit-image's photos)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    args = parser.parse_args()
+    photos = skimage_photos() if args.photos is None else folder_photos(args.photos)
+    print(run(photos, args.seed))
+
+
+if __name__ == "__main__":
+    main()
