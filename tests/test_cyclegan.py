@@ -140,6 +140,16 @@ def test_image_pool_mixes_old_and_new():
     assert torch.equal(ImagePool(0).query(first), first)
 
 
+@pytest.mark.parametrize("pool_size", [0, 2])
+def test_two_steps_with_and_without_a_pool(domains, pool_size):
+    model = CycleGAN(CycleGANConfig(**{**TINY, "pool_size": pool_size}), torch.device("cpu"))
+    data = UnpairedDataset(domains / "trainA", domains / "trainB", 32, augment=False)
+    batch = _collate([data[0], data[1]])
+    for _ in range(2):
+        losses = model.train_step(batch, Amp(torch.device("cpu"), "fp32"))
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
 def test_sample_rows_show_both_cycles(domains):
     model = CycleGAN(CycleGANConfig(**TINY), torch.device("cpu"))
     data = UnpairedDataset(domains / "trainA", domains / "trainB", 32, augment=False)

@@ -136,7 +136,7 @@ class CycleGAN:
             g_loss = g_a + g_b + cycle_a + cycle_b + idt_a + idt_b
         amp.step(g_loss, self.opt_g)
 
-        pooled_b, pooled_a = self.pool_b.query(fake_b), self.pool_a.query(fake_a)
+        pooled_b, pooled_a = self.pool_b.query(fake_b.detach()), self.pool_a.query(fake_a.detach())
         with amp.autocast():
             d_a = 0.5 * (self.gan(self.D_A(real_b), True) + self.gan(self.D_A(pooled_b), False))
             d_b = 0.5 * (self.gan(self.D_B(real_a), True) + self.gan(self.D_B(pooled_a), False))
