@@ -2,7 +2,8 @@
 
 Mosaic the photos, make training pairs, train a small pix2pix for a few minutes, find the
 mosaics, restore them, and write a before/after sheet. The astronaut's mosaic covers her
-face, so the sheet also shows the safety gate keeping a face mosaiced.
+face: the safety gate checks the restored result, and a region in which a face shows is
+kept mosaiced (the sheet says which happened).
 """
 
 from __future__ import annotations
@@ -16,16 +17,17 @@ from PIL import Image, ImageDraw
 
 from . import api
 from .imageio import read_image, write_image
-from .regions.masks import box_mask, random_region
+from .regions.masks import box_mask
 
-# (skimage.data function, mosaic box as fractions (x, y, w, h) or None for random)
+# skimage.data photo -> the mosaic's box as fractions (x, y, w, h) of the photo, chosen on
+# textured parts (a mosaic of flat sky cannot be told from the sky itself)
 PHOTOS = {
-    "astronaut": (0.33, 0.15, 0.22, 0.22),  # her face: the gate must keep it mosaiced
-    "chelsea": None,
-    "coffee": None,
-    "rocket": None,
-    "immunohistochemistry": None,
-    "hubble_deep_field": None,
+    "astronaut": (0.33, 0.15, 0.22, 0.22),  # her face: the safety gate checks it
+    "chelsea": (0.06, 0.30, 0.28, 0.45),
+    "coffee": (0.60, 0.55, 0.30, 0.35),
+    "rocket": (0.02, 0.25, 0.20, 0.40),
+    "immunohistochemistry": (0.50, 0.10, 0.35, 0.30),
+    "hubble_deep_field": (0.30, 0.35, 0.30, 0.35),
 }
 SIDE = 384  # demo photos are scaled to this longer side
 SIZE = 128  # training crop
@@ -102,20 +104,13 @@ def run_demo(out_dir: str | Path = "demo-output", minutes: float = 3.0, seed: in
 
     out = Path(out_dir)
     photos = bundled_photos()
-    rng = np.random.default_rng(seed)
 
     log("1/5 writing the bundled photos and their mosaiced copies")
-    truth = {}
     for name, image in photos.items():
         write_image(out / "photos" / f"{name}.png", image)
         h, w = image.shape[:2]
-        frac = PHOTOS[name]
-        if frac is None:
-            mask = random_region(rng, h, w, area=(0.08, 0.15))[2]
-        else:
-            mask = box_mask(h, w, (round(frac[0] * w), round(frac[1] * h),
-                                   round(frac[2] * w), round(frac[3] * h)))
-        truth[name] = mask
+        x, y, bw, bh = PHOTOS[name]
+        mask = box_mask(h, w, (round(x * w), round(y * h), round(bw * w), round(bh * h)))
         write_image(out / "mosaiced" / f"{name}.png",
                     api.mosaic_image(image, mask, MOSAIC_BLOCK))
 
@@ -148,7 +143,7 @@ def run_demo(out_dir: str | Path = "demo-output", minutes: float = 3.0, seed: in
         found = api.find_mosaic(mosaiced)
         restored = read_image(out / "restored" / f"{name}.png")
         refused = [n for n in report.notes if f"{name}.png" in n]
-        label = "restored" if not refused else "kept mosaiced: face/nudity"
+        label = "restored" if not refused else "kept mosaiced: a face showed"
         rows.append([(mosaiced, f"{name}: mosaiced"),
                      (np.repeat(found[..., None] * np.uint8(255), 3, 2), "found mosaic"),
                      (restored, label), (image, "original")])
