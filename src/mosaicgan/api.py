@@ -49,6 +49,11 @@ class BatchReport:
     def ok(self) -> bool:
         return not self.failed
 
+    def fail(self, src: str | Path, message: str | Exception, log: Callable[[str], None]) -> None:
+        """Record a failed input and say so in one line."""
+        self.failed.append((str(src), str(message)))
+        log(f"error: {message}")
+
     def summary(self) -> str:
         parts = [f"{len(self.written)} written"]
         if self.skipped:
@@ -270,8 +275,7 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
                 write_json(Path(regions_dir) / f"{stem}.json", regions.to_json())
             report.written.append(out)
         except MosaicganError as exc:
-            report.failed.append((str(src), str(exc)))
-            log(f"error: {exc}")
+            report.fail(src, exc, log)
     return report
 
 
@@ -283,8 +287,7 @@ def _mosaic_video(src: Path, out: Path, box: Box | None, mask_path: Path | None,
     from .video_jobs import mosaic_video
 
     if style != "mosaic":
-        report.failed.append((str(src), f"{src}: videos take --style mosaic only"))
-        log(f"error: {src}: videos take --style mosaic only")
+        report.fail(src, f"{src}: videos take --style mosaic only", log)
         return
     try:
         kwargs: dict[str, Any] = {}
@@ -307,8 +310,7 @@ def _mosaic_video(src: Path, out: Path, box: Box | None, mask_path: Path | None,
         log(done.summary())
         report.written.append(out)
     except MosaicganError as exc:
-        report.failed.append((str(src), str(exc)))
-        log(f"error: {exc}")
+        report.fail(src, exc, log)
 
 
 def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
@@ -339,8 +341,7 @@ def cam_files(inputs: Iterable[str | Path], out_dir: str | Path, spec: RegionSpe
                                   top_k=spec.top_k, margin=margin)
         except (MosaicganError, ValueError) as exc:
             message = str(exc) if isinstance(exc, MosaicganError) else f"{src}: {exc}"
-            report.failed.append((str(src), message))
-            log(f"error: {message}")
+            report.fail(src, message, log)
             continue
         stem = out.with_suffix("")
         write_image(f"{stem}_overlay.png", heatmap_overlay(image, cam.heatmap))
@@ -371,8 +372,7 @@ def find_mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path,
             report.written.append(out)
             log(f"{src}: {100 * mask.mean():.1f}% pixelated -> {out}")
         except MosaicganError as exc:
-            report.failed.append((str(src), str(exc)))
-            log(f"error: {exc}")
+            report.fail(src, exc, log)
     return report
 
 
@@ -427,13 +427,11 @@ def make_pairs(photos: str | Path | Iterable[str | Path], out_dir: str | Path, *
         try:
             photo = read_image(src)
         except MosaicganError as exc:
-            report.failed.append((str(src), str(exc)))
-            log(f"error: {exc}")
+            report.fail(src, exc, log)
             continue
         if min(photo.shape[:2]) < 16:
             message = f"{src}: too small ({photo.shape[1]}x{photo.shape[0]})"
-            report.failed.append((str(src), message))
-            log(f"error: {message}")
+            report.fail(src, message, log)
             continue
         if reasons := _screen(photo, detector):
             report.skipped.append((str(src), ", ".join(reasons)))
@@ -679,8 +677,7 @@ def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *,
                  if mask_path is not None else None)
             result = restore_image(image, restorer, m)
         except MosaicganError as exc:
-            report.failed.append((str(src), str(exc)))
-            log(f"error: {exc}")
+            report.fail(src, exc, log)
             continue
         for region in result.refused:
             note = (f"{src}: region at {region.box} kept as it was: "
@@ -716,8 +713,7 @@ def unpair_aligned(aligned: str | Path, out_dir: str | Path, *, seed: int = 0,
             try:
                 image = read_image(src)
             except MosaicganError as exc:
-                report.failed.append((str(src), str(exc)))
-                log(f"error: {exc}")
+                report.fail(src, exc, log)
                 continue
             w = image.shape[1] // 2
             side, part = ("A", image[:, :w]) if rank < half else ("B", image[:, w:2 * w])
@@ -746,8 +742,7 @@ def _restore_video(src: Path, out: Path, restorer: Any, mask_path: Path | None,
             log(note)
         report.written.append(out)
     except MosaicganError as exc:
-        report.failed.append((str(src), str(exc)))
-        log(f"error: {exc}")
+        report.fail(src, exc, log)
 
 
 # --- eval -------------------------------------------------------------------------------
@@ -803,14 +798,12 @@ def translate_files(inputs: Iterable[str | Path], out_dir: str | Path, *, model:
                 report.skipped.append((str(src), str(exc)))
                 log(f"{exc}; nothing written")
             except MosaicganError as exc:
-                report.failed.append((str(src), str(exc)))
-                log(f"error: {exc}")
+                report.fail(src, exc, log)
             continue
         try:
             result = translator.translate(read_image(src))
         except MosaicganError as exc:
-            report.failed.append((str(src), str(exc)))
-            log(f"error: {exc}")
+            report.fail(src, exc, log)
             continue
         if result.image is None:
             reason = ", ".join(result.refused)
