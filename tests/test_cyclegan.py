@@ -220,3 +220,14 @@ def test_unpair_splits_aligned_files_into_disjoint_halves(tmp_path):
     assert len(a) == len(b) == 3 and not set(a) & set(b)
     assert all((img == int(stem)).all() for stem, img in a.items())
     assert all((img == int(stem) + 100).all() for stem, img in b.items())
+
+
+def test_batched_translation_equals_one_at_a_time(cyclegan_run):
+    translator = Translator.from_checkpoint(cyclegan_run, detector=FakeDetector())
+    rng = np.random.default_rng(3)
+    images = [rng.integers(0, 256, shape, dtype=np.uint8)
+              for shape in [(40, 52, 3), (40, 52, 3), (33, 17, 3), (40, 52, 3)]]
+    together = translator.generate_batch(images)
+    for image, out in zip(images, together, strict=True):
+        assert out.shape == image.shape
+        assert np.abs(out.astype(int) - translator.generate(image).astype(int)).max() <= 1

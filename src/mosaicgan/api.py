@@ -33,6 +33,7 @@ from .regions.masks import Box, box_mask, clip_box, random_region
 
 Log = Callable[[str], None]
 WHERE_CHOICES = ("random", "cam", "face", "nudity")
+TRANSLATE_BATCH = 8  # images translated per generator call (same-size ones share it)
 STYLES = ("mosaic", "blur", "solid")
 
 
@@ -787,6 +788,22 @@ def translate_files(inputs: Iterable[str | Path], out_dir: str | Path, *, model:
     outputs with nudity are refused (a video with one such frame is refused whole)."""
     translator = load_translator(model, direction, device, detector)
     report = BatchReport()
+    pending: list[tuple[Path, Path, np.ndarray]] = []  # images of one generator batch
+
+    def write_batch() -> None:
+        results = translator.translate_batch([image for _, _, image in pending])
+        for (src, out, _), result in zip(pending, results, strict=True):
+            if result.image is None:
+                reason = ", ".join(result.refused)
+                report.skipped.append((str(src), f"output refused: {reason} detected"))
+                log(f"{src}: output refused ({reason} detected); nothing written")
+                continue
+            write_image(out, result.image, metadata=_metadata(
+                "translate", model=translator.source, direction=direction,
+                synthesized="whole image"))
+            report.written.append(out)
+        pending.clear()
+
     for src, out in _outputs(inputs, out_dir, suffix=".png", videos=True):
         if _is_video(src):
             from .video_jobs import OutputRefused, translate_video
@@ -801,16 +818,10 @@ def translate_files(inputs: Iterable[str | Path], out_dir: str | Path, *, model:
                 report.fail(src, exc, log)
             continue
         try:
-            result = translator.translate(read_image(src))
+            pending.append((src, out, read_image(src)))
         except MosaicganError as exc:
             report.fail(src, exc, log)
-            continue
-        if result.image is None:
-            reason = ", ".join(result.refused)
-            report.skipped.append((str(src), f"output refused: {reason} detected"))
-            log(f"{src}: output refused ({reason} detected); nothing written")
-            continue
-        write_image(out, result.image, metadata=_metadata(
-            "translate", model=translator.source, direction=direction, synthesized="whole image"))
-        report.written.append(out)
+        if len(pending) == TRANSLATE_BATCH:
+            write_batch()
+    write_batch()
     return report

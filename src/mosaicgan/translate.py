@@ -104,7 +104,7 @@ class Translator:
 
     @torch.no_grad()
     def _run(self, x: Tensor) -> Tensor:
-        """Generator on ``(1, 3, h, w)`` in [0, 1] of any size -> same size, [0, 1]."""
+        """Generator on ``(B, 3, h, w)`` in [0, 1] of any size -> same size, [0, 1]."""
         padded, (h, w) = pad_to_multiple(x, self.multiple)
         net_in = pix2pix.generator_input(padded, None, self.mask_channel).to(self.device)
         out = pix2pix.generator_output(self.G(net_in)).cpu()
@@ -132,9 +132,33 @@ class Translator:
             y = acc / weight
         return (y[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
 
+    @torch.no_grad()
+    def generate_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """:meth:`generate` for several images; those of one size (that need no tiling)
+        share a generator call. Results equal one-at-a-time calls (per-sample norms)."""
+        outs: list[np.ndarray | None] = [None] * len(images)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, image in enumerate(images):
+            if max(image.shape[:2]) <= self.max_side:
+                groups.setdefault(image.shape, []).append(i)
+            else:
+                outs[i] = self.generate(image)
+        for idx in groups.values():
+            x = torch.from_numpy(np.stack([images[i] for i in idx])).permute(0, 3, 1, 2)
+            y = self._run(x.float() / 255)
+            batch = (y.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+            for i, out in zip(idx, batch, strict=True):
+                outs[i] = out
+        return [o for o in outs if o is not None]
+
     def translate(self, image: np.ndarray) -> TranslateResult:
         """Translate and screen: an output showing nudity is refused (image None)."""
-        out = self.generate(image)
+        return self.screen(self.generate(image))
+
+    def translate_batch(self, images: list[np.ndarray]) -> list[TranslateResult]:
+        return [self.screen(out) for out in self.generate_batch(images)]
+
+    def screen(self, out: np.ndarray) -> TranslateResult:
         reasons = safety.screen_image(out, self.detector, nudity_score=safety.OUTPUT_SCORE)
         if reasons:
             return TranslateResult(None, reasons)
