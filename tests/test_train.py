@@ -184,3 +184,24 @@ def test_perceptual_loss_is_frozen_and_trains_the_generator(tiny_pairs):
                                                  strict=True))
     assert not model.perceptual.training
     assert "perceptual" not in model.modules()  # not saved in checkpoints
+
+
+def test_sigterm_finishes_the_step_saves_and_stops(tiny_pairs, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    real_step, calls = Pix2Pix.train_step, [0]
+
+    def step_then_term(self, *a):
+        calls[0] += 1
+        out = real_step(self, *a)
+        if calls[0] == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # as a job scheduler would
+        return out
+
+    monkeypatch.setattr(Pix2Pix, "train_step", step_then_term)
+    with pytest.raises(KeyboardInterrupt):
+        train_pix2pix(tiny_pairs, tmp_path / "run", config=TINY, detector=FakeDetector(),
+                      loop=LoopOptions(steps=10, **QUIET), log=lambda _: None)
+    assert load_checkpoint(tmp_path / "run").step == 3
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler given back

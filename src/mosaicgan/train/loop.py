@@ -36,6 +36,35 @@ def _silent(_message: str) -> None:
     pass
 
 
+class _StopRequests:
+    """Ctrl-C or SIGTERM (a scheduler stopping the job) during training: finish the step
+    in progress, save, stop. A second Ctrl-C stops at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict = {}
+
+    def __enter__(self) -> _StopRequests:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
 @dataclass(frozen=True)
 class LoopOptions:
     steps: int = 1000
@@ -259,35 +288,42 @@ def run_training(make_trainer: Callable[[torch.device, torch.memory_format], Tra
     t_start, rate = time.perf_counter(), 0.0
     step = start
     log_file = run_dir / "log.jsonl"
+    stop = _StopRequests()
     try:
-        for batch in loader:
-            factor = lr_factor(step, opts.steps, opts.decay_from)
-            for opt in trainer.optimizers().values():
-                for group in opt.param_groups:
-                    group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
-            losses = trainer.train_step(_to_device(batch, device), amp)
-            step += 1
-            n_window += len(batch["path"]) * ddp.world  # the global rate
-            for k, v in losses.items():
-                window.setdefault(k, []).append(v)
-            if step % opts.log_every == 0 or step == opts.steps:
-                last_losses = {k: float(torch.stack(v).float().mean()) for k, v in window.items()}
-                now = time.perf_counter()
-                rate = n_window / max(now - t_window, 1e-9)
-                t_window, n_window, window = now, 0, {}
-                if ddp.main:
-                    with log_file.open("a") as f:
-                            f.write(json.dumps({"step": step, **last_losses, "lr_factor": factor,
-                                            "images_per_s": round(rate, 3)}) + "\n")
+        with stop:
+            for batch in loader:
+                factor = lr_factor(step, opts.steps, opts.decay_from)
+                for opt in trainer.optimizers().values():
+                    for group in opt.param_groups:
+                        group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
+                losses = trainer.train_step(_to_device(batch, device), amp)
+                step += 1
+                n_window += len(batch["path"]) * ddp.world  # the global rate
+                for k, v in losses.items():
+                    window.setdefault(k, []).append(v)
+                if step % opts.log_every == 0 or step == opts.steps:
+                    last_losses = {k: float(torch.stack(v).float().mean())
+                                   for k, v in window.items()}
+                    now = time.perf_counter()
+                    rate = n_window / max(now - t_window, 1e-9)
+                    t_window, n_window, window = now, 0, {}
+                    if ddp.main:
+                        with log_file.open("a") as f:
+                            f.write(json.dumps({"step": step, **last_losses,
+                                                "lr_factor": factor,
+                                                "images_per_s": round(rate, 3)}) + "\n")
+                    if bar is not None:
+                        bar.set_postfix_str(" ".join(f"{k} {v:.3f}"
+                                                     for k, v in last_losses.items())
+                                            + f" | {rate:.2f} img/s")
                 if bar is not None:
-                    bar.set_postfix_str(" ".join(f"{k} {v:.3f}" for k, v in last_losses.items())
-                                        + f" | {rate:.2f} img/s")
-            if bar is not None:
-                bar.update(1)
-            if opts.sample_every > 0 and step % opts.sample_every == 0:
-                write_samples(step)
-            if step % opts.checkpoint_every == 0 or step == opts.steps:
-                save(step)
+                    bar.update(1)
+                if opts.sample_every > 0 and step % opts.sample_every == 0:
+                    write_samples(step)
+                if step % opts.checkpoint_every == 0 or step == opts.steps:
+                    save(step)
+                if stop.requested:  # Ctrl-C or SIGTERM: the step is whole, save and stop
+                    raise KeyboardInterrupt
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
