@@ -84,3 +84,15 @@ def test_gradient_flows_through_pixelate():
     mask = torch.zeros(1, 1, 8, 8, dtype=torch.bool)
     mask[..., 2:6, 2:6] = True
     assert torch.autograd.gradcheck(lambda x: pixelate(x, mask, 2), (img,))
+
+
+def test_each_region_gets_its_own_grid_and_block():
+    from mosaicgan.api import mosaic_image
+
+    image = photo("coffee")
+    small, large = (20, 20, 40, 40), (300, 100, 240, 240)
+    mask = box_mask(400, 600, small) | box_mask(400, 600, large)
+    out = mosaic_image(image, mask)
+    expected = pixelate_array(pixelate_array(image, box_mask(400, 600, small), 2, (20, 20)),
+                              box_mask(400, 600, large), 15, (300, 100))
+    np.testing.assert_array_equal(out, expected)

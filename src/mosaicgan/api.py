@@ -119,18 +119,23 @@ def mosaic_image(image: np.ndarray, mask: np.ndarray, block: int | None = None,
                  origin: tuple[int, int] | None = None) -> np.ndarray:
     """Pixelate ``image`` (H, W, 3) uint8 inside ``mask`` (H, W) bool.
 
-    block: cell size; default about 16 cells across the region's longer side.
-    origin: a grid corner; default the region's top-left corner.
+    Each separate region of the mask gets its own grid, anchored at its top-left corner
+    (or at ``origin`` when given), and by default its own block size: about 16 cells
+    across its longer side. block: a fixed cell size for all regions.
     """
+    import cv2
+
     from .mosaic import default_block, pixelate_array
 
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return image.copy()
-    x0, y0 = int(xs.min()), int(ys.min())
-    if block is None:
-        block = default_block(int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1)
-    return pixelate_array(image, mask, block, origin if origin is not None else (x0, y0))
+    out = image.copy()
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8),
+                                                               connectivity=8)
+    for label in range(1, count):
+        x, y, w, h = (int(v) for v in stats[label, :4])
+        region = labels == label
+        b = block if block is not None else default_block(w, h)
+        out = pixelate_array(out, region, b, origin if origin is not None else (x, y))
+    return out
 
 
 @dataclass(frozen=True)
