@@ -1,13 +1,15 @@
 """``mosaicgan demo``: the whole pipeline on photos that scikit-image ships.
 
 Mosaic the photos, make training pairs, train a small pix2pix for a few minutes, find the
-mosaics, restore them, and write a before/after sheet. The astronaut's mosaic covers her
+mosaics, restore them (with that model and with the model shipped in the package), and
+write a before/after sheet. The astronaut's mosaic covers her
 face: the safety gate checks the restored result, and a region in which a face shows is
 kept mosaiced (the sheet says which happened).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from . import api
+from .errors import InputError
 from .imageio import read_image, write_image
 from .regions.masks import box_mask
 
@@ -134,18 +137,26 @@ def run_demo(out_dir: str | Path = "demo-output", minutes: float = 3.0, seed: in
                                        checkpoint_every=max(steps // 4, 1)))
 
     log("4/5 finding and restoring the mosaics")
-    report = api.restore_files([out / "mosaiced"], out / "restored", model=run, log=log)
+    models = {"restored": run}
+    with contextlib.suppress(InputError):  # also the model shipped in the package, if any
+        models["default model"] = api.default_model()
+    reports = {}
+    for label, model in models.items():
+        folder = out / ("restored" if label == "restored" else "restored-default")
+        reports[label] = (folder, api.restore_files([out / "mosaiced"], folder, model=model,
+                                                    log=log))
 
     log("5/5 writing the before/after sheet")
     rows = []
     for name, image in photos.items():
         mosaiced = read_image(out / "mosaiced" / f"{name}.png")
         found = api.find_mosaic(mosaiced)
-        restored = read_image(out / "restored" / f"{name}.png")
-        refused = [n for n in report.notes if f"{name}.png" in n]
-        label = "restored" if not refused else "kept mosaiced: a face showed"
-        rows.append([(mosaiced, f"{name}: mosaiced"),
-                     (np.repeat(found[..., None] * np.uint8(255), 3, 2), "found mosaic"),
-                     (restored, label), (image, "original")])
+        row = [(mosaiced, f"{name}: mosaiced"),
+               (np.repeat(found[..., None] * np.uint8(255), 3, 2), "found mosaic")]
+        for label, (folder, report) in reports.items():
+            refused = [n for n in report.notes if f"{name}.png" in n]
+            text = label if not refused else f"{label}: kept, a face showed"
+            row.append((read_image(folder / f"{name}.png"), text))
+        rows.append([*row, (image, "original")])
     sheet = write_image(out / "sheet.png", before_after_sheet(rows))
     return sheet
