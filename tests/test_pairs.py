@@ -94,3 +94,29 @@ def test_bad_arguments():
         make_pairs([], "/nonexistent", val=1.5)
     with pytest.raises(ValueError, match="block range"):
         make_pairs([], "/nonexistent", block=(8, 4))
+
+
+def test_an_interrupted_pairs_run_resumes_to_the_same_bytes(photos_dir, tmp_path, monkeypatch):
+    import mosaicgan.api as api
+    from mosaicgan.errors import InputError
+
+    kwargs = {"size": 32, "per_image": 2, "val": 0.25, "seed": 5, "detector": FakeDetector(),
+              "log": lambda _: None, "progress": False}
+    make_pairs(photos_dir, tmp_path / "whole", **kwargs)
+    real, calls = api._pairs_of_photo, [0]
+
+    def interrupted(*a, **k):
+        calls[0] += 1
+        if calls[0] == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(api, "_pairs_of_photo", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        make_pairs(photos_dir, tmp_path / "split", **kwargs)
+    with pytest.raises(InputError, match="other settings"):
+        make_pairs(photos_dir, tmp_path / "split", **{**kwargs, "seed": 6})
+    calls[0] = -100
+    make_pairs(photos_dir, tmp_path / "split", **kwargs)
+    assert calls[0] == -100 + 2  # only the two unfinished photos were made again
+    assert files_bytes(tmp_path / "split") == files_bytes(tmp_path / "whole")

@@ -404,10 +404,11 @@ def make_pairs(photos: str | Path | Iterable[str | Path], out_dir: str | Path, *
     Every photo and every crop passes the safety screen; refused ones are skipped and
     named. where: random regions (default) or ``RegionSpec("cam", target=...)``: crops
     around the class's CAM region; photos where it finds none are skipped. Faces and
-    nudity are never training regions. The same seed gives the same bytes.
+    nudity are never training regions. The same seed gives the same bytes. An interrupted
+    run, started again with the same settings, goes on from the photos it had finished.
     """
     from .data.paired import PAIRS_FILE
-    from .data.synth import PairSpec, make_pair
+    from .data.synth import PairSpec
 
     if not 0 <= val < 1:
         raise ValueError(f"val must be in [0, 1), got {val}")
@@ -423,6 +424,10 @@ def make_pairs(photos: str | Path | Iterable[str | Path], out_dir: str | Path, *
     out_dir = Path(out_dir)
     n_val = 0 if val == 0 or len(files) < 2 else max(1, round(val * len(files)))
     val_ids = set(np.random.default_rng(seed).choice(len(files), n_val, replace=False).tolist())
+    settings = {"size": size, "per_image": per_image, "block": list(block), "val": val,
+                "seed": seed, "where": None if where is None else where.__dict__,
+                "photos": [n.as_posix() for _, n in named]}
+    done = _pairs_progress(out_dir, settings)
     rows: dict[str, list[dict]] = {"train": [], "val": []}
     report = PairsReport()
     iterator: Iterable = enumerate(files)
@@ -430,52 +435,88 @@ def make_pairs(photos: str | Path | Iterable[str | Path], out_dir: str | Path, *
         from tqdm import tqdm
         iterator = tqdm(iterator, total=len(files), unit="photo", desc="pairs")
     for i, src in iterator:
-        try:
-            photo = read_image(src)
-        except MosaicganError as exc:
-            report.fail(src, exc, log)
-            continue
-        if min(photo.shape[:2]) < 16:
-            message = f"{src}: too small ({photo.shape[1]}x{photo.shape[0]})"
+        record = done / f"{i:05d}.json"
+        if record.is_file():  # made by an interrupted run with the same settings
+            result = json.loads(record.read_text())
+        else:
+            result = _pairs_of_photo(i, src, named[i][1], out_dir,
+                                     "val" if i in val_ids else "train", spec, per_image,
+                                     seed, where, detector)
+            write_json(record, result)
+        rows[result["split"]] += result["rows"]
+        report.written += [out_dir / result["split"] / r["mosaic"] for r in result["rows"]]
+        report.skipped += [tuple(x) for x in result["skipped"]]
+        for message in result["failed"]:
             report.fail(src, message, log)
-            continue
-        if reasons := _screen(photo, detector):
-            report.skipped.append((str(src), ", ".join(reasons)))
-            continue
-        split = "val" if i in val_ids else "train"
-        rng = np.random.default_rng([seed, i])
-        region = None
-        if where is not None and where.where == "cam":
-            found = find_regions(photo, where)
-            if not found.mask.any():
-                report.skipped.append((str(src), f"no {where.target} region (CAM)"))
-                continue
-            region = found.mask
-        for k in range(per_image):
-            pair = make_pair(photo, rng, spec, region)
-            if pair is None:
-                continue
-            if reasons := _screen(pair.clean, detector):
-                report.skipped.append((f"{src} (crop {k})", ", ".join(reasons)))
-                continue
-            name = f"{i:05d}_{k:03d}"
-            folder = out_dir / split
-            write_image(folder / f"{name}_clean.png", pair.clean)
-            write_image(folder / f"{name}_mosaic.png", pair.mosaic)
-            write_image(folder / f"{name}_mask.png", pair.mask.astype(np.uint8) * 255)
-            rows[split].append({"id": name, "source": named[i][1].as_posix(),
-                                "clean": f"{name}_clean.png",
-                                "mosaic": f"{name}_mosaic.png", "mask": f"{name}_mask.png",
-                                **pair.params})
-            report.written.append(folder / f"{name}_mosaic.png")
     for split, split_rows in rows.items():
         if split_rows:
             write_text(out_dir / split / PAIRS_FILE,
                        "".join(json.dumps(r, sort_keys=True) + "\n" for r in split_rows))
         report.pairs[split] = len(split_rows)
+    import shutil
+
+    shutil.rmtree(done)
     if not rows["train"]:
         report.failed.append((str(out_dir), "no training pairs were written"))
     return report
+
+
+def _pairs_progress(out_dir: Path, settings: dict[str, Any]) -> Path:
+    """The folder recording finished photos, so an interrupted ``pairs`` run resumes.
+
+    A folder left by a run with other settings is an error (its pairs would be mixed in).
+    """
+    done = out_dir / ".pairs-progress"
+    saved = done / "settings.json"
+    if saved.is_file() and json.loads(saved.read_text()) != json.loads(json.dumps(settings)):
+        raise InputError(out_dir, "holds an interrupted `pairs` run with other settings; "
+                                  "use the same settings to resume it, or another -o folder")
+    write_json(saved, settings)
+    return done
+
+
+def _pairs_of_photo(i: int, src: Path, name: Path, out_dir: Path, split: str, spec: Any,
+                    per_image: int, seed: int, where: RegionSpec | None,
+                    detector: safety.Detector | None) -> dict[str, Any]:
+    """Write one photo's pairs; return its rows and what was skipped or failed (JSON-ready)."""
+    from .data.synth import make_pair
+
+    result: dict[str, Any] = {"split": split, "rows": [], "skipped": [], "failed": []}
+    try:
+        photo = read_image(src)
+    except MosaicganError as exc:
+        result["failed"].append(str(exc))
+        return result
+    if min(photo.shape[:2]) < 16:
+        result["failed"].append(f"{src}: too small ({photo.shape[1]}x{photo.shape[0]})")
+        return result
+    if reasons := _screen(photo, detector):
+        result["skipped"].append([str(src), ", ".join(reasons)])
+        return result
+    rng = np.random.default_rng([seed, i])
+    region = None
+    if where is not None and where.where == "cam":
+        found = find_regions(photo, where)
+        if not found.mask.any():
+            result["skipped"].append([str(src), f"no {where.target} region (CAM)"])
+            return result
+        region = found.mask
+    folder = out_dir / split
+    for k in range(per_image):
+        pair = make_pair(photo, rng, spec, region)
+        if pair is None:
+            continue
+        if reasons := _screen(pair.clean, detector):
+            result["skipped"].append([f"{src} (crop {k})", ", ".join(reasons)])
+            continue
+        stem = f"{i:05d}_{k:03d}"
+        write_image(folder / f"{stem}_clean.png", pair.clean)
+        write_image(folder / f"{stem}_mosaic.png", pair.mosaic)
+        write_image(folder / f"{stem}_mask.png", pair.mask.astype(np.uint8) * 255)
+        result["rows"].append({"id": stem, "source": name.as_posix(),
+                               "clean": f"{stem}_clean.png", "mosaic": f"{stem}_mosaic.png",
+                               "mask": f"{stem}_mask.png", **pair.params})
+    return result
 
 
 # --- training -----------------------------------------------------------------------------
