@@ -58,7 +58,7 @@ def test_two_processes_match_one_with_the_same_global_batch(tiny_pairs, tmp_path
 
     outputs = []
     for ckpt in (ddp, one):
-        G = build_generator(Pix2PixConfig(mask_channel=True, **CONFIG))
+        G = build_generator(Pix2PixConfig.from_dict(ckpt.config))
         ckpt.load_module("G", G)
         with torch.no_grad():
             outputs.append(G.eval()(torch.linspace(-1, 1, 4 * 32 * 32).view(1, 4, 32, 32)))

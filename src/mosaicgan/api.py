@@ -598,8 +598,10 @@ def train_pix2pix(dataset: str | Path, run_dir: str | Path, *,
     run_dir = Path(run_dir)
     settings, opts = _saved_settings(run_dir, resume, config, loop)
     train_set = PairedDataset(dataset, "train", settings.get("size", 256), direction)
-    # A dataset with masks trains a restorer: the mask is the generator's 4th channel.
-    cfg = Pix2PixConfig.from_dict({"mask_channel": train_set.has_mask, **settings})
+    # A dataset with masks trains a restorer: the mask is the generator's 4th channel, and
+    # the generator corrects the input inside the mask only.
+    cfg = Pix2PixConfig.from_dict({"mask_channel": train_set.has_mask,
+                                   "residual": train_set.has_mask, **settings})
     val_set = None
     for split in ("val", "test"):
         if (Path(dataset) / split).is_dir() and split_dir(Path(dataset), split) != train_set.folder:

@@ -30,13 +30,19 @@ class GANLoss(nn.Module):
 
 
 def masked_l1(fake: Tensor, real: Tensor, mask: Tensor | None = None,
-              inside_weight: float = 1.0) -> Tensor:
+              inside_weight: float | None = 1.0) -> Tensor:
     """Mean absolute error, pixels inside ``mask`` weighted ``inside_weight`` times.
 
     fake, real: ``(B, C, H, W)``; mask: ``(B, 1, H, W)`` bool or None. With weight 1 (or
     no mask) this is plain L1; the weights are normalised so the loss scale stays that of L1.
+    inside_weight None: each image's mean error inside its mask, averaged over the batch (a
+    per-image mean, so splitting a batch across processes gives the same gradients).
     """
     err = (fake.float() - real.float()).abs()
+    if mask is not None and inside_weight is None:
+        m = mask.float()
+        per_image = (err * m).sum(dim=(1, 2, 3)) / (m.sum(dim=(1, 2, 3)) * err.shape[1])
+        return per_image.clamp_min(0).nan_to_num(0.0).mean()
     if mask is None or inside_weight == 1.0:
         return err.mean()
     weight = 1.0 + (inside_weight - 1.0) * mask.float()

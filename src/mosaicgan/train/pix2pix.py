@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..nets import PatchGAN, UNet, init_weights
 from .losses import FeatureLoss, GANLoss, masked_l1
@@ -26,6 +26,7 @@ class Pix2PixConfig:
 
     size: int = 256  # training crop; the U-Net has log2(size) levels (unet_256: 8)
     mask_channel: bool = True  # the mask is a 4th input channel (restoration)
+    residual: bool = False  # restoration: output = input + correction, inside the mask only
     ngf: int = 64
     ndf: int = 64
     d_layers: int = 3  # 3 = 70x70 PatchGAN
@@ -33,7 +34,7 @@ class Pix2PixConfig:
     dropout: float = 0.5
     gan_mode: str = "vanilla"  # or "lsgan"
     lambda_l1: float = 100.0
-    mask_l1_weight: float = 1.0  # L1 weight inside the mask relative to outside
+    mask_l1_weight: float = 1.0  # L1 weight inside the mask relative to outside (not residual)
     perceptual_weight: float = 0.0  # SRGAN-style feature loss (EfficientNet-Lite0), 0 = off
     lr: float = 2e-4
     beta1: float = 0.5
@@ -61,8 +62,43 @@ class Pix2PixConfig:
         return cls(**d)
 
 
-def build_generator(cfg: Pix2PixConfig) -> UNet:
-    return UNet(cfg.in_channels, 3, cfg.levels, cfg.ngf, cfg.norm, cfg.dropout)
+class MaskedResidual(nn.Module):
+    """A restoration generator: the U-Net's output is a correction added to the input
+    image, and only inside the mask (outside it the input passes through exactly).
+
+    It starts from the mosaic (a fresh U-Net outputs nearly 0), and every gradient goes to
+    the region that matters, so it learns far faster than a full-image pix2pix generator.
+    Input ``(B, 4, H, W)``: image and mask channel in [-1, 1]; output ``(B, 3, H, W)``.
+    """
+
+    def __init__(self, unet: UNet):
+        super().__init__()
+        self.unet = unet
+
+    def start_as_identity(self) -> MaskedResidual:
+        """Zero the U-Net's last layer: the correction starts at exactly 0."""
+        last = self.unet.up[0][1]
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        return self
+
+    @property
+    def multiple(self) -> int:
+        return self.unet.multiple
+
+    def forward(self, x: Tensor) -> Tensor:
+        image, mask = x[:, :3], (x[:, 3:4] + 1) / 2
+        corrected = (image + 2 * self.unet(x)).clamp(-1, 1)
+        return image + mask * (corrected - image)
+
+
+def build_generator(cfg: Pix2PixConfig) -> nn.Module:
+    unet = UNet(cfg.in_channels, 3, cfg.levels, cfg.ngf, cfg.norm, cfg.dropout)
+    if cfg.residual:
+        if not cfg.mask_channel:
+            raise ValueError("residual restoration needs the mask channel")
+        return MaskedResidual(unet)
+    return unet
 
 
 def generator_input(image: Tensor, mask: Tensor | None, mask_channel: bool) -> Tensor:
@@ -89,7 +125,10 @@ class Pix2Pix:
                  memory_format: torch.memory_format = torch.contiguous_format):
         self.cfg = cfg
         self.memory_format = memory_format
-        self.G = init_weights(build_generator(cfg)).to(device, memory_format=memory_format)
+        self.G = init_weights(build_generator(cfg))
+        if isinstance(self.G, MaskedResidual):
+            self.G.start_as_identity()
+        self.G = self.G.to(device, memory_format=memory_format)
         self.D = init_weights(PatchGAN(cfg.in_channels + 3, cfg.ndf, cfg.d_layers, cfg.norm)).to(
             device, memory_format=memory_format)
         betas = (cfg.beta1, cfg.beta2)
@@ -133,7 +172,8 @@ class Pix2Pix:
 
         with frozen(self.D), amp.autocast():
             g_gan = self.gan(self.D(torch.cat([x, fake], 1)), True)
-            l1 = masked_l1(fake, y, mask, self.cfg.mask_l1_weight)
+            # A residual restorer changes only the mask: L1 is its mean error there.
+            l1 = masked_l1(fake, y, mask, None if self.cfg.residual else self.cfg.mask_l1_weight)
             g_loss = g_gan + self.cfg.lambda_l1 * l1
             losses = {"G_gan": g_gan.detach(), "G_L1": l1.detach(), "D": d_loss.detach()}
             if self.perceptual is not None:
