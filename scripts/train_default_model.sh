@@ -11,7 +11,7 @@ BIN=.venv/bin/mosaicgan
 $BIN pairs "$DATA/photos/debian" -o "$WORK/pairs" --size 256 --per-image 150 --block 6-24 \
     --val 0.1 --seed 0
 $BIN train pix2pix "$WORK/pairs" -o "$WORK/run" --size 256 --ngf 32 --ndf 64 --batch 4 \
-    --steps 3600 --mask-weight 4 --sample-every 300 --checkpoint-every 300 --seed 0
+    --steps 3000 --sample-every 500 --checkpoint-every 250 --seed 0
 $BIN export "$WORK/run" -o src/mosaicgan/weights/restore.json
 for set in sun_hays80 cbsd68; do
     $BIN eval "$DATA/photos/$set" -o "$WORK/eval-$set" --model default --blocks 8,12,16

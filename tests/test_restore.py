@@ -1,5 +1,7 @@
+import cv2
 import numpy as np
 import pytest
+import torch
 
 from mosaicgan.api import mosaic_image, restore_files
 from mosaicgan.imageio import read_image, read_metadata, write_image
@@ -106,3 +108,48 @@ def test_exported_half_model_restores_like_the_run(tiny_model, tmp_path):
     run = Restorer.from_checkpoint(tiny_model, detector=FakeDetector()).restore(image, mask)
     shipped = Restorer.from_checkpoint(path, detector=FakeDetector()).restore(image, mask)
     assert np.abs(run.image.astype(int) - shipped.image.astype(int)).max() <= 3
+
+
+def _identity_restorer(prefill: str, size: int = 64) -> Restorer:
+    """A fresh residual restorer: its correction starts at exactly 0."""
+    from mosaicgan.nets import init_weights
+    from mosaicgan.train.pix2pix import Pix2PixConfig, build_generator
+
+    cfg = Pix2PixConfig(size=size, ngf=8, ndf=8, residual=True, prefill=prefill)
+    G = init_weights(build_generator(cfg)).start_as_identity()
+    return Restorer(G, cfg, torch.device("cpu"), detector=FakeDetector())
+
+
+def test_bicubic_prefill_starts_a_fresh_restorer_at_the_bicubic_baseline():
+    from mosaicgan.baselines import bicubic_from_blocks
+
+    image = photo("chelsea")
+    mask = box_mask(300, 451, (150, 80, 120, 96))
+    block, origin = 8, (153, 83)
+    mosaiced = mosaic_image(image, mask, block, origin=origin)
+    bicubic = bicubic_from_blocks(mosaiced, mask, block, origin)
+    assert (bicubic[mask] != mosaiced[mask]).any()
+    # Past the feathered edge:
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    restorer = _identity_restorer("bicubic")
+    given = restorer.restore(mosaiced, mask, [(mask, block, origin)]).image
+    found = restorer.restore(mosaiced, mask).image  # the grid found by find-mosaic
+    for out in (given, found):
+        np.testing.assert_array_equal(out[inner], bicubic[inner])
+        np.testing.assert_array_equal(out[~mask], mosaiced[~mask])
+    plain = _identity_restorer("none").restore(mosaiced, mask).image
+    np.testing.assert_array_equal(plain, mosaiced)  # without prefill it starts at the mosaic
+
+
+def test_restorer_trained_on_pairs_records_the_bicubic_prefill(tiny_model, tiny_pairs):
+    from mosaicgan.data.paired import PairedDataset
+
+    restorer = Restorer.from_checkpoint(tiny_model, device="cpu")
+    assert restorer.cfg.residual and restorer.cfg.prefill == "bicubic"
+    plain = PairedDataset(tiny_pairs, "train", 32, augment=False)
+    filled = PairedDataset(tiny_pairs, "train", 32, augment=False, prefill="bicubic")
+    a, _, mask = plain.views(0)
+    b, _, same_mask = filled.views(0)
+    np.testing.assert_array_equal(mask, same_mask)
+    np.testing.assert_array_equal(a[~mask], b[~mask])
+    assert (a[mask] != b[mask]).any()

@@ -598,14 +598,22 @@ def train_pix2pix(dataset: str | Path, run_dir: str | Path, *,
     run_dir = Path(run_dir)
     settings, opts = _saved_settings(run_dir, resume, config, loop)
     train_set = PairedDataset(dataset, "train", settings.get("size", 256), direction)
-    # A dataset with masks trains a restorer: the mask is the generator's 4th channel, and
-    # the generator corrects the input inside the mask only.
+    # A dataset with masks trains a restorer: the mask is the generator's 4th channel, the
+    # generator corrects the input inside the mask only, and where the pairs record their
+    # mosaic's grid it starts from the bicubic interpolation of the cells.
+    with_grid = train_set.has_mask and all(it.grid for it in train_set.items)
     cfg = Pix2PixConfig.from_dict({"mask_channel": train_set.has_mask,
-                                   "residual": train_set.has_mask, **settings})
+                                   "residual": train_set.has_mask,
+                                   "prefill": "bicubic" if with_grid else "none", **settings})
+    if cfg.prefill != "none" and not with_grid:
+        raise InputError(train_set.folder, f"prefill {cfg.prefill} needs pairs that record "
+                                           "their mosaic's block and origin")
+    train_set.prefill = cfg.prefill
     val_set = None
     for split in ("val", "test"):
         if (Path(dataset) / split).is_dir() and split_dir(Path(dataset), split) != train_set.folder:
-            val_set = PairedDataset(dataset, split, cfg.size, direction, augment=False)
+            val_set = PairedDataset(dataset, split, cfg.size, direction, augment=False,
+                                    prefill=cfg.prefill)
             break
     return _train(lambda device, fmt: Pix2Pix(cfg, device, fmt), train_set, val_set, run_dir,
                   opts, epochs=epochs, resume=resume, detector=detector, log=log,
@@ -698,7 +706,13 @@ def restore_image(image: np.ndarray, restorer: Any, mask: np.ndarray | None = No
     Returns a RestoreResult (image, regions with what was restored and what was refused).
     """
     if mask is None:
-        mask = find_mosaic(image)
+        from .restore import find_grids
+
+        grids = find_grids(image)
+        mask = np.zeros(image.shape[:2], bool)
+        for region, _, _ in grids:
+            mask |= region
+        return restorer.restore(image, mask, grids)
     return restorer.restore(image, mask)
 
 

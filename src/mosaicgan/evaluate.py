@@ -109,7 +109,8 @@ def evaluate(photos_dir: str | Path, report_dir: str | Path, restorer: Any, *,
     for s in iterator:
         for name in BASELINES:
             s.outputs[name] = run_baseline(name, s.mosaic, s.mask, s.block, s.origin)
-        result = restorer.restore(s.mosaic, s.mask)
+        # The model knows the mask and the grid, as the bicubic baseline does.
+        result = restorer.restore(s.mosaic, s.mask, [(s.mask, s.block, s.origin)])
         refused += len(result.refused)
         s.outputs["model"] = result.image
 
@@ -164,7 +165,9 @@ def _write_html(report_dir: Path, rows: list[dict], samples: list[Sample], refus
 table{{border-collapse:collapse}}tr:nth-child(even){{background:#f2f2f2}}</style></head>
 <body><h1>mosaicgan eval</h1>
 <p>Model: {source}. Metrics inside the masks only. {refused} region(s) were kept mosaiced
-by the safety gate (a face or nudity in the restored result) and count as the mosaic.</p>
+by the safety gate (a face or nudity in the restored result) and count as the mosaic.
+The model, like the bicubic baseline, is given each mosaic's grid (block and origin);
+<code>mosaicgan restore</code> finds it with find-mosaic.</p>
 <p>{html.escape(KID_NOTE)}</p>
 <table><tr>{head}</tr>{body}</table>
 <h2>Samples (mosaic | model | bicubic | inpaint_telea | target)</h2>{pics}</body></html>

@@ -15,7 +15,9 @@ import numpy as np
 import torch
 
 from . import safety
+from .baselines import bicubic_from_blocks
 from .errors import ModelError
+from .find_mosaic import find_mosaic_regions
 from .nets import per_sample_norm
 from .regions.masks import Box
 from .train.checkpoint import load_checkpoint
@@ -26,6 +28,10 @@ CONTEXT = 1.5  # the generator sees the region's box grown by half
 FEATHER = 2  # px of blending inside the mask edge
 MIN_REGION_AREA = 16  # px; smaller mask specks are left alone
 MAX_NATIVE = 4  # windows up to 4x the training size run at full resolution; larger shrink
+
+
+# A mosaic's grid: the region it covers, its block size and a grid corner (x, y).
+Grid = tuple[np.ndarray, int, tuple[int, int]]
 
 
 @dataclass
@@ -175,16 +181,38 @@ class Restorer:
                     out, (side_in, side_in), interpolation=cv2.INTER_CUBIC)
         return [o for o in outs if o is not None]
 
-    def restore(self, image: np.ndarray, mask: np.ndarray) -> RestoreResult:
-        """Restore ``image`` ``(H, W, 3)`` uint8 inside ``mask`` ``(H, W)`` bool."""
+    def prefilled(self, image: np.ndarray, regions: list[np.ndarray],
+                  grids: list[Grid] | None) -> np.ndarray:
+        """The generator's view of ``image``: for a model trained on bicubic-prefilled
+        input, each region's cells replaced by the bicubic interpolation of their means on
+        the grid that overlaps it most (a region without one stays as it is)."""
+        if self.cfg.prefill != "bicubic":
+            return image
+        for region in regions:
+            grid = _grid_for(region, grids)
+            if grid is not None:
+                image = bicubic_from_blocks(image, region, *grid)
+        return image
+
+    def restore(self, image: np.ndarray, mask: np.ndarray,
+                grids: list[Grid] | None = None) -> RestoreResult:
+        """Restore ``image`` ``(H, W, 3)`` uint8 inside ``mask`` ``(H, W)`` bool.
+
+        grids: the mosaics' grids where known (find-mosaic gives them); a model trained on
+        bicubic-prefilled input gets each region prefilled on the grid that overlaps it
+        most, found with find-mosaic when not given.
+        """
         if mask.shape != image.shape[:2]:
             raise ValueError(f"mask is {mask.shape}, image is {image.shape[:2]}")
         out = image.copy()
         height, width = image.shape[:2]
         outcomes = []
+        if self.cfg.prefill == "bicubic" and grids is None and mask.any():
+            grids = find_grids(image)
         for box, region in regions_of(mask):
             wx, wy, side = window_for(box, width, height, self.cfg.size)
-            generated = self.generate(crop_padded(out, wx, wy, side),
+            source = self.prefilled(out, [region], grids)
+            generated = self.generate(crop_padded(source, wx, wy, side),
                                       crop_padded(mask, wx, wy, side), (wx, wy, side))
             # Paste into a candidate image, inside this region only.
             candidate = out.copy()
@@ -203,3 +231,18 @@ class Restorer:
             out = candidate
             outcomes.append(RegionOutcome(box, True))
         return RestoreResult(out, outcomes)
+
+
+def find_grids(image: np.ndarray) -> list[Grid]:
+    """The mosaics find-mosaic sees in ``image``, as (mask, block, origin)."""
+    return [(r.mask, r.block, r.origin) for r in find_mosaic_regions(image)]
+
+
+def _grid_for(region: np.ndarray, grids: list[Grid] | None) -> tuple[int, tuple[int, int]] | None:
+    """(block, origin) of the grid that overlaps ``region`` most; None if none does."""
+    best, overlap = None, 0
+    for grid_mask, block, origin in grids or []:
+        n = int(np.count_nonzero(grid_mask & region))
+        if n > overlap:
+            best, overlap = (block, origin), n
+    return best

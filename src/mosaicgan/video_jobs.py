@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import safety
-from .api import _metadata, find_mosaic, mosaic_image
+from .api import _metadata, mosaic_image
 from .errors import InputError
 from .regions.masks import Box, box_mask, clip_box
 from .temporal import Region, RegionTracker, hull, union_mask
@@ -330,13 +330,22 @@ class RestoreProcessor:
         self.log = log
         self.frames: deque[tuple[int, np.ndarray]] = deque()
         self.last_mask: np.ndarray | None = None
+        self.grids: dict[int, list] = {}  # frame index -> its mosaics' grids, when found
 
     def _detect(self, frame: np.ndarray, index: int) -> np.ndarray | None:
+        from .restore import find_grids
+
         if self.mask is not None:
             return self.mask
         if index % self.detect_every:
             return None
-        return find_mosaic(frame)
+        grids = find_grids(frame)
+        if self.restorer.cfg.prefill != "none":
+            self.grids[index] = grids
+        mask = np.zeros(frame.shape[:2], bool)
+        for region, _, _ in grids:
+            mask |= region
+        return mask
 
     def push(self, frames: list[np.ndarray], indices: list[int]) -> list[np.ndarray]:
         ready: list[tuple[int, list[Region]]] = []
@@ -354,7 +363,7 @@ class RestoreProcessor:
         return self._restore(self.tracker.flush()) if self.tracker is not None else []
 
     def _restore(self, ready: list[tuple[int, list[Region]]]) -> list[np.ndarray]:
-        from .restore import MIN_REGION_AREA, crop_padded
+        from .restore import MIN_REGION_AREA, crop_padded, find_grids
 
         size = self.restorer.cfg.size
         jobs = []  # (position in ready, region, window)
@@ -368,9 +377,15 @@ class RestoreProcessor:
             regions = [r for r in regions if r.mask.sum() >= MIN_REGION_AREA]
             # The generator sees every region in its window, as in Restorer.restore.
             everything = union_mask(regions, (height, width)) if len(regions) > 1 else None
+            source = frame
+            if regions and self.restorer.cfg.prefill != "none":
+                grids = self.grids.pop(index, None)
+                source = self.restorer.prefilled(
+                    frame, [r.mask for r in regions],
+                    grids if grids is not None else find_grids(frame))
             for region in regions:
                 wx, wy, side = steady_window(region, width, height, size)
-                crops.append(crop_padded(frame, wx, wy, side))
+                crops.append(crop_padded(source, wx, wy, side))
                 masks.append(crop_padded(region.mask if everything is None else everything,
                                          wx, wy, side))
                 jobs.append((pos, region, (wx, wy, side)))

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ..baselines import bicubic_from_blocks
 from ..errors import InputError
 from ..imageio import list_images, read_image, read_mask
 
@@ -31,6 +32,7 @@ class PairFiles:
     b: Path | None  # target (None: the right half of ``a``)
     mask: Path | None
     swap: bool = False  # aligned BtoA
+    grid: tuple[int, tuple[int, int]] | None = None  # the mosaic's (block, origin), if known
 
 
 def _resize(img: np.ndarray, size: tuple[int, int], nearest: bool = False) -> np.ndarray:
@@ -58,16 +60,20 @@ class PairedDataset(Dataset):
         direction: for aligned files, ``AtoB`` (left half is the input) or ``BtoA``.
         augment: random flip (and for aligned files, the pix2pix resize-to-286/256 then
             random crop); False for evaluation and samples.
+        prefill: ``"bicubic"``: the input's mosaic cells are replaced by a bicubic
+            interpolation of their means (pairs record each mosaic's grid), as
+            :class:`~mosaicgan.restore.Restorer` does for a model trained so.
     """
 
     def __init__(self, root: str | Path, split: str = "train", size: int = 256,
-                 direction: str = "AtoB", augment: bool = True):
+                 direction: str = "AtoB", augment: bool = True, prefill: str = "none"):
         if direction not in DIRECTIONS:
             raise ValueError(f"unknown direction {direction!r}; choose AtoB or BtoA")
         self.root = Path(root)
         self.folder = split_dir(self.root, split)
         self.size = size
         self.augment = augment
+        self.prefill = prefill
         if not self.folder.is_dir():
             raise InputError(self.folder, "no such dataset folder")
         if is_pairs_dir(self.folder):
@@ -89,9 +95,12 @@ class PairedDataset(Dataset):
                 continue
             try:
                 row = json.loads(line)
+                grid = None
+                if row.get("block") and row.get("origin"):
+                    grid = (int(row["block"]), (int(row["origin"][0]), int(row["origin"][1])))
                 items.append(PairFiles(folder / row["mosaic"], folder / row["clean"],
-                                       folder / row["mask"]))
-            except (json.JSONDecodeError, KeyError, TypeError):
+                                       folder / row["mask"], grid=grid))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError):
                 raise InputError(path, f"line {n} is not a pair record "
                                        "(needs clean, mosaic, mask)") from None
         return items
@@ -135,6 +144,8 @@ class PairedDataset(Dataset):
             mask = np.ones(a.shape[:2], bool)
         else:
             mask = read_mask(it.mask, (a.shape[1], a.shape[0]))
+        if self.prefill == "bicubic" and it.grid is not None:
+            a = bicubic_from_blocks(a, mask, *it.grid)
         return np.ascontiguousarray(a), np.ascontiguousarray(b), mask
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:

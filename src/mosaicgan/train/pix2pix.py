@@ -18,6 +18,7 @@ from .losses import FeatureLoss, GANLoss, masked_l1
 from .precision import Amp, frozen
 
 KIND = "pix2pix"
+PREFILLS = ("none", "bicubic")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class Pix2PixConfig:
     size: int = 256  # training crop; the U-Net has log2(size) levels (unet_256: 8)
     mask_channel: bool = True  # the mask is a 4th input channel (restoration)
     residual: bool = False  # restoration: output = input + correction, inside the mask only
+    # restoration: the mosaic's cells are first replaced by a bicubic interpolation of
+    # their means ("bicubic"), so the generator starts from that baseline; or "none"
+    prefill: str = "none"
     ngf: int = 64
     ndf: int = 64
     d_layers: int = 3  # 3 = 70x70 PatchGAN
@@ -44,6 +48,8 @@ class Pix2PixConfig:
         levels = math.log2(self.size) if self.size > 0 else 0
         if levels != int(levels) or not 3 <= levels <= 11:
             raise ValueError(f"size must be a power of two from 8 to 2048, got {self.size}")
+        if self.prefill not in PREFILLS:
+            raise ValueError(f"prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
 
     @property
     def levels(self) -> int:
