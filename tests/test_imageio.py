@@ -76,3 +76,14 @@ def test_output_path_equal_to_input_is_an_error(tmp_path):
     with pytest.raises(InputError, match="equals the input"):
         output_path(src, tmp_path)
     assert output_path(src, tmp_path / "out") == tmp_path / "out" / "a.png"
+
+
+def test_outputs_get_the_usual_file_mode_not_a_private_temp_files(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = write_image(tmp_path / "out.png", np.zeros((4, 4, 3), np.uint8))
+        assert path.stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(umask)

@@ -96,6 +96,13 @@ def read_metadata(path: str | Path) -> dict[str, Any] | None:
     return None if text is None else json.loads(text)
 
 
+def _default_file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` gives a new file (0o666 less the umask)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` only on success."""
@@ -106,6 +113,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp makes the file private (0600); outputs get the usual mode.
+        os.chmod(tmp_path, _default_file_mode())
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
