@@ -142,3 +142,22 @@ def test_injected_nudity_keeps_the_region_as_it_was():
     result = OracleRestorer(clean, detector=fake).restore(mosaiced, mask)
     assert result.refused[0].reasons == ["nudity"] and not result.synthesized
     np.testing.assert_array_equal(result.image, mosaiced)
+
+
+
+def test_shipped_model_never_writes_the_astronauts_face():
+    """The default model's smooth restoration of a mosaiced face is seen as a face (with
+    the head around it) and kept mosaiced: the demo's case, with the real detector."""
+    from mosaicgan.api import load_restorer, mosaic_image, restore_image
+    from mosaicgan.demo import MOSAIC_BLOCK, PHOTOS, bundled_photos
+    from mosaicgan.regions.masks import box_mask
+
+    image = bundled_photos()["astronaut"]
+    h, w = image.shape[:2]
+    x, y, bw, bh = PHOTOS["astronaut"]
+    mask = box_mask(h, w, (round(x * w), round(y * h), round(bw * w), round(bh * h)))
+    mosaiced = mosaic_image(image, mask, MOSAIC_BLOCK)
+    result = restore_image(mosaiced, load_restorer("default", device="cpu"))
+    assert result.regions and not result.synthesized
+    assert all(r.reasons == ["face"] for r in result.regions)
+    np.testing.assert_array_equal(result.image, mosaiced)
