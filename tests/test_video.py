@@ -444,6 +444,35 @@ def test_restore_processor_equals_restorer(mosaiced, tiny_model):
         np.testing.assert_array_equal(got, restorer.restore(frame, mask).image)
 
 
+
+@pytest.mark.parametrize("given_mask,detect_every", [(True, 1), (False, 4)])
+def test_restore_processor_finds_grids_only_when_it_detects(mosaiced, tiny_model, monkeypatch,
+                                                          given_mask, detect_every):
+    """Prefill grids come from the frames where mosaics are searched anyway (or, for a
+    given mask, from the first frame): no find-mosaic pass per frame on top."""
+    import mosaicgan.restore as restore_module
+    from mosaicgan.video_jobs import RestoreProcessor, RestoreVideoReport
+
+    calls = []
+    real = restore_module.find_mosaics
+
+    def counting(frame):
+        calls.append(1)
+        return real(frame)
+
+    monkeypatch.setattr(restore_module, "find_mosaics", counting)
+    restorer = Restorer.from_checkpoint(tiny_model, device="cpu", detector=FakeDetector())
+    assert restorer.cfg.prefill == "bicubic"
+    frames = list(frames_of(mosaiced))
+    processor = RestoreProcessor(restorer, RestoreVideoReport(mosaiced, mosaiced),
+                                 mask=box_mask_of(BOX) if given_mask else None,
+                                 detect_every=detect_every, batch=4)
+    out = processor.push(frames, list(range(N))) + processor.flush()
+    assert len(out) == N
+    assert len(calls) == (1 if given_mask else -(-N // detect_every))
+    assert processor.grids == {}  # nothing kept for frames already written
+
+
 def test_restore_video_refused_regions_stay_mosaiced(mosaiced, tiny_model, tmp_path):
     face = FakeDetector([Detection("FACE_FEMALE", 0.9, (0, 0, 320, 320))])
     restorer = Restorer.from_checkpoint(tiny_model, device="cpu", detector=face)

@@ -706,13 +706,9 @@ def restore_image(image: np.ndarray, restorer: Any, mask: np.ndarray | None = No
     Returns a RestoreResult (image, regions with what was restored and what was refused).
     """
     if mask is None:
-        from .restore import find_grids
+        from .restore import find_mosaics
 
-        grids = find_grids(image)
-        mask = np.zeros(image.shape[:2], bool)
-        for region, _, _ in grids:
-            mask |= region
-        return restorer.restore(image, mask, grids)
+        return restorer.restore(image, *find_mosaics(image))
     return restorer.restore(image, mask)
 
 

@@ -113,9 +113,14 @@ def find_mosaic(image: np.ndarray, *, min_block: int = 4, max_block: int = 40,
     Returns:
         ``(H, W)`` bool, True where the image is pixelated.
     """
-    mask = np.zeros(image.shape[:2], bool)
-    for region in find_mosaic_regions(image, min_block=min_block, max_block=max_block,
-                                      min_blocks=min_blocks):
+    return regions_mask(find_mosaic_regions(image, min_block=min_block, max_block=max_block,
+                                            min_blocks=min_blocks), image.shape[:2])
+
+
+def regions_mask(regions: list[MosaicRegion], shape: tuple[int, ...]) -> np.ndarray:
+    """The ``(H, W)`` bool union of the regions' masks."""
+    mask = np.zeros(shape[:2], bool)
+    for region in regions:
         mask |= region.mask
     return mask
 

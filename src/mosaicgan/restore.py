@@ -17,7 +17,7 @@ import torch
 from . import safety
 from .baselines import bicubic_from_blocks
 from .errors import ModelError
-from .find_mosaic import find_mosaic_regions
+from .find_mosaic import find_mosaic_regions, regions_mask
 from .nets import per_sample_norm
 from .regions.masks import Box
 from .train.checkpoint import load_checkpoint
@@ -208,7 +208,7 @@ class Restorer:
         height, width = image.shape[:2]
         outcomes = []
         if self.cfg.prefill == "bicubic" and grids is None and mask.any():
-            grids = find_grids(image)
+            grids = find_mosaics(image)[1]
         for box, region in regions_of(mask):
             wx, wy, side = window_for(box, width, height, self.cfg.size)
             source = self.prefilled(out, [region], grids)
@@ -233,9 +233,11 @@ class Restorer:
         return RestoreResult(out, outcomes)
 
 
-def find_grids(image: np.ndarray) -> list[Grid]:
-    """The mosaics find-mosaic sees in ``image``, as (mask, block, origin)."""
-    return [(r.mask, r.block, r.origin) for r in find_mosaic_regions(image)]
+def find_mosaics(image: np.ndarray) -> tuple[np.ndarray, list[Grid]]:
+    """What find-mosaic sees in ``image``: the ``(H, W)`` mask of all mosaics, and each
+    mosaic's grid as (mask, block, origin)."""
+    regions = find_mosaic_regions(image)
+    return regions_mask(regions, image.shape), [(r.mask, r.block, r.origin) for r in regions]
 
 
 def _grid_for(region: np.ndarray, grids: list[Grid] | None) -> tuple[int, tuple[int, int]] | None:

@@ -330,21 +330,21 @@ class RestoreProcessor:
         self.log = log
         self.frames: deque[tuple[int, np.ndarray]] = deque()
         self.last_mask: np.ndarray | None = None
-        self.grids: dict[int, list] = {}  # frame index -> its mosaics' grids, when found
+        # Mosaic grids for a restorer that prefills: those found in a frame, used for it;
+        # frames between detections (or with a given mask) use the last ones known.
+        self.grids: dict[int, list] = {}
+        self.last_grids: list | None = None
 
     def _detect(self, frame: np.ndarray, index: int) -> np.ndarray | None:
-        from .restore import find_grids
+        from .restore import find_mosaics
 
         if self.mask is not None:
             return self.mask
         if index % self.detect_every:
             return None
-        grids = find_grids(frame)
+        mask, grids = find_mosaics(frame)
         if self.restorer.cfg.prefill != "none":
             self.grids[index] = grids
-        mask = np.zeros(frame.shape[:2], bool)
-        for region, _, _ in grids:
-            mask |= region
         return mask
 
     def push(self, frames: list[np.ndarray], indices: list[int]) -> list[np.ndarray]:
@@ -363,7 +363,7 @@ class RestoreProcessor:
         return self._restore(self.tracker.flush()) if self.tracker is not None else []
 
     def _restore(self, ready: list[tuple[int, list[Region]]]) -> list[np.ndarray]:
-        from .restore import MIN_REGION_AREA, crop_padded, find_grids
+        from .restore import MIN_REGION_AREA, crop_padded, find_mosaics
 
         size = self.restorer.cfg.size
         jobs = []  # (position in ready, region, window)
@@ -378,11 +378,13 @@ class RestoreProcessor:
             # The generator sees every region in its window, as in Restorer.restore.
             everything = union_mask(regions, (height, width)) if len(regions) > 1 else None
             source = frame
+            own_grids = self.grids.pop(index, None)  # popped for every frame: bounded
+            self.last_grids = own_grids or self.last_grids
             if regions and self.restorer.cfg.prefill != "none":
-                grids = self.grids.pop(index, None)
-                source = self.restorer.prefilled(
-                    frame, [r.mask for r in regions],
-                    grids if grids is not None else find_grids(frame))
+                if self.last_grids is None:  # a given mask: find its grid once
+                    self.last_grids = find_mosaics(frame)[1]
+                source = self.restorer.prefilled(frame, [r.mask for r in regions],
+                                                 self.last_grids)
             for region in regions:
                 wx, wy, side = steady_window(region, width, height, size)
                 crops.append(crop_padded(source, wx, wy, side))
