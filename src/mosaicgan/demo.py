@@ -3,8 +3,8 @@
 Mosaic the photos, make training pairs, train a small pix2pix for a few minutes, find the
 mosaics, restore them (with that model and with the model shipped in the package), and
 write a before/after sheet. The astronaut's mosaic covers her
-face: the safety gate checks the restored result, and a region in which a face shows is
-kept mosaiced (the sheet says which happened).
+face: the safety gate checks the restored result, and a region in which a face (or
+nudity) shows is kept mosaiced (the sheet says which happened).
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def run_demo(out_dir: str | Path = "demo-output", minutes: float = 3.0, seed: in
                (np.repeat(found[..., None] * np.uint8(255), 3, 2), "found mosaic")]
         for label, (folder, report) in reports.items():
             refused = [n for n in report.notes if f"{name}.png" in n]
-            text = label if not refused else f"{label}: kept, a face showed"
+            text = label if not refused else f"{label}: kept mosaiced by the safety gate"
             row.append((read_image(folder / f"{name}.png"), text))
         rows.append([*row, (image, "original")])
     sheet = write_image(out / "sheet.png", before_after_sheet(rows))

@@ -72,8 +72,9 @@ class MaskedResidual(nn.Module):
     """A restoration generator: the U-Net's output is a correction added to the input
     image, and only inside the mask (outside it the input passes through exactly).
 
-    It starts from the mosaic (a fresh U-Net outputs nearly 0), and every gradient goes to
-    the region that matters, so it learns far faster than a full-image pix2pix generator.
+    It starts from its input (the mosaic, or its bicubic prefill: a zeroed last layer
+    outputs 0), and every gradient goes to the region that matters, so it learns far faster
+    than a full-image pix2pix generator.
     Input ``(B, 4, H, W)``: image and mask channel in [-1, 1]; output ``(B, 3, H, W)``.
     """
 
