@@ -110,14 +110,15 @@ def test_exported_half_model_restores_like_the_run(tiny_model, tmp_path):
     assert np.abs(run.image.astype(int) - shipped.image.astype(int)).max() <= 3
 
 
-def _identity_restorer(prefill: str, size: int = 64) -> Restorer:
+def _identity_restorer(prefill: str, size: int = 64, match_cells: bool = False) -> Restorer:
     """A fresh residual restorer: its correction starts at exactly 0."""
     from mosaicgan.nets import init_weights
     from mosaicgan.train.pix2pix import Pix2PixConfig, build_generator
 
     cfg = Pix2PixConfig(size=size, ngf=8, ndf=8, residual=True, prefill=prefill)
     G = init_weights(build_generator(cfg)).start_as_identity()
-    return Restorer(G, cfg, torch.device("cpu"), detector=FakeDetector())
+    return Restorer(G, cfg, torch.device("cpu"), detector=FakeDetector(),
+                    match_cells=match_cells)
 
 
 def test_bicubic_prefill_starts_a_fresh_restorer_at_the_bicubic_baseline():
@@ -139,6 +140,35 @@ def test_bicubic_prefill_starts_a_fresh_restorer_at_the_bicubic_baseline():
         np.testing.assert_array_equal(out[~mask], mosaiced[~mask])
     plain = _identity_restorer("none").restore(mosaiced, mask).image
     np.testing.assert_array_equal(plain, mosaiced)  # without prefill it starts at the mosaic
+
+
+def test_restored_cells_keep_the_mosaics_colours():
+    """With match_cells (the default) each restored cell's mean is the mosaic's colour
+    there, which brings the bicubic start closer to the photo; outside nothing moves."""
+    from mosaicgan.baselines import bicubic_from_blocks
+    from mosaicgan.cells import cell_ids
+    from mosaicgan.metrics import masked_psnr
+
+    image = photo("chelsea")
+    mask = box_mask(300, 451, (150, 80, 120, 96))
+    block, origin = 8, (153, 83)
+    mosaiced = mosaic_image(image, mask, block, origin=origin)
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    restorer = _identity_restorer("bicubic", match_cells=True)
+    for grids in ([(mask, block, origin)], None):  # given, and found by find-mosaic
+        out = restorer.restore(mosaiced, mask, grids).image
+        np.testing.assert_array_equal(out[~mask], mosaiced[~mask])
+        ys, xs, ids, n = cell_ids(mask, block, origin)
+        counts = np.bincount(ids, minlength=n)
+        # Cells past the feathered edge (the edge blends in the mosaic itself):
+        whole = np.bincount(ids, inner[ys, xs], n) == counts
+        assert whole.sum() >= 50
+        for c in range(3):
+            got = np.bincount(ids, out[ys, xs, c].astype(float), n) / counts
+            want = np.bincount(ids, mosaiced[ys, xs, c].astype(float), n) / counts
+            assert np.abs(got - want)[whole].max() <= 0.5 + 1e-9
+        bicubic = bicubic_from_blocks(mosaiced, mask, block, origin)
+        assert masked_psnr(out, image, mask) > masked_psnr(bicubic, image, mask) + 0.05
 
 
 def test_restorer_trained_on_pairs_records_the_bicubic_prefill(tiny_model, tiny_pairs):

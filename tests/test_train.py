@@ -38,6 +38,22 @@ def test_one_step_gives_finite_losses_and_changes_both_nets(tiny_pairs):
         assert changed > len(before[name]) // 2, name
 
 
+def test_without_gan_weight_only_the_generator_learns_l1(tiny_pairs):
+    """gan_weight 0: no discriminator step, and G steps lower L1 on a fixed batch."""
+    torch.manual_seed(0)
+    model = Pix2Pix(Pix2PixConfig(**TINY, residual=True, gan_weight=0.0, dropout=0.0),
+                    torch.device("cpu"))
+    d_before = [p.detach().clone() for p in model.D.parameters()]
+    batch = batch_of(PairedDataset(tiny_pairs, "train", 32, augment=False), 4)
+    amp = Amp(torch.device("cpu"), "fp32")
+    l1 = [float(model.train_step(batch, amp)["G_L1"]) for _ in range(30)]
+    assert set(model.train_step(batch, amp)) == {"G_L1"}
+    assert l1[-1] < 0.7 * l1[0], l1
+    assert all(torch.equal(a, b) for a, b in zip(d_before, model.D.parameters(), strict=True))
+    with pytest.raises(ValueError, match="gan_weight"):
+        Pix2PixConfig(gan_weight=-1)
+
+
 def test_bf16_channels_last_gradients_match_fp32(tiny_pairs):
     """The CPU default (bf16 autocast + channels_last) must give the fp32 gradients."""
     cfg = Pix2PixConfig(size=32, ngf=16, ndf=16, dropout=0.0)

@@ -344,14 +344,19 @@ def _run_training(train_fn, dataset, output, config, *, steps, epochs, batch, de
 @click.option("--gan-mode", type=click.Choice(["vanilla", "lsgan"]), default=None,
               help="[default: vanilla]")
 @click.option("--lambda-l1", type=float, default=None, help="L1 weight [100].")
+@click.option("--gan-weight", type=click.FloatRange(0), default=None,
+              help="cGAN loss weight [1]; 0 trains the generator on L1 alone (no "
+                   "discriminator): sharper numbers (PSNR), smoother images.")
+@click.option("--dropout", type=click.FloatRange(0, 0.99), default=None,
+              help="Dropout in the U-Net's decoder [0.5, as the paper].")
 @click.option("--mask-weight", type=float, default=None,
               help="L1 weight inside the mask relative to outside [1].")
 @click.option("--norm", type=click.Choice(["batch", "instance"]), default=None,
               help="Normalisation layers [batch, as the paper].")
 @click.option("--perceptual", type=click.FloatRange(0), default=None,
               help="Weight of an SRGAN-style feature loss on EfficientNet-Lite0 [0: off].")
-def train_pix2pix(dataset, output, size, ngf, ndf, direction, gan_mode, lambda_l1, mask_weight,
-                  norm, perceptual, **loop):
+def train_pix2pix(dataset, output, size, ngf, ndf, direction, gan_mode, lambda_l1, gan_weight,
+                  dropout, mask_weight, norm, perceptual, **loop):
     """Train pix2pix (U-Net + PatchGAN + L1) on pairs from `mosaicgan pairs` or on an
     aligned A|B dataset (e.g. pix2pix's facades).
 
@@ -360,7 +365,8 @@ def train_pix2pix(dataset, output, size, ngf, ndf, direction, gan_mode, lambda_l
     from . import api
 
     config = {"size": size, "ngf": ngf, "ndf": ndf, "gan_mode": gan_mode,
-              "lambda_l1": lambda_l1, "mask_l1_weight": mask_weight, "norm": norm,
+              "lambda_l1": lambda_l1, "gan_weight": gan_weight, "dropout": dropout,
+              "mask_l1_weight": mask_weight, "norm": norm,
               "perceptual_weight": perceptual}
     _run_training(api.train_pix2pix, dataset, output, config, direction=direction, **loop)
 

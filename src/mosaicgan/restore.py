@@ -16,6 +16,7 @@ import torch
 
 from . import safety
 from .baselines import bicubic_from_blocks
+from .cells import match_cell_means
 from .errors import ModelError
 from .find_mosaic import find_mosaic_regions, regions_mask
 from .nets import per_sample_norm
@@ -115,12 +116,16 @@ class Restorer:
     """A loaded restoration generator. Build once, call on many images."""
 
     def __init__(self, generator: torch.nn.Module, cfg: Pix2PixConfig, device: torch.device,
-                 source: str = "", detector: safety.Detector | None = None):
+                 source: str = "", detector: safety.Detector | None = None,
+                 match_cells: bool = True):
         self.G = per_sample_norm(generator).to(device).eval()
         self.cfg = cfg
         self.device = device
         self.source = source
         self.detector = detector
+        # Shift each restored cell back to the mosaic's colour for it (cells.py): never
+        # further from the truth, and it removes the generator's colour drift.
+        self.match_cells = match_cells
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto",
@@ -198,16 +203,19 @@ class Restorer:
                 grids: list[Grid] | None = None) -> RestoreResult:
         """Restore ``image`` ``(H, W, 3)`` uint8 inside ``mask`` ``(H, W)`` bool.
 
-        grids: the mosaics' grids where known (find-mosaic gives them); a model trained on
-        bicubic-prefilled input gets each region prefilled on the grid that overlaps it
-        most, found with find-mosaic when not given.
+        grids: the mosaics' grids where known (found with find-mosaic when not given). A
+        region gets the grid that overlaps it most: a model trained on bicubic-prefilled
+        input starts from that prefill, and the restored cells are shifted to the means
+        the mosaic gives them (``match_cells``). A region without a grid (not a mosaic, or
+        not found) gets neither.
         """
         if mask.shape != image.shape[:2]:
             raise ValueError(f"mask is {mask.shape}, image is {image.shape[:2]}")
         out = image.copy()
         height, width = image.shape[:2]
         outcomes = []
-        if self.cfg.prefill == "bicubic" and grids is None and mask.any():
+        uses_grid = self.cfg.prefill == "bicubic" or self.match_cells
+        if uses_grid and grids is None and mask.any():
             grids = find_mosaics(image)[1]
         for box, region in regions_of(mask):
             wx, wy, side = window_for(box, width, height, self.cfg.size)
@@ -215,14 +223,19 @@ class Restorer:
             generated = self.generate(crop_padded(source, wx, wy, side),
                                       crop_padded(mask, wx, wy, side), (wx, wy, side))
             # Paste into a candidate image, inside this region only.
-            candidate = out.copy()
             x0, y0 = max(wx, 0), max(wy, 0)
             x1, y1 = min(wx + side, width), min(wy + side, height)
-            gen = generated[y0 - wy:y1 - wy, x0 - wx:x1 - wx].astype(np.float32)
+            inside = region[y0:y1, x0:x1, None]
+            candidate = out.copy()
+            candidate[y0:y1, x0:x1] = np.where(
+                inside, generated[y0 - wy:y1 - wy, x0 - wx:x1 - wx], out[y0:y1, x0:x1])
+            grid = _grid_for(region, grids) if self.match_cells else None
+            if grid is not None:  # before feathering, so a region's inside keeps the cell colours
+                candidate = match_cell_means(candidate, out, region, *grid)
             alpha = feather_alpha(region)[y0:y1, x0:x1, None]
             base = out[y0:y1, x0:x1].astype(np.float32)
-            blended = np.round(alpha * gen + (1 - alpha) * base).astype(np.uint8)
-            candidate[y0:y1, x0:x1] = np.where(region[y0:y1, x0:x1, None], blended,
+            blended = alpha * candidate[y0:y1, x0:x1].astype(np.float32) + (1 - alpha) * base
+            candidate[y0:y1, x0:x1] = np.where(inside, np.round(blended).astype(np.uint8),
                                                out[y0:y1, x0:x1])
             reasons = safety.screen_region(candidate, box, self.detector)
             if reasons:

@@ -38,6 +38,7 @@ class Pix2PixConfig:
     dropout: float = 0.5
     gan_mode: str = "vanilla"  # or "lsgan"
     lambda_l1: float = 100.0
+    gan_weight: float = 1.0  # weight of the cGAN loss; 0 = no discriminator (L1 regression)
     mask_l1_weight: float = 1.0  # L1 weight inside the mask relative to outside (not residual)
     perceptual_weight: float = 0.0  # SRGAN-style feature loss (EfficientNet-Lite0), 0 = off
     lr: float = 2e-4
@@ -48,6 +49,8 @@ class Pix2PixConfig:
         levels = math.log2(self.size) if self.size > 0 else 0
         if levels != int(levels) or not 3 <= levels <= 11:
             raise ValueError(f"size must be a power of two from 8 to 2048, got {self.size}")
+        if self.gan_weight < 0:
+            raise ValueError(f"gan_weight must be at least 0, got {self.gan_weight}")
         if self.prefill not in PREFILLS:
             raise ValueError(f"prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
 
@@ -168,21 +171,29 @@ class Pix2Pix:
                 y.contiguous(memory_format=self.memory_format), batch["mask"])
 
     def train_step(self, batch: dict, amp: Amp) -> dict[str, Tensor]:
-        """One D step and one G step. Returns detached losses (no host sync)."""
+        """One D step and one G step (only the G step without a cGAN loss). Returns
+        detached losses (no host sync)."""
         x, y, mask = self._inputs(batch)
         with amp.autocast():
             fake = self.G(x)
-            d_fake = self.D(torch.cat([x, fake.detach()], 1))
-            d_real = self.D(torch.cat([x, y], 1))
-            d_loss = 0.5 * (self.gan(d_fake, False) + self.gan(d_real, True))
-        amp.step(d_loss, self.opt_d)
+        losses: dict[str, Tensor] = {}
+        adversarial = self.cfg.gan_weight > 0
+        if adversarial:
+            with amp.autocast():
+                d_fake = self.D(torch.cat([x, fake.detach()], 1))
+                d_real = self.D(torch.cat([x, y], 1))
+                d_loss = 0.5 * (self.gan(d_fake, False) + self.gan(d_real, True))
+            amp.step(d_loss, self.opt_d)
 
         with frozen(self.D), amp.autocast():
-            g_gan = self.gan(self.D(torch.cat([x, fake], 1)), True)
             # A residual restorer changes only the mask: L1 is its mean error there.
             l1 = masked_l1(fake, y, mask, None if self.cfg.residual else self.cfg.mask_l1_weight)
-            g_loss = g_gan + self.cfg.lambda_l1 * l1
-            losses = {"G_gan": g_gan.detach(), "G_L1": l1.detach(), "D": d_loss.detach()}
+            g_loss = self.cfg.lambda_l1 * l1
+            if adversarial:
+                g_gan = self.gan(self.D(torch.cat([x, fake], 1)), True)
+                g_loss = g_loss + self.cfg.gan_weight * g_gan
+                losses.update(G_gan=g_gan.detach(), D=d_loss.detach())
+            losses["G_L1"] = l1.detach()
             if self.perceptual is not None:
                 feat = self.perceptual(fake, y)
                 g_loss = g_loss + self.cfg.perceptual_weight * feat

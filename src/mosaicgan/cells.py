@@ -1,0 +1,57 @@
+"""A mosaic's cells, and making a restoration agree with them.
+
+A mosaic keeps exactly one fact about each cell: the mean of the pixels it covered. Any
+restoration can be made to honour that fact by shifting each cell's pixels so that
+their mean is the cell's colour again. That shift is the orthogonal projection onto
+the images with those means, a set the true image belongs to, so it never moves a
+restoration further from the truth (in squared error; clipping to [0, 255] aside) —
+the data-consistency step of super-resolution (iterative back-projection).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ROUNDS = 3  # clipping to [0, 255] moves a mean again; a few rounds settle it
+
+
+def cell_ids(mask: np.ndarray, block: int, origin: tuple[int, int]
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The masked pixels' rows, columns and cell numbers (0..n-1), and n.
+
+    A cell is the part of one ``block``-square of the grid through ``origin`` (x, y)
+    that lies inside ``mask``, as in :func:`mosaicgan.mosaic.pixelate`.
+    """
+    ys, xs = np.nonzero(mask)
+    ox, oy = origin
+    cy, cx = (ys - oy) // block, (xs - ox) // block
+    key = (cy - cy.min(initial=0)) * (int(cx.max(initial=0) - cx.min(initial=0)) + 1) + \
+        (cx - cx.min(initial=0))
+    _, ids = np.unique(key, return_inverse=True)
+    n = int(ids.max()) + 1 if len(ids) else 0
+    return ys, xs, ids.reshape(-1), n
+
+
+def match_cell_means(restored: np.ndarray, mosaic: np.ndarray, mask: np.ndarray,
+                     block: int, origin: tuple[int, int], rounds: int = ROUNDS) -> np.ndarray:
+    """``restored`` with each cell inside ``mask`` shifted to the mean colour the
+    ``mosaic`` has there; pixels outside the mask are returned unchanged.
+
+    The cell colour is the mean of the mosaic's pixels in the cell (a clean mosaic is
+    constant there; a JPEG-compressed one is close to it).
+    """
+    out = restored.copy()
+    ys, xs, ids, n = cell_ids(mask, block, origin)
+    if n == 0:
+        return out
+    counts = np.bincount(ids, minlength=n).astype(np.float64)
+    values = restored[ys, xs].astype(np.float64)
+    known = mosaic[ys, xs].astype(np.float64)
+    for c in range(values.shape[1]):
+        target = np.bincount(ids, known[:, c], n) / counts
+        v = values[:, c]
+        for _ in range(rounds):
+            v += (target - np.bincount(ids, v, n) / counts)[ids]
+            np.clip(v, 0, 255, out=v)
+    out[ys, xs] = np.round(values).astype(np.uint8)
+    return out
