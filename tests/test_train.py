@@ -163,10 +163,19 @@ def test_resume_matches_an_uninterrupted_run(tiny_pairs, tmp_path, monkeypatch):
 
 
 def test_checkpoint_is_safetensors_plus_json(tiny_pairs, tmp_path):
+    import os
+
     from safetensors import safe_open
 
-    train_pix2pix(tiny_pairs, tmp_path / "run", config=TINY, detector=FakeDetector(),
-                  loop=LoopOptions(steps=2, batch=1, **QUIET), log=lambda _: None)
+    umask = os.umask(0o022)
+    try:
+        train_pix2pix(tiny_pairs, tmp_path / "run", config=TINY, detector=FakeDetector(),
+                      loop=LoopOptions(steps=2, batch=1, **QUIET), log=lambda _: None)
+    finally:
+        os.umask(umask)
+    # Every file of the run gets the usual mode (safetensors alone would make 0600).
+    assert {p.stat().st_mode & 0o777 for p in (tmp_path / "run").rglob("*")
+            if p.is_file()} == {0o644}
     meta = json.loads((tmp_path / "run" / "checkpoint.json").read_text())
     assert meta["kind"] == "pix2pix" and meta["step"] == 2
     assert meta["config"]["size"] == 32 and meta["config"]["mask_channel"] is True

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_bytes
 from torch import nn
 
 from .. import __version__
@@ -124,7 +125,10 @@ def save_checkpoint(run_dir: str | Path, *, kind: str, config: dict[str, Any], s
     else:
         rel = Path(Path(json_name).stem + ".safetensors")
     with atomic_path(run_dir / rel) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": FORMAT, "kind": kind, "step": str(step)})
+        # safetensors' save_file makes its file private (0600) whatever the umask; writing
+        # its bytes into our own temporary file keeps the usual mode.
+        tmp.write_bytes(save_bytes(tensors, metadata={"format": FORMAT, "kind": kind,
+                                                      "step": str(step)}))
     meta = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "mosaicgan_version": __version__,
         "kind": kind, "config": config, "step": step, "tensors": rel.as_posix(),
