@@ -254,3 +254,33 @@ def test_sigterm_finishes_the_step_saves_and_stops(tiny_pairs, tmp_path, monkeyp
                       loop=LoopOptions(steps=10, **QUIET), log=lambda _: None)
     assert load_checkpoint(tmp_path / "run").step == 3
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler given back
+
+
+def test_fine_tuning_starts_from_the_given_generator(tiny_model, tiny_pairs, tmp_path):
+    """--init-from: the new run takes the source's architecture and starts at its weights."""
+    from mosaicgan.errors import InputError
+
+    source = load_checkpoint(tiny_model)
+    result = train_pix2pix(tiny_pairs, tmp_path / "tuned", config={"gan_weight": 0.0},
+                           init_from=tiny_model, detector=FakeDetector(), log=lambda _: None,
+                           loop=LoopOptions(steps=1, batch=2, **QUIET))
+    tuned = load_checkpoint(result.run_dir)
+    assert tuned.config["ngf"] == 8 and tuned.config["size"] == 32  # the source's
+    assert tuned.config["gan_weight"] == 0.0
+    assert tuned.meta["args"]["init_from"] == str(source.path)
+    cfg = Pix2PixConfig.from_dict(tuned.config)
+    a, b = pix2pix.build_generator(cfg), pix2pix.build_generator(cfg)
+    source.load_module("G", a)
+    tuned.load_module("G", b)
+    torch.manual_seed(123)  # not the source's seed: a different random start
+    fresh = Pix2Pix(cfg, torch.device("cpu")).G
+
+    def gap(x, y):
+        return sum((p - q).norm() ** 2 for p, q in zip(x.parameters(), y.parameters(),
+                                                       strict=True)) ** 0.5
+
+    assert gap(a, b) < 0.1 * gap(a, fresh)  # one small step away from the source
+    with pytest.raises(InputError, match="ngf"):
+        train_pix2pix(tiny_pairs, tmp_path / "other", config={"ngf": 16}, init_from=tiny_model,
+                      detector=FakeDetector(), log=lambda _: None,
+                      loop=LoopOptions(steps=1, batch=2, **QUIET))

@@ -585,18 +585,27 @@ def _train(make_trainer: Callable, train_set: Any, val_set: Any, run_dir: Path, 
 def train_pix2pix(dataset: str | Path, run_dir: str | Path, *,
                   config: dict[str, Any] | None = None, loop: Any = None,
                   epochs: float | None = None, direction: str = "AtoB", resume: bool = False,
+                  init_from: str | Path | None = None,
                   detector: safety.Detector | None = None, log: Log = print):
     """Train pix2pix on a pair folder or an aligned A|B folder; return a RunResult.
 
     config: Pix2PixConfig fields (size, ngf, gan_mode, mask_l1_weight, ...); the mask
     channel is on when the dataset has masks. loop: LoopOptions. With ``resume`` the run's
     saved model settings are used and its loop options are kept unless ``loop`` is given.
+    init_from: a run folder, an exported model JSON or ``"default"`` (the shipped model):
+    a new run's generator starts from its weights (fine-tuning), and takes its
+    architecture unless ``config`` sets it, in which case the two must agree.
     """
     from .data.paired import PairedDataset, split_dir
     from .train.pix2pix import Pix2Pix, Pix2PixConfig
 
     run_dir = Path(run_dir)
     settings, opts = _saved_settings(run_dir, resume, config, loop)
+    start_from = None
+    if init_from is not None and not resume:
+        start_from = _generator_source(init_from)
+        settings = {**{k: start_from.config[k] for k in GENERATOR_SHAPE
+                       if k in start_from.config}, **settings}
     train_set = PairedDataset(dataset, "train", settings.get("size", 256), direction)
     # A dataset with masks trains a restorer: the mask is the generator's 4th channel, the
     # generator corrects the input inside the mask only, and where the pairs record their
@@ -615,9 +624,38 @@ def train_pix2pix(dataset: str | Path, run_dir: str | Path, *,
             val_set = PairedDataset(dataset, split, cfg.size, direction, augment=False,
                                     prefill=cfg.prefill)
             break
-    return _train(lambda device, fmt: Pix2Pix(cfg, device, fmt), train_set, val_set, run_dir,
-                  opts, epochs=epochs, resume=resume, detector=detector, log=log,
-                  args={"dataset": str(dataset), "direction": direction, "epochs": epochs})
+    if start_from is not None:
+        differ = [k for k in GENERATOR_SHAPE if start_from.config.get(k) != getattr(cfg, k)]
+        if differ:
+            raise InputError(start_from.path, "--init-from: its generator differs from this "
+                             "run's in " + ", ".join(f"{k} ({start_from.config.get(k)} vs "
+                                                     f"{getattr(cfg, k)})" for k in differ))
+
+    def make_trainer(device: Any, fmt: Any) -> Pix2Pix:
+        trainer = Pix2Pix(cfg, device, fmt)
+        if start_from is not None:
+            start_from.load_module("G", trainer.G)
+        return trainer
+
+    return _train(make_trainer, train_set, val_set, run_dir, opts, epochs=epochs,
+                  resume=resume, detector=detector, log=log,
+                  args={"dataset": str(dataset), "direction": direction, "epochs": epochs,
+                        "init_from": None if start_from is None else str(start_from.path)})
+
+
+# What fixes a pix2pix generator's weights' shapes and meaning (fine-tuning keeps these).
+GENERATOR_SHAPE = ("size", "mask_channel", "residual", "prefill", "ngf", "norm")
+
+
+def _generator_source(init_from: str | Path) -> Any:
+    """The checkpoint a fine-tuning run starts from (``"default"``: the shipped model)."""
+    from .train.checkpoint import load_checkpoint
+    from .train.pix2pix import KIND
+
+    ckpt = load_checkpoint(default_model() if str(init_from) == "default" else init_from)
+    if ckpt.kind != KIND:
+        raise InputError(ckpt.path, f"--init-from: is a {ckpt.kind} model, not pix2pix")
+    return ckpt
 
 
 def train_cyclegan(dataset: str | Path | None, run_dir: str | Path, *,

@@ -355,8 +355,11 @@ def _run_training(train_fn, dataset, output, config, *, steps, epochs, batch, de
               help="Normalisation layers [batch, as the paper].")
 @click.option("--perceptual", type=click.FloatRange(0), default=None,
               help="Weight of an SRGAN-style feature loss on EfficientNet-Lite0 [0: off].")
+@click.option("--init-from", metavar="RUN|MODEL.json|default", default=None,
+              help="Start the generator from another model's weights (fine-tuning; "
+                   "'default' = the shipped restorer). Its architecture is kept.")
 def train_pix2pix(dataset, output, size, ngf, ndf, direction, gan_mode, lambda_l1, gan_weight,
-                  dropout, mask_weight, norm, perceptual, **loop):
+                  dropout, mask_weight, norm, perceptual, init_from, **loop):
     """Train pix2pix (U-Net + PatchGAN + L1) on pairs from `mosaicgan pairs` or on an
     aligned A|B dataset (e.g. pix2pix's facades).
 
@@ -368,7 +371,8 @@ def train_pix2pix(dataset, output, size, ngf, ndf, direction, gan_mode, lambda_l
               "lambda_l1": lambda_l1, "gan_weight": gan_weight, "dropout": dropout,
               "mask_l1_weight": mask_weight, "norm": norm,
               "perceptual_weight": perceptual}
-    _run_training(api.train_pix2pix, dataset, output, config, direction=direction, **loop)
+    _run_training(api.train_pix2pix, dataset, output, config, direction=direction,
+                  init_from=init_from, **loop)
 
 
 @train.command("cyclegan")

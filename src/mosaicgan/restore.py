@@ -186,6 +186,11 @@ class Restorer:
                     out, (side_in, side_in), interpolation=cv2.INTER_CUBIC)
         return [o for o in outs if o is not None]
 
+    @property
+    def uses_grids(self) -> bool:
+        """Whether restoring needs the mosaics' grids (prefill, cell matching)."""
+        return self.cfg.prefill == "bicubic" or self.match_cells
+
     def prefilled(self, image: np.ndarray, regions: list[np.ndarray],
                   grids: list[Grid] | None) -> np.ndarray:
         """The generator's view of ``image``: for a model trained on bicubic-prefilled
@@ -194,7 +199,7 @@ class Restorer:
         if self.cfg.prefill != "bicubic":
             return image
         for region in regions:
-            grid = _grid_for(region, grids)
+            grid = grid_for(region, grids)
             if grid is not None:
                 image = bicubic_from_blocks(image, region, *grid)
         return image
@@ -214,29 +219,15 @@ class Restorer:
         out = image.copy()
         height, width = image.shape[:2]
         outcomes = []
-        uses_grid = self.cfg.prefill == "bicubic" or self.match_cells
-        if uses_grid and grids is None and mask.any():
+        if self.uses_grids and grids is None and mask.any():
             grids = find_mosaics(image)[1]
         for box, region in regions_of(mask):
             wx, wy, side = window_for(box, width, height, self.cfg.size)
             source = self.prefilled(out, [region], grids)
             generated = self.generate(crop_padded(source, wx, wy, side),
                                       crop_padded(mask, wx, wy, side), (wx, wy, side))
-            # Paste into a candidate image, inside this region only.
-            x0, y0 = max(wx, 0), max(wy, 0)
-            x1, y1 = min(wx + side, width), min(wy + side, height)
-            inside = region[y0:y1, x0:x1, None]
-            candidate = out.copy()
-            candidate[y0:y1, x0:x1] = np.where(
-                inside, generated[y0 - wy:y1 - wy, x0 - wx:x1 - wx], out[y0:y1, x0:x1])
-            grid = _grid_for(region, grids) if self.match_cells else None
-            if grid is not None:  # before feathering, so a region's inside keeps the cell colours
-                candidate = match_cell_means(candidate, out, region, *grid)
-            alpha = feather_alpha(region)[y0:y1, x0:x1, None]
-            base = out[y0:y1, x0:x1].astype(np.float32)
-            blended = alpha * candidate[y0:y1, x0:x1].astype(np.float32) + (1 - alpha) * base
-            candidate[y0:y1, x0:x1] = np.where(inside, np.round(blended).astype(np.uint8),
-                                               out[y0:y1, x0:x1])
+            grid = grid_for(region, grids) if self.match_cells else None
+            candidate = paste_region(out, region, generated, (wx, wy, side), grid)
             reasons = safety.screen_region(candidate, box, self.detector)
             if reasons:
                 outcomes.append(RegionOutcome(box, False, reasons))
@@ -246,6 +237,31 @@ class Restorer:
         return RestoreResult(out, outcomes)
 
 
+def paste_region(image: np.ndarray, region: np.ndarray, generated: np.ndarray,
+                 window: tuple[int, int, int],
+                 grid: tuple[int, tuple[int, int]] | None = None) -> np.ndarray:
+    """A copy of ``image`` with ``generated`` (the crop of ``window`` = (x, y, side))
+    pasted inside ``region``: first matched to the mosaic's cell colours on ``grid``
+    (block, origin) when given, then feathered into the image at the region's edge."""
+    wx, wy, side = window
+    height, width = image.shape[:2]
+    x0, y0 = max(wx, 0), max(wy, 0)
+    x1, y1 = min(wx + side, width), min(wy + side, height)
+    inside = region[y0:y1, x0:x1, None]
+    base = image[y0:y1, x0:x1]
+    out = np.array(image)
+    out[y0:y1, x0:x1] = np.where(inside, generated[y0 - wy:y1 - wy, x0 - wx:x1 - wx], base)
+    if grid is not None:  # before feathering, so a region's inside keeps the cell colours
+        out = match_cell_means(out, image, region, *grid)
+    # The window holds the region with context, so the crop's edges are either the
+    # image's or outside the region: feathering the crop equals feathering the image.
+    alpha = feather_alpha(region[y0:y1, x0:x1])[..., None]
+    blended = alpha * out[y0:y1, x0:x1].astype(np.float32) + (1 - alpha) * base.astype(
+        np.float32)
+    out[y0:y1, x0:x1] = np.where(inside, np.round(blended).astype(np.uint8), base)
+    return out
+
+
 def find_mosaics(image: np.ndarray) -> tuple[np.ndarray, list[Grid]]:
     """What find-mosaic sees in ``image``: the ``(H, W)`` mask of all mosaics, and each
     mosaic's grid as (mask, block, origin)."""
@@ -253,7 +269,7 @@ def find_mosaics(image: np.ndarray) -> tuple[np.ndarray, list[Grid]]:
     return regions_mask(regions, image.shape), [(r.mask, r.block, r.origin) for r in regions]
 
 
-def _grid_for(region: np.ndarray, grids: list[Grid] | None) -> tuple[int, tuple[int, int]] | None:
+def grid_for(region: np.ndarray, grids: list[Grid] | None) -> tuple[int, tuple[int, int]] | None:
     """(block, origin) of the grid that overlaps ``region`` most; None if none does."""
     best, overlap = None, 0
     for grid_mask, block, origin in grids or []:

@@ -343,7 +343,7 @@ class RestoreProcessor:
         if index % self.detect_every:
             return None
         mask, grids = find_mosaics(frame)
-        if self.restorer.cfg.prefill != "none":
+        if self.restorer.uses_grids:
             self.grids[index] = grids
         return mask
 
@@ -363,7 +363,7 @@ class RestoreProcessor:
         return self._restore(self.tracker.flush()) if self.tracker is not None else []
 
     def _restore(self, ready: list[tuple[int, list[Region]]]) -> list[np.ndarray]:
-        from .restore import MIN_REGION_AREA, crop_padded, find_mosaics
+        from .restore import MIN_REGION_AREA, crop_padded, find_mosaics, grid_for, paste_region
 
         size = self.restorer.cfg.size
         jobs = []  # (position in ready, region, window)
@@ -380,26 +380,27 @@ class RestoreProcessor:
             source = frame
             own_grids = self.grids.pop(index, None)  # popped for every frame: bounded
             self.last_grids = own_grids or self.last_grids
-            if regions and self.restorer.cfg.prefill != "none":
+            if regions and self.restorer.uses_grids:
                 if self.last_grids is None:  # a given mask: find its grid once
                     self.last_grids = find_mosaics(frame)[1]
                 source = self.restorer.prefilled(frame, [r.mask for r in regions],
                                                  self.last_grids)
+            grids = self.last_grids if self.restorer.match_cells else None
             for region in regions:
                 wx, wy, side = steady_window(region, width, height, size)
                 crops.append(crop_padded(source, wx, wy, side))
                 masks.append(crop_padded(region.mask if everything is None else everything,
                                          wx, wy, side))
-                jobs.append((pos, region, (wx, wy, side)))
+                jobs.append((pos, region, (wx, wy, side), grid_for(region.mask, grids)))
         generated: list[np.ndarray] = []
         for part in _chunks([c.shape[0] ** 2 for c in crops], self.batch, GENERATOR_PIXELS):
             generated += self.restorer.generate_batch([crops[i] for i in part],
                                                       [masks[i] for i in part])
         out = list(frames)
         refused_in = set()
-        for (pos, region, window), gen in zip(jobs, generated, strict=True):
+        for (pos, region, window, grid), gen in zip(jobs, generated, strict=True):
             index = ready[pos][0]
-            candidate = _paste(out[pos], region.mask, gen, window)
+            candidate = paste_region(out[pos], region.mask, gen, window, grid)
             reasons = safety.screen_region(candidate, region.box, self.restorer.detector)
             if reasons:
                 self.report.regions_refused += 1
@@ -436,28 +437,6 @@ def _plain_regions(mask: np.ndarray | None) -> list[Region]:
     if mask is None:
         return []
     return [Region(-1 - k, "seen", box, box, m) for k, (box, m) in enumerate(regions_of(mask))]
-
-
-def _paste(image: np.ndarray, mask: np.ndarray, generated: np.ndarray,
-           window: tuple[int, int, int]) -> np.ndarray:
-    """A copy of ``image`` with ``generated`` (the window's crop) blended in inside ``mask``,
-    feathered at its edge, exactly as :meth:`Restorer.restore` pastes."""
-    from .restore import feather_alpha
-
-    wx, wy, side = window
-    height, width = image.shape[:2]
-    x0, y0 = max(wx, 0), max(wy, 0)
-    x1, y1 = min(wx + side, width), min(wy + side, height)
-    region = mask[y0:y1, x0:x1]
-    # The window holds the region with context, so the crop's edges are either the
-    # image's or outside the region: feathering the crop equals feathering the frame.
-    alpha = feather_alpha(region)[..., None]
-    gen = generated[y0 - wy:y1 - wy, x0 - wx:x1 - wx].astype(np.float32)
-    base = image[y0:y1, x0:x1]
-    blended = np.round(alpha * gen + (1 - alpha) * base.astype(np.float32)).astype(np.uint8)
-    out = np.array(image)
-    out[y0:y1, x0:x1] = np.where(region[..., None], blended, base)
-    return out
 
 
 def restore_video(src: str | Path, dst: str | Path, restorer: Any, *,
