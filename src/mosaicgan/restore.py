@@ -129,7 +129,8 @@ class Restorer:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto",
-                        detector: safety.Detector | None = None) -> Restorer:
+                        detector: safety.Detector | None = None,
+                        match_cells: bool = True) -> Restorer:
         ckpt = load_checkpoint(path)
         if ckpt.kind != KIND:
             raise ModelError(f"{ckpt.path}: is a {ckpt.kind} model; restore needs a pix2pix "
@@ -140,7 +141,7 @@ class Restorer:
                              "model); use `mosaicgan translate` for it")
         G = build_generator(cfg)
         ckpt.load_module("G", G)
-        return cls(G, cfg, pick_device(device), str(ckpt.path), detector)
+        return cls(G, cfg, pick_device(device), str(ckpt.path), detector, match_cells)
 
     @torch.no_grad()
     def generate(self, image: np.ndarray, mask: np.ndarray,
