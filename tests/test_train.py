@@ -266,6 +266,7 @@ def test_fine_tuning_starts_from_the_given_generator(tiny_model, tiny_pairs, tmp
                            loop=LoopOptions(steps=1, batch=2, **QUIET))
     tuned = load_checkpoint(result.run_dir)
     assert tuned.config["ngf"] == 8 and tuned.config["size"] == 32  # the source's
+    assert tuned.config["dropout"] == source.config["dropout"]
     assert tuned.config["gan_weight"] == 0.0
     assert tuned.meta["args"]["init_from"] == str(source.path)
     cfg = Pix2PixConfig.from_dict(tuned.config)

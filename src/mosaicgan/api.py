@@ -604,7 +604,7 @@ def train_pix2pix(dataset: str | Path, run_dir: str | Path, *,
     start_from = None
     if init_from is not None and not resume:
         start_from = _generator_source(init_from)
-        settings = {**{k: start_from.config[k] for k in GENERATOR_SHAPE
+        settings = {**{k: start_from.config[k] for k in (*GENERATOR_SHAPE, "dropout")
                        if k in start_from.config}, **settings}
     train_set = PairedDataset(dataset, "train", settings.get("size", 256), direction)
     # A dataset with masks trains a restorer: the mask is the generator's 4th channel, the
@@ -643,7 +643,8 @@ def train_pix2pix(dataset: str | Path, run_dir: str | Path, *,
                         "init_from": None if start_from is None else str(start_from.path)})
 
 
-# What fixes a pix2pix generator's weights' shapes and meaning (fine-tuning keeps these).
+# What fixes a pix2pix generator's weights' shapes and meaning (fine-tuning keeps these;
+# it also keeps the source's dropout unless told otherwise).
 GENERATOR_SHAPE = ("size", "mask_channel", "residual", "prefill", "ngf", "norm")
 
 
