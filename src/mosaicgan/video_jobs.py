@@ -366,7 +366,7 @@ class RestoreProcessor:
         from .restore import MIN_REGION_AREA, crop_padded, find_mosaics, grid_for, paste_region
 
         size = self.restorer.cfg.size
-        jobs = []  # (position in ready, region, window)
+        jobs = []  # (position in ready, region, window, its grid or None)
         crops, masks = [], []
         frames = []
         for pos, (index, regions) in enumerate(ready):
