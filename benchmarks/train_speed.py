@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/train_speed.py [--models pix2pix,cyclegan] [--rounds 3]
         [--sizes 256,128] [--batches 1,4] [--compile] [--check-losses 20] [--device auto]
 
-"plain" is fp32 with contiguous tensors; "default" is what `mosaicgan train` uses on this
-device (bf16 autocast where supported, with channels_last for pix2pix; CycleGAN's
-instance norm stays contiguous); "+compile" adds torch.compile (`--compile`). Variants
+"plain" is fp32 with contiguous tensors and torch's default Adam, as the reference code
+runs; "default" is what `mosaicgan train` uses on this device (bf16 autocast where
+supported, with channels_last for pix2pix, CycleGAN's instance norm staying contiguous,
+and Adam's fused kernel); "+compile" adds torch.compile (`--compile`). Variants
 alternate step by step from the same weights and data; the table gives median seconds
 per step, images/s and the speed-up over plain, and says whether the machine stayed
 quiet. `--check-losses N` also trains N steps each way from the same start and reports
@@ -25,18 +26,23 @@ from common import NoiseMeter, alternate, table, wait_for_quiet
 
 from mosaicgan.train.cyclegan import CycleGAN, CycleGANConfig
 from mosaicgan.train.pix2pix import Pix2Pix, Pix2PixConfig
-from mosaicgan.train.precision import Amp, pick_device, pick_precision
+from mosaicgan.train.precision import Amp, fused_adam, pick_device, pick_precision
 
 
 def make(kind: str, size: int, batch: int, device: torch.device, precision: str,
-         channels_last: bool, compiled: bool = False):
-    """A model, its precision policy and a fixed random batch."""
+         channels_last: bool, compiled: bool = False, fused: bool | None = None):
+    """A model, its precision policy and a fixed random batch. ``fused`` (Adam's fused
+    kernel) defaults to what training uses here, except for plain fp32 (the reference's
+    multi-tensor Adam)."""
     torch.manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
+    if fused is None:
+        fused = precision != "fp32" and fused_adam(device)
     if kind == "pix2pix":
-        model = Pix2Pix(Pix2PixConfig(size=size, mask_channel=True, dropout=0.0), device, fmt)
+        model = Pix2Pix(Pix2PixConfig(size=size, mask_channel=True, dropout=0.0), device, fmt,
+                        fused)
     else:
-        model = CycleGAN(CycleGANConfig(size=size, pool_size=0), device, fmt)
+        model = CycleGAN(CycleGANConfig(size=size, pool_size=0), device, fmt, fused)
     if compiled:
         for module in model.modules().values():
             module.compile()
@@ -112,7 +118,8 @@ def main() -> None:
                     drift = loss_drift(kind, size, device, fast_precision, fast_cl,
                                        args.check_losses)
                     drift_rows.append([kind, size, args.check_losses, f"{100 * drift:.1f}%"])
-    label = f"{fast_precision}{' + channels_last (pix2pix)' if fast_cl else ''}"
+    label = f"{fast_precision}{' + channels_last (pix2pix)' if fast_cl else ''}" + \
+        (" + fused Adam" if fused_adam(device) else "")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"training step on {device} ({name}, {torch.get_num_threads()} CPU threads), "
           f"torch {torch.__version__}; default = {label}")

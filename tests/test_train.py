@@ -54,6 +54,26 @@ def test_without_gan_weight_only_the_generator_learns_l1(tiny_pairs):
         Pix2PixConfig(gan_weight=-1)
 
 
+def test_fused_adam_takes_the_same_steps(tiny_pairs):
+    """The fast path's fused Adam updates the weights as torch's default Adam does."""
+    batch = batch_of(PairedDataset(tiny_pairs, "train", 32, augment=False))
+    weights = []
+    for fused in (False, True):
+        torch.manual_seed(0)
+        model = Pix2Pix(Pix2PixConfig(**TINY, dropout=0.0), torch.device("cpu"),
+                        torch.channels_last, fused=fused)
+        assert model.opt_g.defaults["fused"] is (True if fused else None)
+        for _ in range(3):
+            model.train_step(batch, Amp(torch.device("cpu"), "fp32"))
+        weights.append(torch.cat([p.detach().flatten() for m in model.modules().values()
+                                  for p in m.parameters()]))
+    start = torch.cat([p.detach().flatten() for m in Pix2Pix(
+        Pix2PixConfig(**TINY, dropout=0.0), torch.device("cpu")).modules().values()
+        for p in m.parameters()])
+    assert not torch.equal(weights[0], start)
+    torch.testing.assert_close(weights[1], weights[0], rtol=1e-4, atol=1e-5)
+
+
 def test_bf16_channels_last_gradients_match_fp32(tiny_pairs):
     """The CPU default (bf16 autocast + channels_last) must give the fp32 gradients."""
     cfg = Pix2PixConfig(size=32, ngf=16, ndf=16, dropout=0.0)

@@ -631,8 +631,8 @@ def train_pix2pix(dataset: str | Path, run_dir: str | Path, *,
                              "run's in " + ", ".join(f"{k} ({start_from.config.get(k)} vs "
                                                      f"{getattr(cfg, k)})" for k in differ))
 
-    def make_trainer(device: Any, fmt: Any) -> Pix2Pix:
-        trainer = Pix2Pix(cfg, device, fmt)
+    def make_trainer(device: Any, fmt: Any, fused: bool) -> Pix2Pix:
+        trainer = Pix2Pix(cfg, device, fmt, fused)
         if start_from is not None:
             start_from.load_module("G", trainer.G)
         return trainer
@@ -681,8 +681,8 @@ def train_cyclegan(dataset: str | Path | None, run_dir: str | Path, *,
     if dataset is not None and (Path(dataset) / "testA").is_dir() and \
             (Path(dataset) / "testB").is_dir():
         val_set = UnpairedDataset(*domain_folders(dataset, "test"), cfg.size, augment=False)
-    return _train(lambda device, fmt: CycleGAN(cfg, device, fmt), train_set, val_set, run_dir,
-                  opts, epochs=epochs, resume=resume, detector=detector, log=log,
+    return _train(lambda device, fmt, fused: CycleGAN(cfg, device, fmt, fused), train_set,
+                  val_set, run_dir, opts, epochs=epochs, resume=resume, detector=detector, log=log,
                   args={"dataset": str(dataset), "a": str(fa), "b": str(fb), "epochs": epochs})
 
 

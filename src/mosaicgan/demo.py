@@ -83,12 +83,13 @@ def _calibrated_steps(seconds: float, batch: int, cfg: dict, dataset: Path) -> i
     from .data.paired import PairedDataset
     from .train.loop import _collate
     from .train.pix2pix import Pix2Pix, Pix2PixConfig
-    from .train.precision import Amp, pick_device, pick_precision
+    from .train.precision import Amp, fused_adam, pick_device, pick_precision
 
     device = pick_device("auto")
     data = PairedDataset(dataset, "train", SIZE)
     trainer = Pix2Pix(Pix2PixConfig(**cfg), device,
-                      torch.channels_last if device.type != "mps" else torch.contiguous_format)
+                      torch.channels_last if device.type != "mps" else torch.contiguous_format,
+                      fused_adam(device))
     amp = Amp(device, pick_precision("auto", device))
     batch_data = _collate([data[(i % len(data), i)] for i in range(batch)])
     batch_data = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch_data.items()}

@@ -98,6 +98,14 @@ def _load_optimizer(ckpt: Checkpoint, name: str, opt: torch.optim.Optimizer) -> 
     groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()}
               for g in info["param_groups"]]
     opt.load_state_dict({"state": state, "param_groups": groups})
+    # Moments are saved contiguous; give them their parameter's layout again (e.g.
+    # channels_last): a fused optimiser walks parameter and moments as flat memory.
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if torch.is_tensor(value) and value.shape == p.shape and \
+                        value.stride() != p.stride():
+                    opt.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 def save_checkpoint(run_dir: str | Path, *, kind: str, config: dict[str, Any], step: int,

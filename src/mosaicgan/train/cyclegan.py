@@ -17,7 +17,7 @@ from torch import Tensor
 from ..nets import PatchGAN, ResnetGenerator, init_weights
 from .losses import GANLoss
 from .pool import ImagePool
-from .precision import Amp, frozen
+from .precision import Amp, adam, frozen
 
 KIND = "cyclegan"
 
@@ -65,7 +65,8 @@ class CycleGAN:
     kind = KIND
 
     def __init__(self, cfg: CycleGANConfig, device: torch.device,
-                 memory_format: torch.memory_format = torch.contiguous_format):
+                 memory_format: torch.memory_format = torch.contiguous_format,
+                 fused: bool = False):
         self.cfg = cfg
         if cfg.norm == "instance":
             # torch 2.13 on CPU: InstanceNorm2d with channels_last at batch 1 gives wrong
@@ -81,10 +82,10 @@ class CycleGAN:
         self.D_A = place(PatchGAN(3, cfg.ndf, cfg.d_layers, cfg.norm))
         self.D_B = place(PatchGAN(3, cfg.ndf, cfg.d_layers, cfg.norm))
         betas = (cfg.beta1, cfg.beta2)
-        self.opt_g = torch.optim.Adam(chain(self.G_A.parameters(), self.G_B.parameters()),
-                                      lr=cfg.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(chain(self.D_A.parameters(), self.D_B.parameters()),
-                                      lr=cfg.lr, betas=betas)
+        self.opt_g = adam(chain(self.G_A.parameters(), self.G_B.parameters()), cfg.lr, betas,
+                          fused)
+        self.opt_d = adam(chain(self.D_A.parameters(), self.D_B.parameters()), cfg.lr, betas,
+                          fused)
         self.gan = GANLoss(cfg.gan_mode)
         self.pool_a, self.pool_b = ImagePool(cfg.pool_size), ImagePool(cfg.pool_size)
 

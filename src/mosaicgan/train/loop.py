@@ -29,7 +29,7 @@ from ..errors import ModelError
 from ..imageio import to_image, write_image
 from .checkpoint import CHECKPOINT_JSON, load_checkpoint, restore_optimizers, save_checkpoint
 from .distributed import broadcast_modules, finish, from_env
-from .precision import Amp, pick_device, pick_precision
+from .precision import Amp, fused_adam, pick_device, pick_precision
 
 
 def _silent(_message: str) -> None:
@@ -186,7 +186,7 @@ def saved_options(run_dir: str | Path) -> tuple[dict, LoopOptions] | None:
     return meta["config"], LoopOptions(**meta["loop"])
 
 
-def run_training(make_trainer: Callable[[torch.device, torch.memory_format], Trainer],
+def run_training(make_trainer: Callable[[torch.device, torch.memory_format, bool], Trainer],
                  train_set: Dataset, run_dir: str | Path, opts: LoopOptions, *,
                  resume: bool = False, sample_set: Dataset | None = None,
                  args: dict | None = None, log: Callable[[str], None] = print) -> RunResult:
@@ -217,7 +217,7 @@ def run_training(make_trainer: Callable[[torch.device, torch.memory_format], Tra
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     amp = Amp(device, precision, ddp.world)
     torch.manual_seed(opts.seed)
-    trainer = make_trainer(device, memory_format)
+    trainer = make_trainer(device, memory_format, fused_adam(device))
     if ddp.world > 1:
         broadcast_modules(trainer.modules())
     if opts.compile:

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ..nets import PatchGAN, UNet, init_weights
 from .losses import FeatureLoss, GANLoss, masked_l1
-from .precision import Amp, frozen
+from .precision import Amp, adam, frozen
 
 KIND = "pix2pix"
 PREFILLS = ("none", "bicubic")
@@ -132,7 +132,8 @@ class Pix2Pix:
     kind = KIND
 
     def __init__(self, cfg: Pix2PixConfig, device: torch.device,
-                 memory_format: torch.memory_format = torch.contiguous_format):
+                 memory_format: torch.memory_format = torch.contiguous_format,
+                 fused: bool = False):
         self.cfg = cfg
         self.memory_format = memory_format
         self.G = init_weights(build_generator(cfg))
@@ -142,8 +143,8 @@ class Pix2Pix:
         self.D = init_weights(PatchGAN(cfg.in_channels + 3, cfg.ndf, cfg.d_layers, cfg.norm)).to(
             device, memory_format=memory_format)
         betas = (cfg.beta1, cfg.beta2)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_g = adam(self.G.parameters(), cfg.lr, betas, fused)
+        self.opt_d = adam(self.D.parameters(), cfg.lr, betas, fused)
         self.gan = GANLoss(cfg.gan_mode)
         self.perceptual = None
         if cfg.perceptual_weight > 0:

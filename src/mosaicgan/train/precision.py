@@ -42,6 +42,19 @@ def pick_precision(name: str, device: torch.device) -> str:
     return "fp32"
 
 
+def fused_adam(device: torch.device) -> bool:
+    """Whether Adam's fused kernel runs here: the same update in one pass over the
+    parameters instead of about a dozen (measured 5x faster for 56M parameters on 2 CPU
+    cores, 27 vs 141 ms; a quarter of a pix2pix step at batch 1)."""
+    return device.type in ("cpu", "cuda")
+
+
+def adam(params, lr: float, betas: tuple[float, float], fused: bool = False
+         ) -> torch.optim.Adam:
+    """torch's Adam, fused where asked (else its default multi-tensor implementation)."""
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=True if fused else None)
+
+
 @dataclass
 class Amp:
     """Autocast + (for fp16) a gradient scaler, behind two calls: ``autocast()`` and ``step()``."""
