@@ -23,13 +23,13 @@ def cell_ids(mask: np.ndarray, block: int, origin: tuple[int, int]
     that lies inside ``mask``, as in :func:`mosaicgan.mosaic.pixelate`.
     """
     ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return ys, xs, ys, 0
     ox, oy = origin
     cy, cx = (ys - oy) // block, (xs - ox) // block
-    key = (cy - cy.min(initial=0)) * (int(cx.max(initial=0) - cx.min(initial=0)) + 1) + \
-        (cx - cx.min(initial=0))
-    _, ids = np.unique(key, return_inverse=True)
-    n = int(ids.max()) + 1 if len(ids) else 0
-    return ys, xs, ids.reshape(-1), n
+    cy, cx = cy - cy.min(), cx - cx.min()
+    _, ids = np.unique(cy * (int(cx.max()) + 1) + cx, return_inverse=True)
+    return ys, xs, ids.reshape(-1), int(ids.max()) + 1
 
 
 def match_cell_means(restored: np.ndarray, mosaic: np.ndarray, mask: np.ndarray,

@@ -248,18 +248,18 @@ def paste_region(image: np.ndarray, region: np.ndarray, generated: np.ndarray,
     height, width = image.shape[:2]
     x0, y0 = max(wx, 0), max(wy, 0)
     x1, y1 = min(wx + side, width), min(wy + side, height)
-    inside = region[y0:y1, x0:x1, None]
+    # The window holds the region with context, so all the work happens in its crop: the
+    # crop's edges are either the image's or outside the region.
+    inside = region[y0:y1, x0:x1]
     base = image[y0:y1, x0:x1]
-    out = np.array(image)
-    out[y0:y1, x0:x1] = np.where(inside, generated[y0 - wy:y1 - wy, x0 - wx:x1 - wx], base)
+    pasted = np.where(inside[..., None], generated[y0 - wy:y1 - wy, x0 - wx:x1 - wx], base)
     if grid is not None:  # before feathering, so a region's inside keeps the cell colours
-        out = match_cell_means(out, image, region, *grid)
-    # The window holds the region with context, so the crop's edges are either the
-    # image's or outside the region: feathering the crop equals feathering the image.
-    alpha = feather_alpha(region[y0:y1, x0:x1])[..., None]
-    blended = alpha * out[y0:y1, x0:x1].astype(np.float32) + (1 - alpha) * base.astype(
-        np.float32)
-    out[y0:y1, x0:x1] = np.where(inside, np.round(blended).astype(np.uint8), base)
+        block, (ox, oy) = grid
+        pasted = match_cell_means(pasted, base, inside, block, (ox - x0, oy - y0))
+    alpha = feather_alpha(inside)[..., None]
+    blended = alpha * pasted.astype(np.float32) + (1 - alpha) * base.astype(np.float32)
+    out = np.array(image)
+    out[y0:y1, x0:x1] = np.where(inside[..., None], np.round(blended).astype(np.uint8), base)
     return out
 
 

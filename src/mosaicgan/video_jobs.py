@@ -330,8 +330,9 @@ class RestoreProcessor:
         self.log = log
         self.frames: deque[tuple[int, np.ndarray]] = deque()
         self.last_mask: np.ndarray | None = None
-        # Mosaic grids for a restorer that prefills: those found in a frame, used for it;
-        # frames between detections (or with a given mask) use the last ones known.
+        # Mosaic grids for a restorer that uses them (prefill, cell matching): those found
+        # in a frame, used for it; frames between detections (or with a given mask) use
+        # the last ones known.
         self.grids: dict[int, list] = {}
         self.last_grids: list | None = None
 
