@@ -71,6 +71,24 @@ def alternate(variants: dict[str, Callable[[], None]], rounds: int) -> dict[str,
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
+def machine_line() -> str:
+    """The CPU, its capability and bf16 support, the torch version: printed with every figure."""
+    import platform
+
+    import torch
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f
+                         if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"machine: {model}, {os.cpu_count()} cores, torch {torch.__version__}, "
+            f"CPU capability {torch.backends.cpu.get_cpu_capability()}, native bf16 "
+            f"{torch.ops.mkldnn._is_mkldnn_bf16_supported()}")
+
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
 

@@ -1,14 +1,22 @@
-"""Shared fixtures: photos that scikit-image ships, a fake detector, a tiny pair set."""
+"""Shared fixtures: photos that scikit-image ships, a fake detector, a tiny pair set.
+
+Nothing public takes a detector: tests that need other detections replace the project's
+shared detector (``mosaicgan.detect.shared._detector``) through ``no_detections``,
+``inject`` or :func:`detector_replaced`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from mosaicgan.safety import Detection
+from mosaicgan.detect import shared
+from mosaicgan.detect.base import Detection
 
 torch.set_num_threads(2)
 
@@ -34,9 +42,51 @@ class FakeDetector:
         return list(self.detections)
 
 
+class MarkerDetector:
+    """Sees ``label`` wherever pure magenta pixels are, in any view at any scale: detections
+    injected at a place in the image, whatever crop or resize the caller looks through."""
+
+    MAGENTA = (255, 0, 255)
+
+    def __init__(self, label: str = "FACE", score: float = 0.9):
+        self.label, self.score = label, score
+        self.calls = 0
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        self.calls += 1
+        near = np.abs(image.astype(int) - self.MAGENTA).max(axis=2) < 40
+        if not near.any():
+            return []
+        ys, xs = np.nonzero(near)
+        box = (int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1)
+        return [Detection(self.label, self.score, box)]
+
+
+@contextmanager
+def detector_replaced(detector) -> Iterator:
+    """The project's shared detector replaced by ``detector`` inside the block."""
+    before = shared._detector
+    shared._detector = detector
+    try:
+        yield detector
+    finally:
+        shared._detector = before
+
+
 @pytest.fixture
-def no_detections() -> FakeDetector:
-    return FakeDetector()
+def no_detections() -> Iterator[FakeDetector]:
+    """The shared detector sees nothing (for tests about something else)."""
+    with detector_replaced(FakeDetector()) as fake:
+        yield fake
+
+
+@pytest.fixture
+def inject(monkeypatch):
+    """``inject(detector)``: the shared detector for the rest of the test."""
+    def replace(detector):
+        monkeypatch.setattr(shared, "_detector", detector)
+        return detector
+    return replace
 
 
 @pytest.fixture(scope="session")
@@ -55,8 +105,9 @@ def tiny_pairs(tmp_path_factory, photos_dir) -> Path:
     from mosaicgan.api import make_pairs
 
     out = tmp_path_factory.mktemp("pairs")
-    report = make_pairs(photos_dir, out, size=32, per_image=8, block=(2, 6), val=0.25, seed=3,
-                        detector=FakeDetector(), log=lambda _: None, progress=False)
+    with detector_replaced(FakeDetector()):
+        report = make_pairs(photos_dir, out, size=32, per_image=8, block=(2, 6), val=0.25,
+                            seed=3, log=lambda _: None, progress=False)
     assert report.ok and report.pairs == {"train": 24, "val": 8}
     return out
 
@@ -68,9 +119,10 @@ def tiny_model(tmp_path_factory, tiny_pairs) -> Path:
     from mosaicgan.train.loop import LoopOptions
 
     run = tmp_path_factory.mktemp("run")
-    train_pix2pix(tiny_pairs, run, config={"size": 32, "ngf": 8, "ndf": 8},
-                  detector=FakeDetector(), log=lambda _: None,
-                  loop=LoopOptions(steps=5, batch=2, progress=False, sample_every=0))
+    with detector_replaced(FakeDetector()):
+        train_pix2pix(tiny_pairs, run, config={"size": 32, "ngf": 8, "ndf": 8},
+                      log=lambda _: None,
+                      loop=LoopOptions(steps=5, batch=2, progress=False, sample_every=0))
     return run
 
 
@@ -85,6 +137,7 @@ def tiny_translation_model(tmp_path_factory) -> Path:
     ab = np.concatenate([photo("coffee")[:64, :64], photo("chelsea")[:64, :64]], 1)
     write_image(root / "train" / "1.png", ab)
     run = tmp_path_factory.mktemp("translate_run")
-    train_pix2pix(root, run, config={"size": 32, "ngf": 8, "ndf": 8}, detector=FakeDetector(),
-                  log=lambda _: None, loop=LoopOptions(steps=1, progress=False, sample_every=0))
+    with detector_replaced(FakeDetector()):
+        train_pix2pix(root, run, config={"size": 32, "ngf": 8, "ndf": 8}, log=lambda _: None,
+                      loop=LoopOptions(steps=1, progress=False, sample_every=0))
     return run

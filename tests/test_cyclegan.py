@@ -4,8 +4,8 @@ import torch
 
 from mosaicgan.api import train_cyclegan, translate_files
 from mosaicgan.data.unpaired import UnpairedDataset
+from mosaicgan.detect.base import Detection
 from mosaicgan.imageio import read_image, read_metadata, write_image
-from mosaicgan.safety import Detection
 from mosaicgan.train.checkpoint import load_checkpoint
 from mosaicgan.train.cyclegan import CycleGAN, CycleGANConfig, build_generator
 from mosaicgan.train.loop import LoopOptions, _collate
@@ -51,13 +51,13 @@ def blue_minus_red(generator, dataset):
     return float((out[:, 2] - out[:, 0]).mean())
 
 
-def test_a_short_run_moves_a_to_b_and_the_cycle_loss_falls(domains, tmp_path):
+def test_a_short_run_moves_a_to_b_and_the_cycle_loss_falls(domains, tmp_path, no_detections):
     cfg = CycleGANConfig(**TINY)
     torch.manual_seed(0)
     from mosaicgan.nets import init_weights
 
     untrained = init_weights(build_generator(cfg))
-    result = train_cyclegan(domains, tmp_path / "run", config=TINY, detector=FakeDetector(),
+    result = train_cyclegan(domains, tmp_path / "run", config=TINY,
                             loop=LoopOptions(steps=150, batch=2, log_every=10, **QUIET),
                             log=lambda _: None)
     trained = build_generator(cfg)
@@ -74,10 +74,11 @@ def test_a_short_run_moves_a_to_b_and_the_cycle_loss_falls(domains, tmp_path):
     assert result.step == 150
 
 
-def test_resume_matches_an_uninterrupted_run_with_pools(domains, tmp_path, monkeypatch):
+def test_resume_matches_an_uninterrupted_run_with_pools(domains, tmp_path, monkeypatch,
+                                                        no_detections):
     opts = LoopOptions(steps=8, batch=1, seed=2, checkpoint_every=3, **QUIET)
     cfg = {**TINY, "pool_size": 3}  # small pool: it fills and starts swapping
-    kwargs = {"config": cfg, "detector": FakeDetector(), "log": lambda _: None}
+    kwargs = {"config": cfg, "log": lambda _: None}
     train_cyclegan(domains, tmp_path / "whole", loop=opts, **kwargs)
     real_step, calls = CycleGAN.train_step, [0]
 
@@ -91,7 +92,7 @@ def test_resume_matches_an_uninterrupted_run_with_pools(domains, tmp_path, monke
     with pytest.raises(KeyboardInterrupt):
         train_cyclegan(domains, tmp_path / "split", loop=opts, **kwargs)
     monkeypatch.setattr(CycleGAN, "train_step", real_step)
-    train_cyclegan(domains, tmp_path / "split", resume=True, detector=FakeDetector(),
+    train_cyclegan(domains, tmp_path / "split", resume=True,
                    log=lambda _: None)
     whole, split = load_checkpoint(tmp_path / "whole"), load_checkpoint(tmp_path / "split")
     assert whole.step == split.step == 8 and set(whole.tensors) == set(split.tensors)
@@ -150,7 +151,7 @@ def test_two_steps_with_and_without_a_pool(domains, pool_size):
     assert all(torch.isfinite(v) for v in losses.values())
 
 
-def test_sample_rows_show_both_cycles(domains):
+def test_sample_rows_show_both_cycles(domains, no_detections):
     model = CycleGAN(CycleGANConfig(**TINY), torch.device("cpu"))
     data = UnpairedDataset(domains / "trainA", domains / "trainB", 32, augment=False)
     rows = model.sample_rows(_collate([data[0], data[1]]), Amp(torch.device("cpu"), "fp32"))
@@ -160,47 +161,47 @@ def test_sample_rows_show_both_cycles(domains):
 @pytest.fixture(scope="module")
 def cyclegan_run(domains, tmp_path_factory):
     run = tmp_path_factory.mktemp("cg")
-    train_cyclegan(domains, run, config=TINY, detector=FakeDetector(), log=lambda _: None,
+    train_cyclegan(domains, run, config=TINY, log=lambda _: None,
                    loop=LoopOptions(steps=2, **QUIET))
     return run
 
 
 @pytest.mark.parametrize("shape", [(333, 517), (31, 45), (7, 5)])
-def test_translate_keeps_any_size(cyclegan_run, shape, tmp_path):
+def test_translate_keeps_any_size(cyclegan_run, shape, tmp_path, no_detections):
     image = np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
     write_image(tmp_path / "in.png", image)
     report = translate_files([tmp_path / "in.png"], tmp_path / "out", model=cyclegan_run,
-                             direction="BtoA", detector=FakeDetector(), log=lambda _: None)
+                             direction="BtoA", log=lambda _: None)
     assert report.ok
     assert read_image(tmp_path / "out" / "in.png").shape == image.shape
     assert read_metadata(tmp_path / "out" / "in.png")["direction"] == "BtoA"
 
 
-def test_tiles_blend_back_to_the_whole_image_pass():
+def test_tiles_blend_back_to_the_whole_image_pass(no_detections):
     """With a generator that has no spatial context (a 1x1 conv), tiling must not show."""
     torch.manual_seed(0)
     pointwise = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1), torch.nn.Tanh())
-    translator = Translator(pointwise, 4, torch.device("cpu"), detector=FakeDetector())
+    translator = Translator(pointwise, 4, torch.device("cpu"))
     image = np.random.default_rng(1).integers(0, 256, (150, 130, 3), dtype=np.uint8)
-    whole = translator.generate(image)
+    whole = translator.translate(image).image
     translator.max_side = 64
-    tiled = translator.generate(image)
+    tiled = translator.translate(image).image
     assert tiled.shape == image.shape
     assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1
 
 
-def test_tiled_translation_with_a_trained_model_keeps_the_size(cyclegan_run):
-    translator = Translator.from_checkpoint(cyclegan_run, detector=FakeDetector())
+def test_tiled_translation_with_a_trained_model_keeps_the_size(cyclegan_run, no_detections):
+    translator = Translator.from_checkpoint(cyclegan_run)
     translator.max_side = 64
-    assert translator.generate(np.zeros((150, 130, 3), np.uint8)).shape == (150, 130, 3)
+    assert translator.translate(np.zeros((150, 130, 3), np.uint8)).image.shape == (150, 130, 3)
 
 
-def test_translate_refuses_outputs_with_nudity(cyclegan_run, tmp_path):
+def test_translate_refuses_outputs_with_nudity(cyclegan_run, tmp_path, inject):
     write_image(tmp_path / "in.png", np.zeros((32, 32, 3), np.uint8))
-    fake = FakeDetector([Detection("BUTTOCKS_EXPOSED", 0.6, (0, 0, 8, 8))])
+    inject(FakeDetector([Detection("BUTTOCKS_EXPOSED", 0.6, (0, 0, 8, 8))]))
     lines = []
     report = translate_files([tmp_path / "in.png"], tmp_path / "out", model=cyclegan_run,
-                             detector=fake, log=lines.append)
+                             log=lines.append)
     assert not (tmp_path / "out" / "in.png").exists()
     assert report.skipped and "nudity" in report.skipped[0][1]
     assert any("output refused" in line for line in lines)
@@ -222,12 +223,12 @@ def test_unpair_splits_aligned_files_into_disjoint_halves(tmp_path):
     assert all((img == int(stem) + 100).all() for stem, img in b.items())
 
 
-def test_batched_translation_equals_one_at_a_time(cyclegan_run):
-    translator = Translator.from_checkpoint(cyclegan_run, detector=FakeDetector())
+def test_batched_translation_equals_one_at_a_time(cyclegan_run, no_detections):
+    translator = Translator.from_checkpoint(cyclegan_run)
     rng = np.random.default_rng(3)
     images = [rng.integers(0, 256, shape, dtype=np.uint8)
               for shape in [(40, 52, 3), (40, 52, 3), (33, 17, 3), (40, 52, 3)]]
-    together = translator.generate_batch(images)
+    together = [r.image for r in translator.translate_batch(images)]
     for image, out in zip(images, together, strict=True):
         assert out.shape == image.shape
-        assert np.abs(out.astype(int) - translator.generate(image).astype(int)).max() <= 1
+        assert np.abs(out.astype(int) - translator.translate(image).image.astype(int)).max() <= 1

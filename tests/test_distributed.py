@@ -10,7 +10,7 @@ import torch.multiprocessing as mp
 from mosaicgan.train.checkpoint import load_checkpoint
 from mosaicgan.train.loop import LoopOptions
 
-from .conftest import FakeDetector
+from .conftest import FakeDetector, detector_replaced
 
 # Instance norm and no dropout: nothing couples the samples of a batch, so splitting a
 # batch of 2 over 2 processes is the same arithmetic as one process with batch 2.
@@ -31,17 +31,18 @@ def worker(rank: int, world: int, port: int, dataset: str, run: str, steps: int)
     torch.set_num_threads(1)
     from mosaicgan.api import train_pix2pix
 
-    train_pix2pix(dataset, run, config=CONFIG, detector=FakeDetector(), log=lambda _: None,
-                  loop=LoopOptions(steps=steps, batch=1, seed=3, precision="fp32",
-                                   progress=False, sample_every=0, checkpoint_every=2))
+    with detector_replaced(FakeDetector()):
+        train_pix2pix(dataset, run, config=CONFIG, log=lambda _: None,
+                      loop=LoopOptions(steps=steps, batch=1, seed=3, precision="fp32",
+                                       progress=False, sample_every=0, checkpoint_every=2))
 
 
-def test_two_processes_match_one_with_the_same_global_batch(tiny_pairs, tmp_path):
+def test_two_processes_match_one_with_the_same_global_batch(tiny_pairs, tmp_path, no_detections):
     mp.spawn(worker, args=(2, free_port(), str(tiny_pairs), str(tmp_path / "ddp"), 4),
              nprocs=2, join=True)
     from mosaicgan.api import train_pix2pix
 
-    train_pix2pix(tiny_pairs, tmp_path / "one", config=CONFIG, detector=FakeDetector(),
+    train_pix2pix(tiny_pairs, tmp_path / "one", config=CONFIG,
                   log=lambda _: None,
                   loop=LoopOptions(steps=4, batch=2, seed=3, precision="fp32", progress=False,
                                    sample_every=0))
@@ -66,12 +67,12 @@ def test_two_processes_match_one_with_the_same_global_batch(tiny_pairs, tmp_path
 
 
 @pytest.mark.slow
-def test_a_distributed_checkpoint_resumes_in_one_process(tiny_pairs, tmp_path):
+def test_a_distributed_checkpoint_resumes_in_one_process(tiny_pairs, tmp_path, no_detections):
     mp.spawn(worker, args=(2, free_port(), str(tiny_pairs), str(tmp_path / "run"), 2),
              nprocs=2, join=True)
     from mosaicgan.api import train_pix2pix
 
-    result = train_pix2pix(tiny_pairs, tmp_path / "run", resume=True, detector=FakeDetector(),
+    result = train_pix2pix(tiny_pairs, tmp_path / "run", resume=True,
                            log=lambda _: None,
                            loop=LoopOptions(steps=4, batch=2, seed=3, precision="fp32",
                                             progress=False, sample_every=0))

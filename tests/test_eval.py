@@ -10,12 +10,12 @@ from mosaicgan.metrics import kid, masked_psnr, masked_ssim
 from mosaicgan.mosaic import pixelate_array
 from mosaicgan.regions.masks import box_mask
 
-from .conftest import FakeDetector, photo
+from .conftest import photo
 
 
-def test_eval_writes_every_method_and_block(tiny_model, photos_dir, tmp_path):
+def test_eval_writes_every_method_and_block(tiny_model, photos_dir, tmp_path, no_detections):
     report = evaluate(photos_dir, tmp_path / "report", model=tiny_model, blocks=(8, 12),
-                      per_image=1, seed=4, detector=FakeDetector(), log=lambda _: None,
+                      per_image=1, seed=4, log=lambda _: None,
                       progress=False)
     rows = json.loads((tmp_path / "report" / "report.json").read_text())
     assert rows == report.rows

@@ -8,7 +8,7 @@ from mosaicgan.data.paired import PairedDataset
 from mosaicgan.data.synth import PairSpec, make_pair
 from mosaicgan.imageio import read_image, read_mask, write_image
 
-from .conftest import FakeDetector, photo
+from .conftest import photo
 
 
 def files_bytes(folder):
@@ -16,9 +16,9 @@ def files_bytes(folder):
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_same_seed_same_bytes_other_seed_other_pairs(photos_dir, tmp_path):
-    kwargs = {"size": 48, "per_image": 3, "block": (3, 8), "val": 0.25,
-              "detector": FakeDetector(), "log": lambda _: None, "progress": False}
+def test_same_seed_same_bytes_other_seed_other_pairs(photos_dir, tmp_path, no_detections):
+    kwargs = {"size": 48, "per_image": 3, "block": (3, 8), "val": 0.25, "log": lambda _: None,
+              "progress": False}
     make_pairs(photos_dir, tmp_path / "a", seed=7, **kwargs)
     make_pairs(photos_dir, tmp_path / "b", seed=7, **kwargs)
     make_pairs(photos_dir, tmp_path / "c", seed=8, **kwargs)
@@ -54,12 +54,12 @@ def test_make_pair_mosaics_with_the_recorded_grid():
     assert 6 <= p["block"] <= 12
 
 
-def test_bad_photos_are_named_and_the_rest_goes_on(tmp_path):
+def test_bad_photos_are_named_and_the_rest_goes_on(tmp_path, no_detections):
     write_image(tmp_path / "good.png", photo("coffee"))
     (tmp_path / "broken.png").write_bytes(b"not a png")
     lines = []
     report = make_pairs(tmp_path, tmp_path / "ds", size=32, per_image=2, val=0.0,
-                        detector=FakeDetector(), log=lines.append, progress=False)
+                        log=lines.append, progress=False)
     assert report.pairs["train"] == 2
     assert [p.rsplit("/", 1)[-1] for p, _ in report.failed] == ["broken.png"]
     assert any("broken.png" in line and "not an image" in line for line in lines)
@@ -96,11 +96,12 @@ def test_bad_arguments():
         make_pairs([], "/nonexistent", block=(8, 4))
 
 
-def test_an_interrupted_pairs_run_resumes_to_the_same_bytes(photos_dir, tmp_path, monkeypatch):
+def test_an_interrupted_pairs_run_resumes_to_the_same_bytes(photos_dir, tmp_path, monkeypatch,
+                                                            no_detections):
     import mosaicgan.api as api
     from mosaicgan.errors import InputError
 
-    kwargs = {"size": 32, "per_image": 2, "val": 0.25, "seed": 5, "detector": FakeDetector(),
+    kwargs = {"size": 32, "per_image": 2, "val": 0.25, "seed": 5,
               "log": lambda _: None, "progress": False}
     make_pairs(photos_dir, tmp_path / "whole", **kwargs)
     real, calls = api._pairs_of_photo, [0]

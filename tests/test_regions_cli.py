@@ -7,9 +7,9 @@ from click.testing import CliRunner
 
 from mosaicgan.api import RegionSpec, find_regions, make_pairs, mosaic_files
 from mosaicgan.cli import main
+from mosaicgan.detect.base import Detection
 from mosaicgan.imageio import read_image, read_mask, write_image
 from mosaicgan.regions.masks import box_mask, iou
-from mosaicgan.safety import Detection
 
 from .conftest import ASTRONAUT_FACE, FakeDetector, photo
 
@@ -62,13 +62,13 @@ def test_where_face_with_solid_fill_hides_the_astronaut(tmp_path):
     assert (out[y + 10:y + h - 10, x + 10:x + w - 10] == 0).all()
 
 
-def test_where_nudity_with_injected_detections(tmp_path):
+def test_where_nudity_with_injected_detections(tmp_path, inject):
     """Censoring is always allowed; tested with an injected detection, no such image."""
     write_image(tmp_path / "in" / "c.png", photo("coffee"))
-    fake = FakeDetector([Detection("BUTTOCKS_EXPOSED", 0.8, (100, 100, 60, 40)),
-                         Detection("FEET_EXPOSED", 0.9, (300, 300, 50, 50))])
+    inject(FakeDetector([Detection("BUTTOCKS_EXPOSED", 0.8, (100, 100, 60, 40)),
+                         Detection("FEET_EXPOSED", 0.9, (300, 300, 50, 50))]))
     report = mosaic_files([tmp_path / "in"], tmp_path / "out", where=RegionSpec("nudity"),
-                          style="blur", detector=fake, regions_dir=tmp_path / "r",
+                          style="blur", regions_dir=tmp_path / "r",
                           log=lambda _: None)
     assert report.ok
     mask = read_mask(tmp_path / "r" / "c.png")
@@ -100,12 +100,12 @@ def test_cam_command_writes_overlay_mask_and_json(tmp_path):
     assert read_image(tmp_path / "cam" / "coffee_overlay.png").shape == (400, 600, 3)
 
 
-def test_pairs_where_cam_crop_around_the_class(tmp_path):
+def test_pairs_where_cam_crop_around_the_class(tmp_path, no_detections):
     write_image(tmp_path / "photos" / "coffee.png", photo("coffee"))
     write_image(tmp_path / "photos" / "cat.png", photo("chelsea"))
     spec = RegionSpec("cam", target="espresso", min_score=0.3)
     report = make_pairs(tmp_path / "photos", tmp_path / "ds", size=128, per_image=3, val=0.0,
-                        where=spec, detector=FakeDetector(), log=lambda _: None,
+                        where=spec, log=lambda _: None,
                         progress=False)
     assert [p.rsplit("/", 1)[-1] for p, _ in report.skipped] == ["cat.png"]  # no espresso
     rows = [json.loads(x) for x in (tmp_path / "ds" / "train" / "pairs.jsonl").read_text()

@@ -8,7 +8,7 @@ from mosaicgan.imageio import read_image, read_metadata, write_image
 from mosaicgan.regions.masks import box_mask, ellipse_mask
 from mosaicgan.restore import Restorer, feather_alpha, window_for
 
-from .conftest import FakeDetector, photo
+from .conftest import photo
 
 
 @pytest.mark.parametrize("shape,box", [
@@ -16,7 +16,8 @@ from .conftest import FakeDetector, photo
     ((333, 517), (0, 0, 90, 60)),  # odd size, region in a corner
     ((37, 53), (10, 5, 30, 20)),  # smaller than the generator's window
 ])
-def test_outside_pixels_are_byte_identical_png_in_png_out(tiny_model, tmp_path, shape, box):
+def test_outside_pixels_are_byte_identical_png_in_png_out(tiny_model, tmp_path, shape, box,
+                                                          no_detections):
     image = np.asarray(photo("coffee")[:shape[0], :shape[1]])
     mask = ellipse_mask(*shape, box)
     mosaiced = mosaic_image(image, mask, 6)
@@ -24,7 +25,7 @@ def test_outside_pixels_are_byte_identical_png_in_png_out(tiny_model, tmp_path, 
     mask_file = write_image(tmp_path / "mask.png", mask.astype(np.uint8) * 255)
     before = src.read_bytes()
     report = restore_files([src], tmp_path / "out", model=tiny_model, mask=mask_file,
-                           detector=FakeDetector(), log=lambda _: None)
+                           log=lambda _: None)
     assert report.ok and report.written == [tmp_path / "out" / "photo.png"]
     restored = read_image(tmp_path / "out" / "photo.png")
     assert restored.shape == mosaiced.shape
@@ -38,10 +39,10 @@ def test_outside_pixels_are_byte_identical_png_in_png_out(tiny_model, tmp_path, 
     assert (x, y, x + w - 1, y + h - 1) == (xs.min(), ys.min(), xs.max(), ys.max())
 
 
-def test_each_region_is_restored_separately(tiny_model):
+def test_each_region_is_restored_separately(tiny_model, no_detections):
     image = photo("chelsea")
     mask = box_mask(300, 451, (20, 20, 60, 50)) | box_mask(300, 451, (300, 150, 100, 100))
-    restorer = Restorer.from_checkpoint(tiny_model, device="cpu", detector=FakeDetector())
+    restorer = Restorer.from_checkpoint(tiny_model, device="cpu")
     result = restorer.restore(mosaic_image(image, mask, 8), mask)
     assert sorted(result.synthesized) == [(20, 20, 60, 50), (300, 150, 100, 100)]
 
@@ -63,7 +64,7 @@ def test_window_has_context_and_stays_inside_large_images():
     assert window_for((0, 0, 300, 300), 1000, 1000, 256)[2] == 512  # a multiple of 256
 
 
-def test_restore_on_a_translation_model_is_refused(tmp_path):
+def test_restore_on_a_translation_model_is_refused(tmp_path, no_detections):
     from mosaicgan.api import train_pix2pix
     from mosaicgan.errors import ModelError
     from mosaicgan.train.loop import LoopOptions
@@ -71,22 +72,22 @@ def test_restore_on_a_translation_model_is_refused(tmp_path):
     ab = np.concatenate([photo("coffee")[:64, :64], photo("chelsea")[:64, :64]], 1)
     write_image(tmp_path / "ab" / "train" / "1.png", ab)
     train_pix2pix(tmp_path / "ab", tmp_path / "run", config={"size": 32, "ngf": 8, "ndf": 8},
-                  detector=FakeDetector(), log=lambda _: None,
+                  log=lambda _: None,
                   loop=LoopOptions(steps=1, progress=False, sample_every=0))
     with pytest.raises(ModelError, match="translate"):
         Restorer.from_checkpoint(tmp_path / "run")
 
 
-def test_batched_generation_equals_one_at_a_time(tiny_model):
+def test_batched_generation_equals_one_at_a_time(tiny_model, no_detections):
     import torch
 
     from mosaicgan.nets import UNet, per_sample_norm
 
-    restorer = Restorer.from_checkpoint(tiny_model, device="cpu", detector=FakeDetector())
+    restorer = Restorer.from_checkpoint(tiny_model, device="cpu")
     crops = [photo(n)[:48, :48] for n in ("coffee", "chelsea", "astronaut")]
     masks = [box_mask(48, 48, (8, 8, 20 + i, 16)) for i in range(3)]
-    together = restorer.generate_batch(crops, masks)
-    alone = [restorer.generate_batch([c], [m])[0] for c, m in zip(crops, masks, strict=True)]
+    together = restorer._generate_batch(crops, masks)
+    alone = [restorer._generate_batch([c], [m])[0] for c, m in zip(crops, masks, strict=True)]
     for a, b in zip(together, alone, strict=True):
         assert a.shape == (48, 48, 3)
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
@@ -98,15 +99,15 @@ def test_batched_generation_equals_one_at_a_time(tiny_model):
     torch.testing.assert_close(per_sample_norm(net)(x), before)
 
 
-def test_exported_half_model_restores_like_the_run(tiny_model, tmp_path):
+def test_exported_half_model_restores_like_the_run(tiny_model, tmp_path, no_detections):
     from mosaicgan.api import export_model
 
     path = export_model(tiny_model, tmp_path / "model.json")
     assert path.is_file() and (tmp_path / "model.safetensors").is_file()
     image = photo("coffee")[:96, :96]
     mask = box_mask(96, 96, (20, 20, 40, 30))
-    run = Restorer.from_checkpoint(tiny_model, detector=FakeDetector()).restore(image, mask)
-    shipped = Restorer.from_checkpoint(path, detector=FakeDetector()).restore(image, mask)
+    run = Restorer.from_checkpoint(tiny_model).restore(image, mask)
+    shipped = Restorer.from_checkpoint(path).restore(image, mask)
     assert np.abs(run.image.astype(int) - shipped.image.astype(int)).max() <= 3
 
 
@@ -117,11 +118,11 @@ def _identity_restorer(prefill: str, size: int = 64, match_cells: bool = False) 
 
     cfg = Pix2PixConfig(size=size, ngf=8, ndf=8, residual=True, prefill=prefill)
     G = init_weights(build_generator(cfg)).start_as_identity()
-    return Restorer(G, cfg, torch.device("cpu"), detector=FakeDetector(),
+    return Restorer(G, cfg, torch.device("cpu"),
                     match_cells=match_cells)
 
 
-def test_bicubic_prefill_starts_a_fresh_restorer_at_the_bicubic_baseline():
+def test_bicubic_prefill_starts_a_fresh_restorer_at_the_bicubic_baseline(no_detections):
     from mosaicgan.baselines import bicubic_from_blocks
 
     image = photo("chelsea")
@@ -142,7 +143,7 @@ def test_bicubic_prefill_starts_a_fresh_restorer_at_the_bicubic_baseline():
     np.testing.assert_array_equal(plain, mosaiced)  # without prefill it starts at the mosaic
 
 
-def test_restored_cells_keep_the_mosaics_colours():
+def test_restored_cells_keep_the_mosaics_colours(no_detections):
     """With match_cells (the default) each restored cell's mean is the mosaic's colour
     there, which brings the bicubic start closer to the photo; outside nothing moves."""
     from mosaicgan.baselines import bicubic_from_blocks

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mosaicgan.geometry import box_iou, components, hull
 from mosaicgan.temporal import (
     CARRIED,
     FILLED,
@@ -12,9 +13,6 @@ from mosaicgan.temporal import (
     LEAD,
     SEEN,
     RegionTracker,
-    box_iou,
-    components,
-    hull,
     union_mask,
 )
 

@@ -14,8 +14,6 @@ from mosaicgan.train.loop import LoopOptions, StepSampler, _collate, lr_factor
 from mosaicgan.train.pix2pix import Pix2Pix, Pix2PixConfig
 from mosaicgan.train.precision import Amp
 
-from .conftest import FakeDetector
-
 TINY = {"size": 32, "ngf": 8, "ndf": 8}
 QUIET = {"progress": False, "sample_every": 0}
 
@@ -106,9 +104,9 @@ def in_mask_l1(generator, dataset):
     return float(np.mean(errors))
 
 
-def test_short_training_lowers_in_mask_l1_on_val(tiny_pairs, tmp_path):
+def test_short_training_lowers_in_mask_l1_on_val(tiny_pairs, tmp_path, no_detections):
     small = {**TINY, "ngf": 16, "ndf": 16}
-    result = train_pix2pix(tiny_pairs, tmp_path / "run", config=small, detector=FakeDetector(),
+    result = train_pix2pix(tiny_pairs, tmp_path / "run", config=small,
                            loop=LoopOptions(steps=400, batch=4, seed=5, **QUIET),
                            log=lambda _: None)
     assert result.step == 400
@@ -152,9 +150,9 @@ def test_a_residual_restorer_changes_nothing_outside_the_mask():
     torch.testing.assert_close(out, x)
 
 
-def test_resume_matches_an_uninterrupted_run(tiny_pairs, tmp_path, monkeypatch):
+def test_resume_matches_an_uninterrupted_run(tiny_pairs, tmp_path, monkeypatch, no_detections):
     opts = LoopOptions(steps=12, batch=2, seed=1, checkpoint_every=4, **QUIET)
-    kwargs = {"config": TINY, "detector": FakeDetector(), "log": lambda _: None}
+    kwargs = {"config": TINY, "log": lambda _: None}
     train_pix2pix(tiny_pairs, tmp_path / "whole", loop=opts, **kwargs)
 
     real_step, calls = Pix2Pix.train_step, [0]
@@ -172,7 +170,7 @@ def test_resume_matches_an_uninterrupted_run(tiny_pairs, tmp_path, monkeypatch):
     monkeypatch.setattr(Pix2Pix, "train_step", real_step)
     with pytest.raises(ModelError, match="--resume"):
         train_pix2pix(tiny_pairs, tmp_path / "split", loop=opts, **kwargs)
-    train_pix2pix(tiny_pairs, tmp_path / "split", resume=True, detector=FakeDetector(),
+    train_pix2pix(tiny_pairs, tmp_path / "split", resume=True,
                   log=lambda _: None)
 
     whole, split = load_checkpoint(tmp_path / "whole"), load_checkpoint(tmp_path / "split")
@@ -182,14 +180,14 @@ def test_resume_matches_an_uninterrupted_run(tiny_pairs, tmp_path, monkeypatch):
         torch.testing.assert_close(split.tensors[key], value, rtol=1e-5, atol=1e-6, msg=key)
 
 
-def test_checkpoint_is_safetensors_plus_json(tiny_pairs, tmp_path):
+def test_checkpoint_is_safetensors_plus_json(tiny_pairs, tmp_path, no_detections):
     import os
 
     from safetensors import safe_open
 
     umask = os.umask(0o022)
     try:
-        train_pix2pix(tiny_pairs, tmp_path / "run", config=TINY, detector=FakeDetector(),
+        train_pix2pix(tiny_pairs, tmp_path / "run", config=TINY,
                       loop=LoopOptions(steps=2, batch=1, **QUIET), log=lambda _: None)
     finally:
         os.umask(umask)
@@ -206,11 +204,11 @@ def test_checkpoint_is_safetensors_plus_json(tiny_pairs, tmp_path):
     assert not [p for p in (tmp_path / "run").rglob("*") if p.suffix in (".pt", ".pth", ".pkl")]
 
 
-def test_mismatched_and_broken_checkpoints(tiny_pairs, tmp_path):
+def test_mismatched_and_broken_checkpoints(tiny_pairs, tmp_path, no_detections):
     from mosaicgan.restore import Restorer
 
     run = tmp_path / "run"
-    train_pix2pix(tiny_pairs, run, config=TINY, detector=FakeDetector(),
+    train_pix2pix(tiny_pairs, run, config=TINY,
                   loop=LoopOptions(steps=1, **QUIET), log=lambda _: None)
     meta = json.loads((run / "checkpoint.json").read_text())
     meta["config"]["ngf"] = 16  # the JSON now disagrees with the weights
@@ -255,7 +253,8 @@ def test_perceptual_loss_is_frozen_and_trains_the_generator(tiny_pairs):
     assert "perceptual" not in model.modules()  # not saved in checkpoints
 
 
-def test_sigterm_finishes_the_step_saves_and_stops(tiny_pairs, tmp_path, monkeypatch):
+def test_sigterm_finishes_the_step_saves_and_stops(tiny_pairs, tmp_path, monkeypatch,
+                                                   no_detections):
     import os
     import signal
 
@@ -270,19 +269,20 @@ def test_sigterm_finishes_the_step_saves_and_stops(tiny_pairs, tmp_path, monkeyp
 
     monkeypatch.setattr(Pix2Pix, "train_step", step_then_term)
     with pytest.raises(KeyboardInterrupt):
-        train_pix2pix(tiny_pairs, tmp_path / "run", config=TINY, detector=FakeDetector(),
+        train_pix2pix(tiny_pairs, tmp_path / "run", config=TINY,
                       loop=LoopOptions(steps=10, **QUIET), log=lambda _: None)
     assert load_checkpoint(tmp_path / "run").step == 3
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler given back
 
 
-def test_fine_tuning_starts_from_the_given_generator(tiny_model, tiny_pairs, tmp_path):
+def test_fine_tuning_starts_from_the_given_generator(tiny_model, tiny_pairs, tmp_path,
+                                                     no_detections):
     """--init-from: the new run takes the source's architecture and starts at its weights."""
     from mosaicgan.errors import InputError
 
     source = load_checkpoint(tiny_model)
     result = train_pix2pix(tiny_pairs, tmp_path / "tuned", config={"gan_weight": 0.0},
-                           init_from=tiny_model, detector=FakeDetector(), log=lambda _: None,
+                           init_from=tiny_model, log=lambda _: None,
                            loop=LoopOptions(steps=1, batch=2, **QUIET))
     tuned = load_checkpoint(result.run_dir)
     assert tuned.config["ngf"] == 8 and tuned.config["size"] == 32  # the source's
@@ -303,5 +303,5 @@ def test_fine_tuning_starts_from_the_given_generator(tiny_model, tiny_pairs, tmp
     assert gap(a, b) < 0.1 * gap(a, fresh)  # one small step away from the source
     with pytest.raises(InputError, match="ngf"):
         train_pix2pix(tiny_pairs, tmp_path / "other", config={"ngf": 16}, init_from=tiny_model,
-                      detector=FakeDetector(), log=lambda _: None,
+                      log=lambda _: None,
                       loop=LoopOptions(steps=1, batch=2, **QUIET))

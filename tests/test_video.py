@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mosaicgan.detect.base import Detection
 from mosaicgan.errors import InputError
 from mosaicgan.restore import Restorer
-from mosaicgan.safety import CONTEXTS, Detection
+from mosaicgan.safety import CONTEXTS
 from mosaicgan.video import PerFrame, is_video, probe, process_video, read_frames
 from mosaicgan.video_jobs import (
     OutputRefused,
@@ -401,9 +402,9 @@ def mosaiced(clip, tmp_path_factory) -> Path:
     return out
 
 
-def test_restore_video_leaves_outside_untouched(mosaiced, tiny_model, tmp_path):
-    detector = FakeDetector()
-    restorer = Restorer.from_checkpoint(tiny_model, device="cpu", detector=detector)
+def test_restore_video_leaves_outside_untouched(mosaiced, tiny_model, tmp_path, no_detections):
+    detector = no_detections
+    restorer = Restorer.from_checkpoint(tiny_model, device="cpu")
     mask = box_mask_of(BOX)
     out = tmp_path / "restored.mp4"
     report = restore_video(mosaiced, out, restorer, mask=mask, batch=4, progress=False,
@@ -422,12 +423,12 @@ def test_restore_video_leaves_outside_untouched(mosaiced, tiny_model, tmp_path):
     assert audio_packets(out) == audio_packets(mosaiced)
 
 
-def test_restore_processor_equals_restorer(mosaiced, tiny_model):
+def test_restore_processor_equals_restorer(mosaiced, tiny_model, no_detections):
     """Frame by frame, before encoding: the same pixels as Restorer.restore."""
     from mosaicgan.temporal import RegionTracker
     from mosaicgan.video_jobs import RestoreProcessor, RestoreVideoReport
 
-    restorer = Restorer.from_checkpoint(tiny_model, device="cpu", detector=FakeDetector())
+    restorer = Restorer.from_checkpoint(tiny_model, device="cpu")
     frames = list(frames_of(mosaiced))
     for f in frames:
         f.flags.writeable = False  # as process_video hands them over
@@ -447,10 +448,11 @@ def test_restore_processor_equals_restorer(mosaiced, tiny_model):
 
 @pytest.mark.parametrize("given_mask,detect_every", [(True, 1), (False, 4)])
 def test_restore_processor_finds_grids_only_when_it_detects(mosaiced, tiny_model, monkeypatch,
-                                                          given_mask, detect_every):
+                                                          given_mask, detect_every, no_detections):
     """Prefill grids come from the frames where mosaics are searched anyway (or, for a
     given mask, from the first frame): no find-mosaic pass per frame on top."""
     import mosaicgan.restore as restore_module
+    from mosaicgan import video_jobs
     from mosaicgan.video_jobs import RestoreProcessor, RestoreVideoReport
 
     calls = []
@@ -461,7 +463,8 @@ def test_restore_processor_finds_grids_only_when_it_detects(mosaiced, tiny_model
         return real(frame)
 
     monkeypatch.setattr(restore_module, "find_mosaics", counting)
-    restorer = Restorer.from_checkpoint(tiny_model, device="cpu", detector=FakeDetector())
+    monkeypatch.setattr(video_jobs, "find_mosaics", counting)
+    restorer = Restorer.from_checkpoint(tiny_model, device="cpu")
     assert restorer.cfg.prefill == "bicubic"
     frames = list(frames_of(mosaiced))
     processor = RestoreProcessor(restorer, RestoreVideoReport(mosaiced, mosaiced),
@@ -473,21 +476,24 @@ def test_restore_processor_finds_grids_only_when_it_detects(mosaiced, tiny_model
     assert processor.grids == {}  # nothing kept for frames already written
 
 
-def test_restore_video_refused_regions_stay_mosaiced(mosaiced, tiny_model, tmp_path):
-    face = FakeDetector([Detection("FACE_FEMALE", 0.9, (0, 0, 320, 320))])
-    restorer = Restorer.from_checkpoint(tiny_model, device="cpu", detector=face)
+def test_restore_video_refused_regions_stay_mosaiced(mosaiced, tiny_model, tmp_path, inject):
+    inject(FakeDetector([Detection("FACE_FEMALE", 0.9, (0, 0, 320, 320))]))
+    restorer = Restorer.from_checkpoint(tiny_model, device="cpu")
     out = tmp_path / "refused.mp4"
     lines = []
     report = restore_video(mosaiced, out, restorer, mask=box_mask_of(BOX), progress=False,
                            log=lines.append)
-    assert report.regions_refused == N and report.regions_restored == 0
-    assert report.frames_with_refusals == N and not report.synthesized
-    assert sum("kept mosaiced" in line for line in lines) == 2  # once per region, and a total
+    # The first pass stopped at the refusal; the video was written with the track withheld.
+    assert report.regions_restored == 0 and not report.synthesized
+    (entry,) = report.withheld.values()
+    assert entry["frames"] == [0, N - 1] and entry["count"] == N
+    assert sum("refused 1 track" in line for line in lines) == 1
+    assert sum(f"face detected in {N} of its {N} frames" in line for line in lines) == 1
     assert np.abs(frames_of(out).astype(int) - frames_of(mosaiced)).mean() < TOL_MEAN
 
 
-def test_restore_video_finds_mosaics(mosaiced, tiny_model, tmp_path):
-    restorer = Restorer.from_checkpoint(tiny_model, device="cpu", detector=FakeDetector())
+def test_restore_video_finds_mosaics(mosaiced, tiny_model, tmp_path, no_detections):
+    restorer = Restorer.from_checkpoint(tiny_model, device="cpu")
     out = tmp_path / "found.mkv"
     report = restore_video(mosaiced, out, restorer, progress=False, log=lambda _: None)
     assert report.frames_written == N
@@ -499,36 +505,102 @@ def test_restore_video_finds_mosaics(mosaiced, tiny_model, tmp_path):
 
 # --- translate ----------------------------------------------------------------------------
 
-def _identity_translator(detections):
+def _identity_translator():
     import torch
 
     from mosaicgan.translate import Translator
 
-    return Translator(torch.nn.Identity(), 1, torch.device("cpu"),
-                      detector=FakeDetector(detections))
+    return Translator(torch.nn.Identity(), 1, torch.device("cpu"))
 
 
-def test_translate_video(clip, tmp_path):
+def test_translate_video(clip, tmp_path, no_detections):
     out = tmp_path / "t.mp4"
-    report = translate_video(clip, out, _identity_translator([]), progress=False)
+    report = translate_video(clip, out, _identity_translator(), progress=False)
     assert report.frames_written == N
     assert np.abs(frames_of(out).astype(int) - frames_of(clip)).mean() < TOL_MEAN
     with av.open(str(out)) as c:
         assert '"operation": "translate"' in c.metadata.get("comment", "")
 
 
-def test_translate_video_refused_frame_refuses_the_video(clip, tmp_path):
-    nude = Detection("FEMALE_BREAST_EXPOSED", 0.9, (0, 0, 10, 10))
+def test_translate_video_refused_frame_refuses_the_video(clip, tmp_path, inject):
+    inject(FakeDetector([Detection("FEMALE_BREAST_EXPOSED", 0.9, (0, 0, 10, 10))]))
     with pytest.raises(OutputRefused) as err:
-        translate_video(clip, tmp_path / "t.mp4", _identity_translator([nude]),
-                        progress=False)
+        translate_video(clip, tmp_path / "t.mp4", _identity_translator(), progress=False)
     assert err.value.frame == 0 and "clip.mp4" in str(err.value)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_generator_calls_are_bounded():
-    from mosaicgan.video_jobs import _chunks
+    from mosaicgan.restore import chunks as _chunks
 
     assert _chunks([4] * 7, 3, 100) == [[0, 1, 2], [3, 4, 5], [6]]
     assert _chunks([50, 60, 10, 200, 5], 8, 100) == [[0], [1, 2], [3], [4]]
     assert _chunks([], 3, 10) == []
+
+
+# --- the safety gate decides per track ----------------------------------------------------
+
+def write_frames(path: Path, frames: list[np.ndarray]) -> Path:
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=FPS)
+        v.height, v.width = frames[0].shape[:2]
+        v.pix_fmt = "yuv444p"
+        v.options = {"crf": "10", "preset": "ultrafast"}
+        for f in frames:
+            for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    return path
+
+
+def test_a_face_missed_in_some_frames_stays_mosaiced_in_all(tmp_path, inject):
+    """A perfect restorer and a detector that misses the face in 2 of 10 frames: per
+    frame, those 2 frames would show the face; per track, none does."""
+    import torch
+
+    from mosaicgan.train.pix2pix import Pix2PixConfig
+
+    from .conftest import MarkerDetector
+    from .test_safety import marked
+
+    n, face, tag = 10, (40, 40, 48, 48), (8, 60, 8, 8)  # tag: the frame number, in context
+    clean = []
+    for k in range(n):
+        frame = pattern(0, 128, 128)
+        frame[tag[1]:tag[1] + tag[3], tag[0]:tag[0] + tag[2]] = 20 * k + 20
+        # What the detector recognises as a face; frames 3 and 7 it misses.
+        clean.append(frame if k in (3, 7) else marked(frame, (56, 56, 16, 16)))
+    mask = box_mask_of(face, width=128, height=128)
+    src = write_frames(tmp_path / "mosaiced.mp4",
+                       [mosaic_in(f, mask, 8, (face[0], face[1])) for f in clean])
+
+    class Oracle(Restorer):
+        """Returns the clean frame that the crop's tag says it comes from."""
+
+        def _generated(self, plans, batch):
+            out = []
+            for p in plans:
+                wx, wy, _ = p.window
+                x, y = tag[0] - wx, tag[1] - wy
+                k = round(float(p.crop[y + 2:y + 6, x + 2:x + 6].mean()) / 20) - 1
+                out.append(crop_padded_from(clean[k], p.window))
+            return out
+
+    inject(MarkerDetector("FACE", 0.9))
+    restorer = Oracle(torch.nn.Identity(), Pix2PixConfig(size=64), torch.device("cpu"),
+                      match_cells=False)
+    lines = []
+    report = restore_video(src, tmp_path / "out.mp4", restorer, mask=mask, progress=False,
+                           log=lines.append)
+    (entry,) = report.withheld.values()
+    assert entry["count"] == n and report.regions_restored == 0
+    assert any(f"detected in {n - 2} of its {n} frames" in line for line in lines)
+    out, before = frames_of(tmp_path / "out.mp4"), frames_of(src)
+    assert np.abs(out[:, mask].astype(int) - before[:, mask]).mean() < TOL_MEAN
+
+
+def crop_padded_from(image: np.ndarray, window) -> np.ndarray:
+    from mosaicgan.restore import crop_padded
+
+    return crop_padded(image, *window)

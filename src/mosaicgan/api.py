@@ -19,6 +19,7 @@ import numpy as np
 
 from . import __version__, safety
 from .errors import InputError, MosaicganError
+from .geometry import Box, clip_box
 from .imageio import (
     list_images,
     list_images_named,
@@ -29,7 +30,7 @@ from .imageio import (
     write_json,
     write_text,
 )
-from .regions.masks import Box, box_mask, clip_box, random_region
+from .regions.masks import box_mask, random_region
 
 Log = Callable[[str], None]
 WHERE_CHOICES = ("random", "cam", "face", "nudity")
@@ -168,7 +169,7 @@ class RegionSpec:
 
 
 def find_regions(image: np.ndarray, spec: RegionSpec, *, rng: np.random.Generator | None = None,
-                 classifier: Any = None, detector: safety.Detector | None = None):
+                 classifier: Any = None):
     """The regions of an (H, W, 3) uint8 image chosen by ``spec``, as a Regions object
     (mask, boxes, scores, labels) whatever produced them."""
     from .regions.base import Regions
@@ -188,8 +189,8 @@ def find_regions(image: np.ndarray, spec: RegionSpec, *, rng: np.random.Generato
     from .regions.detectors import find_faces, find_nudity
 
     if spec.where == "face":
-        return find_faces(image, detector, margin=0.15 if spec.margin is None else spec.margin)
-    return find_nudity(image, detector, margin=0.1 if spec.margin is None else spec.margin)
+        return find_faces(image) if spec.margin is None else find_faces(image, spec.margin)
+    return find_nudity(image) if spec.margin is None else find_nudity(image, spec.margin)
 
 
 @functools.cache
@@ -215,7 +216,7 @@ def given_regions(image_shape: tuple[int, ...], *, box: Box | None = None,
         raise ValueError("give a box or a mask")
     if mask.shape != (height, width):
         raise ValueError(f"mask is {mask.shape[1]}x{mask.shape[0]}, image is {width}x{height}")
-    from .regions.masks import mask_boxes
+    from .geometry import mask_boxes
 
     boxes = mask_boxes(mask)
     return Regions(mask, boxes, [1.0] * len(boxes), ["mask"] * len(boxes))
@@ -239,8 +240,8 @@ def redact(image: np.ndarray, mask: np.ndarray, style: str = "mosaic",
 def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box | None = None,
                  mask: str | Path | None = None, where: str | RegionSpec | None = None,
                  block: int | None = None, style: str = "mosaic", seed: int = 0,
-                 regions_dir: str | Path | None = None, detector: safety.Detector | None = None,
-                 video: VideoOptions = VideoOptions(), log: Log = print) -> BatchReport:
+                 regions_dir: str | Path | None = None, video: VideoOptions = VideoOptions(),
+                 log: Log = print) -> BatchReport:
     """Hide a region of each input image or video (a box, a mask, or regions found by
     ``where``); write each under ``out_dir`` with its own name.
 
@@ -257,15 +258,14 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
     mask_path = Path(mask) if mask is not None else None
     for i, (src, out) in enumerate(_outputs(inputs, out_dir, videos=True)):
         if _is_video(src):
-            _mosaic_video(src, out, box, mask_path, spec, block, style, seed, i, detector,
-                          video, report, log)
+            _mosaic_video(src, out, box, mask_path, spec, block, style, seed, i, video, report,
+                          log)
             continue
         try:
             image = read_image(src)
             try:
                 if spec is not None:
-                    regions = find_regions(image, spec, rng=np.random.default_rng([seed, i]),
-                                           detector=detector)
+                    regions = find_regions(image, spec, rng=np.random.default_rng([seed, i]))
                 else:
                     m = None if mask_path is None else read_mask(
                         mask_path, (image.shape[1], image.shape[0]))
@@ -287,7 +287,7 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
 
 def _mosaic_video(src: Path, out: Path, box: Box | None, mask_path: Path | None,
                   spec: RegionSpec | None, block: int | None, style: str, seed: int, index: int,
-                  detector: safety.Detector | None, video: VideoOptions,
+                  video: VideoOptions,
                   report: BatchReport, log: Log) -> None:
     from .video import probe
     from .video_jobs import mosaic_video
@@ -310,7 +310,7 @@ def _mosaic_video(src: Path, out: Path, box: Box | None, mask_path: Path | None,
             assert spec is not None
 
             def region_fn(frame: np.ndarray) -> np.ndarray:
-                return find_regions(frame, spec, detector=detector).mask
+                return find_regions(frame, spec).mask
             kwargs["region_fn"] = region_fn
         done = mosaic_video(src, out, block=block, log=log, **kwargs, **video.kwargs())
         log(done.summary())
@@ -389,22 +389,20 @@ class PairsReport(BatchReport):
     pairs: dict[str, int] = field(default_factory=dict)  # split -> pairs written
 
 
-def _screen(image: np.ndarray, detector: safety.Detector | None) -> list[str]:
-    return safety.screen_image(image, detector, nudity_score=safety.TRAINING_NUDITY_SCORE)
-
-
 def make_pairs(photos: str | Path | Iterable[str | Path], out_dir: str | Path, *,
                size: int = 256, per_image: int = 8, block: tuple[int, int] = (6, 24),
                val: float = 0.1, seed: int = 0, where: RegionSpec | None = None,
-               detector: safety.Detector | None = None, log: Log = print,
+               log: Log = print,
                progress: bool = True) -> PairsReport:
     """Write (clean, mosaic, mask) PNG pairs and ``pairs.jsonl`` in ``train/`` and ``val/``.
 
     Photos are split between train and val by photo (never a crop of one photo in both).
-    Every photo and every crop passes the safety screen; refused ones are skipped and
-    named. where: random regions (default) or ``RegionSpec("cam", target=...)``: crops
-    around the class's CAM region; photos where it finds none are skipped. Faces and
-    nudity are never training regions. The same seed gives the same bytes. An interrupted
+    Every photo and every crop passes the safety screen: a photo with nudity is left out,
+    and so is a crop with nudity or whose mosaic region overlaps a face (the restorer never
+    learns to de-mosaic faces); each is named in ``skipped`` and counted.
+    where: random regions (default) or ``RegionSpec("cam", target=...)``: crops around
+    the class's CAM region; photos where it finds none are skipped. Faces and nudity are
+    never training regions. The same seed gives the same bytes. An interrupted
     run, started again with the same settings, goes on from the photos it had finished.
     """
     from .data.paired import PAIRS_FILE
@@ -441,7 +439,7 @@ def make_pairs(photos: str | Path | Iterable[str | Path], out_dir: str | Path, *
         else:
             result = _pairs_of_photo(i, src, named[i][1], out_dir,
                                      "val" if i in val_ids else "train", spec, per_image,
-                                     seed, where, detector)
+                                     seed, where)
             write_json(record, result)
         rows[result["split"]] += result["rows"]
         report.written += [out_dir / result["split"] / r["mosaic"] for r in result["rows"]]
@@ -456,6 +454,9 @@ def make_pairs(photos: str | Path | Iterable[str | Path], out_dir: str | Path, *
     import shutil
 
     shutil.rmtree(done)
+    faces = sum("face" in reason for _, reason in report.skipped)
+    if faces:
+        log(f"pairs: {faces} crop(s) left out: their mosaic region would cover a face")
     if not rows["train"]:
         report.failed.append((str(out_dir), "no training pairs were written"))
     return report
@@ -476,8 +477,7 @@ def _pairs_progress(out_dir: Path, settings: dict[str, Any]) -> Path:
 
 
 def _pairs_of_photo(i: int, src: Path, name: Path, out_dir: Path, split: str, spec: Any,
-                    per_image: int, seed: int, where: RegionSpec | None,
-                    detector: safety.Detector | None) -> dict[str, Any]:
+                    per_image: int, seed: int, where: RegionSpec | None) -> dict[str, Any]:
     """Write one photo's pairs; return its rows and what was skipped or failed (JSON-ready)."""
     from .data.synth import make_pair
 
@@ -490,9 +490,10 @@ def _pairs_of_photo(i: int, src: Path, name: Path, out_dir: Path, split: str, sp
     if min(photo.shape[:2]) < 16:
         result["failed"].append(f"{src}: too small ({photo.shape[1]}x{photo.shape[0]})")
         return result
-    if reasons := _screen(photo, detector):
+    if reasons := safety.screen_image(photo):
         result["skipped"].append([str(src), ", ".join(reasons)])
         return result
+    faces = safety.face_boxes(photo)
     rng = np.random.default_rng([seed, i])
     region = None
     if where is not None and where.where == "cam":
@@ -506,7 +507,7 @@ def _pairs_of_photo(i: int, src: Path, name: Path, out_dir: Path, split: str, sp
         pair = make_pair(photo, rng, spec, region)
         if pair is None:
             continue
-        if reasons := _screen(pair.clean, detector):
+        if reasons := safety.screen_pair(pair.clean, pair.mask, _faces_in_crop(faces, pair)):
             result["skipped"].append([f"{src} (crop {k})", ", ".join(reasons)])
             continue
         stem = f"{i:05d}_{k:03d}"
@@ -521,8 +522,15 @@ def _pairs_of_photo(i: int, src: Path, name: Path, out_dir: Path, split: str, sp
 
 # --- training -----------------------------------------------------------------------------
 
-def screen_dataset(dataset: Any, cache: Path | None, detector: safety.Detector | None = None,
-                   log: Log = print) -> list[tuple[str, str]]:
+def _faces_in_crop(faces: list[Box], pair: Any) -> list[Box]:
+    """Face boxes of the whole photo in a pair's crop pixels (its params' scale and crop)."""
+    scale = pair.params["scale"]
+    x0, y0, _ = pair.params["crop"]
+    return [(int(x * scale) - x0, int(y * scale) - y0, int(np.ceil(w * scale)) + 1,
+             int(np.ceil(h * scale)) + 1) for x, y, w, h in faces]
+
+
+def screen_dataset(dataset: Any, cache: Path | None, log: Log = print) -> list[tuple[str, str]]:
     """Screen every image a dataset reads; leave out what is refused; return it named.
 
     Verdicts are cached per file (path, size, mtime) in ``cache``, so a resumed run does
@@ -539,7 +547,7 @@ def screen_dataset(dataset: Any, cache: Path | None, detector: safety.Detector |
         if key not in known:
             found: set[str] = set()
             for view in dataset.read_views(path):
-                found.update(_screen(view, detector))
+                found.update(safety.screen_image(view))
             known[key] = sorted(found)
         if known[key]:
             excluded.add(path)
@@ -564,7 +572,7 @@ def _saved_settings(run_dir: Path, resume: bool, config: dict[str, Any] | None,
 
 
 def _train(make_trainer: Callable, train_set: Any, val_set: Any, run_dir: Path, opts: Any, *,
-           epochs: float | None, resume: bool, detector: safety.Detector | None, log: Log,
+           epochs: float | None, resume: bool, log: Log,
            args: dict[str, Any]):
     """Screen the data, turn epochs into steps, run the shared loop."""
     from dataclasses import replace
@@ -573,7 +581,7 @@ def _train(make_trainer: Callable, train_set: Any, val_set: Any, run_dir: Path, 
 
     for data in (train_set, val_set):
         if data is not None:
-            screen_dataset(data, run_dir / "screening.json", detector, log)
+            screen_dataset(data, run_dir / "screening.json", log)
     if not len(train_set):
         raise InputError(args.get("dataset"), "no training images left after the safety screen")
     if epochs is not None:
@@ -585,8 +593,7 @@ def _train(make_trainer: Callable, train_set: Any, val_set: Any, run_dir: Path, 
 def train_pix2pix(dataset: str | Path, run_dir: str | Path, *,
                   config: dict[str, Any] | None = None, loop: Any = None,
                   epochs: float | None = None, direction: str = "AtoB", resume: bool = False,
-                  init_from: str | Path | None = None,
-                  detector: safety.Detector | None = None, log: Log = print):
+                  init_from: str | Path | None = None, log: Log = print):
     """Train pix2pix on a pair folder or an aligned A|B folder; return a RunResult.
 
     config: Pix2PixConfig fields (size, ngf, gan_mode, mask_l1_weight, ...); the mask
@@ -638,7 +645,7 @@ def train_pix2pix(dataset: str | Path, run_dir: str | Path, *,
         return trainer
 
     return _train(make_trainer, train_set, val_set, run_dir, opts, epochs=epochs,
-                  resume=resume, detector=detector, log=log,
+                  resume=resume, log=log,
                   args={"dataset": str(dataset), "direction": direction, "epochs": epochs,
                         "init_from": None if start_from is None else str(start_from.path)})
 
@@ -662,8 +669,7 @@ def _generator_source(init_from: str | Path) -> Any:
 def train_cyclegan(dataset: str | Path | None, run_dir: str | Path, *,
                    a: str | Path | None = None, b: str | Path | None = None,
                    config: dict[str, Any] | None = None, loop: Any = None,
-                   epochs: float | None = None, resume: bool = False,
-                   detector: safety.Detector | None = None, log: Log = print):
+                   epochs: float | None = None, resume: bool = False, log: Log = print):
     """Train CycleGAN on trainA/ + trainB/ of ``dataset`` (or folders ``a`` and ``b``).
 
     config: CycleGANConfig fields; loop: LoopOptions; resume as for :func:`train_pix2pix`.
@@ -682,7 +688,7 @@ def train_cyclegan(dataset: str | Path | None, run_dir: str | Path, *,
             (Path(dataset) / "testB").is_dir():
         val_set = UnpairedDataset(*domain_folders(dataset, "test"), cfg.size, augment=False)
     return _train(lambda device, fmt, fused: CycleGAN(cfg, device, fmt, fused), train_set,
-                  val_set, run_dir, opts, epochs=epochs, resume=resume, detector=detector, log=log,
+                  val_set, run_dir, opts, epochs=epochs, resume=resume, log=log,
                   args={"dataset": str(dataset), "a": str(fa), "b": str(fb), "epochs": epochs})
 
 
@@ -730,13 +736,12 @@ class _StateHolder:
         return self._state
 
 
-def load_restorer(model: str | Path | None = "default", device: str = "auto",
-                  detector: safety.Detector | None = None):
+def load_restorer(model: str | Path | None = "default", device: str = "auto"):
     """A Restorer from a run folder or model JSON; ``default`` or None: the shipped model."""
     from .restore import Restorer
 
     path = default_model() if model in (None, "default") else model
-    return Restorer.from_checkpoint(path, device=device, detector=detector)
+    return Restorer.from_checkpoint(path, device=device)
 
 
 def restore_image(image: np.ndarray, restorer: Any, mask: np.ndarray | None = None):
@@ -754,15 +759,14 @@ def restore_image(image: np.ndarray, restorer: Any, mask: np.ndarray | None = No
 def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *,
                   model: str | Path | None = "default",
                   mask: str | Path | None = None, device: str = "auto",
-                  detector: safety.Detector | None = None, video: VideoOptions = VideoOptions(),
-                  log: Log = print) -> BatchReport:
+                  video: VideoOptions = VideoOptions(), log: Log = print) -> BatchReport:
     """Restore each image (mask given, or found) into ``out_dir/<stem>.png``; a video into
     ``out_dir/<name>`` (streamed, regions tracked, audio copied).
 
     Regions refused by the safety gate stay as they were; the log says which and why.
     The PNG's metadata lists the regions synthesised and those refused.
     """
-    restorer = load_restorer(model, device, detector)
+    restorer = load_restorer(model, device)
     report = BatchReport()
     mask_path = Path(mask) if mask is not None else None
     for src, out in _outputs(inputs, out_dir, suffix=".png", videos=True):
@@ -832,10 +836,10 @@ def _restore_video(src: Path, out: Path, restorer: Any, mask_path: Path | None,
             m = read_mask(mask_path, (info.width, info.height))
         done = restore_video(src, out, restorer, mask=m, log=log, **video.kwargs())
         log(done.summary())
-        refused = done.regions_refused
+        refused = len(done.withheld)
         if refused:
-            note = (f"{src}: {refused} region(s) kept mosaiced: a face or nudity was detected "
-                    "in the restored result")
+            note = (f"{src}: {refused} tracked region(s) kept mosaiced in every frame: a face "
+                    "or nudity was detected in the restored result")
             report.notes.append(note)
             log(note)
         report.written.append(out)
@@ -848,7 +852,7 @@ def _restore_video(src: Path, out: Path, restorer: Any, mask_path: Path | None,
 def evaluate(photos: str | Path, report_dir: str | Path, *, model: str | Path = "default",
              blocks: Iterable[int] = (8, 12, 16), where: str | RegionSpec = "random",
              per_image: int = 2, seed: int = 0, device: str = "auto",
-             detector: safety.Detector | None = None, log: Log = print, progress: bool = True):
+             log: Log = print, progress: bool = True):
     """Restoration quality inside masks, model against baselines; writes report.json/html.
 
     model: a run folder, a model JSON, or ``default`` (the model shipped in the package).
@@ -862,7 +866,7 @@ def evaluate(photos: str | Path, report_dir: str | Path, *, model: str | Path = 
             return find_regions(image, spec).mask
     elif spec.where != "random":
         raise ValueError("eval regions are random or cam")
-    restorer = load_restorer(model, device, detector)
+    restorer = load_restorer(model, device)
     return run_eval(photos, report_dir, restorer, blocks=blocks, where=spec.where,
                     region_fn=region_fn, per_image=per_image, seed=seed, log=log,
                     progress=progress)
@@ -870,20 +874,19 @@ def evaluate(photos: str | Path, report_dir: str | Path, *, model: str | Path = 
 
 # --- translate ----------------------------------------------------------------------------
 
-def load_translator(model: str | Path, direction: str = "AtoB", device: str = "auto",
-                    detector: safety.Detector | None = None):
+def load_translator(model: str | Path, direction: str = "AtoB", device: str = "auto"):
     from .translate import Translator
 
-    return Translator.from_checkpoint(model, direction, device, detector)
+    return Translator.from_checkpoint(model, direction, device)
 
 
 def translate_files(inputs: Iterable[str | Path], out_dir: str | Path, *, model: str | Path,
                     direction: str = "AtoB", device: str = "auto",
-                    detector: safety.Detector | None = None, video: VideoOptions = VideoOptions(),
-                    log: Log = print) -> BatchReport:
+                    video: VideoOptions = VideoOptions(), log: Log = print) -> BatchReport:
     """Translate each image into ``out_dir/<stem>.png`` (a video into ``out_dir/<name>``);
-    outputs with nudity are refused (a video with one such frame is refused whole)."""
-    translator = load_translator(model, direction, device, detector)
+    outputs the gate refuses (nudity anywhere, or a face where the input showed none) are
+    not written (a video with one such frame is refused whole)."""
+    translator = load_translator(model, direction, device)
     report = BatchReport()
     pending: list[tuple[Path, Path, np.ndarray]] = []  # images of one generator batch
 

@@ -160,7 +160,7 @@ def _region_spec(where, target, method, scales, threshold, min_score, top_k, mar
 @click.option("--mask", type=click.Path(path_type=Path), help="Mosaic where this mask is white.")
 @click.option("--where", type=click.Choice(["random", "cam", "face", "nudity"]),
               help="Find the regions: random, cam (where the classifier sees --target), "
-                   "face or nudity (NudeNet).")
+                   "faces (CenterFace and NudeNet) or nudity (NudeNet).")
 @region_options
 @click.option("--style", type=click.Choice(["mosaic", "blur", "solid"]), default="mosaic",
               help="mosaic is weak redaction (it can be partly undone); solid removes.")
@@ -239,7 +239,8 @@ def pairs(photos, output, size, per_image, block, val, seed, where, target, meth
           threshold, min_score, top_k, margin, classifier):
     """Make (clean, mosaic, mask) training pairs from a folder of clean photos.
 
-    Every photo and crop passes the safety screen (images with nudity are left out).
+    Every photo and crop passes the safety screen: images with nudity are left out, and
+    so are crops whose mosaic would cover a face.
     """
     from . import api
 
@@ -442,7 +443,8 @@ def restore(inputs, output, model, mask, device, codec, crf, preset, start, dura
 def translate(inputs, output, model, direction, device, codec, crf, preset, start, duration):
     """Translate whole images with a trained model (any size; large ones in tiles).
 
-    Outputs in which nudity is detected are refused and not written.
+    Outputs in which nudity is detected, or a face the input did not show, are refused
+    and not written.
     """
     from . import api
 

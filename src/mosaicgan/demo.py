@@ -15,12 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from . import api
 from .errors import InputError
 from .imageio import read_image, write_image
 from .regions.masks import box_mask
+from .sheets import before_after_sheet, screened
 
 # skimage.data photo -> the mosaic's box as fractions (x, y, w, h) of the photo, chosen on
 # textured parts (a mosaic of flat sky cannot be told from the sky itself)
@@ -49,31 +50,6 @@ def bundled_photos() -> dict[str, np.ndarray]:
         size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
         photos[name] = np.asarray(Image.fromarray(image).resize(size, Image.LANCZOS))
     return photos
-
-
-def _labelled(image: np.ndarray, label: str, height: int = 192) -> Image.Image:
-    im = Image.fromarray(image)
-    im = im.resize((round(im.width * height / im.height), height), Image.LANCZOS)
-    canvas = Image.new("RGB", (im.width, height + 18), "white")
-    canvas.paste(im, (0, 18))
-    ImageDraw.Draw(canvas).text((3, 3), label, fill="black")
-    return canvas
-
-
-def before_after_sheet(rows: list[list[tuple[np.ndarray, str]]]) -> np.ndarray:
-    """One row per image of labelled tiles (e.g. mosaiced | found | restored | original)."""
-    tiles = [[_labelled(img, label) for img, label in row] for row in rows]
-    width = max(sum(t.width for t in row) + 6 * (len(row) - 1) for row in tiles)
-    height = sum(row[0].height for row in tiles) + 6 * (len(tiles) - 1)
-    sheet = Image.new("RGB", (width, height), "white")
-    y = 0
-    for row in tiles:
-        x = 0
-        for tile in row:
-            sheet.paste(tile, (x, y))
-            x += tile.width + 6
-        y += row[0].height + 6
-    return np.asarray(sheet)
 
 
 def _calibrated_steps(seconds: float, batch: int, cfg: dict, dataset: Path) -> int:
@@ -110,13 +86,14 @@ def run_demo(out_dir: str | Path = "demo-output", minutes: float = 3.0, seed: in
     photos = bundled_photos()
 
     log("1/5 writing the bundled photos and their mosaiced copies")
+    masks = {}
     for name, image in photos.items():
         write_image(out / "photos" / f"{name}.png", image)
         h, w = image.shape[:2]
         x, y, bw, bh = PHOTOS[name]
-        mask = box_mask(h, w, (round(x * w), round(y * h), round(bw * w), round(bh * h)))
+        masks[name] = box_mask(h, w, (round(x * w), round(y * h), round(bw * w), round(bh * h)))
         write_image(out / "mosaiced" / f"{name}.png",
-                    api.mosaic_image(image, mask, MOSAIC_BLOCK))
+                    api.mosaic_image(image, masks[name], MOSAIC_BLOCK))
 
     log("2/5 making training pairs from the clean photos")
     api.make_pairs(out / "photos", out / "pairs", size=SIZE, per_image=64, block=PAIR_BLOCKS,
@@ -158,6 +135,9 @@ def run_demo(out_dir: str | Path = "demo-output", minutes: float = 3.0, seed: in
             refused = [n for n in report.notes if f"{name}.png" in n]
             text = label if not refused else f"{label}: kept mosaiced by the safety gate"
             row.append((read_image(folder / f"{name}.png"), text))
-        rows.append([*row, (image, "original")])
+        # The original is what the mosaic hid: withheld where that is a face.
+        original = screened(mosaiced, image, masks[name])
+        rows.append([*row, (original, "original" if original is image else
+                            "original: withheld by the safety gate")])
     sheet = write_image(out / "sheet.png", before_after_sheet(rows))
     return sheet

@@ -22,6 +22,7 @@ from .imageio import list_images, read_image, write_image, write_json, write_tex
 from .metrics import crop_features, kid, masked_psnr, masked_ssim, region_crops
 from .mosaic import pixelate_array
 from .regions.masks import random_region
+from .sheets import before_after_sheet, screened
 
 METHODS = ("model", *BASELINES)
 MAX_SIDE = 768  # photos are scaled down to this longer side (speed; typical web images)
@@ -137,8 +138,6 @@ def evaluate(photos_dir: str | Path, report_dir: str | Path, restorer: Any, *,
 
 def _write_html(report_dir: Path, rows: list[dict], samples: list[Sample], refused: int,
                 restorer: Any) -> None:
-    from .demo import before_after_sheet
-
     chosen = samples[:: max(1, len(samples) // SHEET_SAMPLES)][:SHEET_SAMPLES]
     images = []
     for n, s in enumerate(chosen):
@@ -146,9 +145,12 @@ def _write_html(report_dir: Path, rows: list[dict], samples: list[Sample], refus
         pad = 16
         y0, y1 = max(0, ys.min() - pad), ys.max() + pad + 1
         x0, x1 = max(0, xs.min() - pad), xs.max() + pad + 1
-        row = [(s.mosaic[y0:y1, x0:x1], f"{s.photo} block {s.block}: mosaic")]
-        row += [(s.outputs[m][y0:y1, x0:x1], m) for m in METHODS if m != "mosaic"]
-        row.append((s.clean[y0:y1, x0:x1], "target"))
+        mosaic, mask = s.mosaic[y0:y1, x0:x1], s.mask[y0:y1, x0:x1]
+        row = [(mosaic, f"{s.photo} block {s.block}: mosaic")]
+        # Every panel but the mosaic shows what was under it: screened as a restoration.
+        row += [(screened(mosaic, s.outputs[m][y0:y1, x0:x1], mask), m)
+                for m in METHODS if m != "mosaic"]
+        row.append((screened(mosaic, s.clean[y0:y1, x0:x1], mask), "target"))
         name = f"sheet_{n:02d}.png"
         write_image(report_dir / name, before_after_sheet([row]))
         images.append(name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from .regions.masks import mask_boxes
+from .geometry import mask_boxes
 
 MAX_PSNR = 100.0  # identical regions
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -19,8 +20,8 @@ from .baselines import bicubic_from_blocks
 from .cells import match_cell_means
 from .errors import ModelError
 from .find_mosaic import find_mosaic_regions, regions_mask
+from .geometry import Box
 from .nets import per_sample_norm
-from .regions.masks import Box
 from .train.checkpoint import load_checkpoint
 from .train.pix2pix import KIND, Pix2PixConfig, build_generator, generator_input, generator_output
 from .train.precision import pick_device
@@ -29,6 +30,9 @@ CONTEXT = 1.5  # the generator sees the region's box grown by half
 FEATHER = 2  # px of blending inside the mask edge
 MIN_REGION_AREA = 16  # px; smaller mask specks are left alone
 MAX_NATIVE = 4  # windows up to 4x the training size run at full resolution; larger shrink
+# Pixels per generator call: bounds the activations in memory whatever the regions' sizes
+# (a 768-px window of a 720p video is 0.6 M px; a U-Net holds ~40 B/px per ngf=16 at it).
+GENERATOR_PIXELS = 1 << 21
 
 
 # A mosaic's grid: the region it covers, its block size and a grid corner (x, y).
@@ -36,10 +40,24 @@ Grid = tuple[np.ndarray, int, tuple[int, int]]
 
 
 @dataclass
+class RegionPlan:
+    """One region to restore: see :meth:`Restorer.plan`."""
+
+    box: Box  # the region's box: what the gate screens
+    region: np.ndarray  # (H, W) bool: the pixels replaced
+    window: tuple[int, int, int]  # (x, y, side) of the crop in the image
+    crop: np.ndarray  # (side, side, 3) uint8: the generator's input
+    crop_mask: np.ndarray  # (side, side) bool: the mask the generator sees
+    grid: tuple[int, tuple[int, int]] | None  # (block, origin) for cell matching
+    key: Any = None  # the caller's tag (a video track)
+
+
+@dataclass
 class RegionOutcome:
     box: Box
     restored: bool
     reasons: list[str] = field(default_factory=list)  # why it was not written
+    key: Any = None  # the plan's key
 
     def as_dict(self) -> dict:
         d = {"box": list(self.box), "restored": self.restored}
@@ -113,23 +131,26 @@ def crop_padded(arr: np.ndarray, x: int, y: int, side: int) -> np.ndarray:
 
 
 class Restorer:
-    """A loaded restoration generator. Build once, call on many images."""
+    """A loaded restoration generator. Build once, call on many images.
+
+    Restoring is one chain for images and video: :meth:`plan` a region (its window and
+    the generator's crop), then :meth:`run` the plans of one or more frames: the generator
+    runs on all their crops in batches, and each result is committed (pasted, then
+    screened by the safety gate) in turn. Nothing public returns ungated pixels.
+    """
 
     def __init__(self, generator: torch.nn.Module, cfg: Pix2PixConfig, device: torch.device,
-                 source: str = "", detector: safety.Detector | None = None,
-                 match_cells: bool = True):
+                 source: str = "", match_cells: bool = True):
         self.G = per_sample_norm(generator).to(device).eval()
         self.cfg = cfg
         self.device = device
         self.source = source
-        self.detector = detector
         # Shift each restored cell back to the mosaic's colour for it (cells.py): never
         # further from the truth, and it removes the generator's colour drift.
         self.match_cells = match_cells
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto",
-                        detector: safety.Detector | None = None,
                         match_cells: bool = True) -> Restorer:
         ckpt = load_checkpoint(path)
         if ckpt.kind != KIND:
@@ -141,22 +162,22 @@ class Restorer:
                              "model); use `mosaicgan translate` for it")
         G = build_generator(cfg)
         ckpt.load_module("G", G)
-        return cls(G, cfg, pick_device(device), str(ckpt.path), detector, match_cells)
+        return cls(G, cfg, pick_device(device), str(ckpt.path), match_cells)
+
+    def _generated(self, plans: list[RegionPlan], batch: int) -> list[np.ndarray]:
+        """The generator's (ungated) output for each plan's crop, in batches of at most
+        ``batch`` crops and :data:`GENERATOR_PIXELS` (a test's oracle replaces this)."""
+        out: list[np.ndarray] = []
+        for part in chunks([p.crop.shape[0] ** 2 for p in plans], batch, GENERATOR_PIXELS):
+            out += self._generate_batch([plans[i].crop for i in part],
+                                        [plans[i].crop_mask for i in part])
+        return out
 
     @torch.no_grad()
-    def generate(self, image: np.ndarray, mask: np.ndarray,
-                 window: tuple[int, int, int]) -> np.ndarray:
-        """Generator output for a square ``(S, S, 3)`` uint8 crop and its ``(S, S)`` mask.
-
-        window: (x, y, S), where the crop lies in the image (unused here; an oracle in the
-        tests uses it).
-        """
-        return self.generate_batch([image], [mask])[0]
-
-    @torch.no_grad()
-    def generate_batch(self, images: list[np.ndarray], masks: list[np.ndarray]
-                       ) -> list[np.ndarray]:
-        """:meth:`generate` for several square crops (any sides).
+    def _generate_batch(self, images: list[np.ndarray], masks: list[np.ndarray]
+                        ) -> list[np.ndarray]:
+        """Generator output (ungated) for square ``(S, S, 3)`` uint8 crops
+        (any sides) and their ``(S, S)`` bool masks.
 
         A crop whose side is a multiple of the training size (up to 4x) runs at full
         resolution; others are resized to the nearest such side and back. Crops of one
@@ -205,6 +226,40 @@ class Restorer:
                 image = bicubic_from_blocks(image, region, *grid)
         return image
 
+    def plan(self, source: np.ndarray, region: np.ndarray, box: Box,
+             window: tuple[int, int, int], grids: list[Grid] | None = None,
+             seen: np.ndarray | None = None, key: Any = None) -> RegionPlan:
+        """What restoring one region takes: the generator's crop of ``source`` (the image
+        as the generator should see it, prefilled) in ``window``, the mask it sees there
+        (``seen``, default the region itself), and the region's grid for cell matching."""
+        wx, wy, side = window
+        grid = grid_for(region, grids) if self.match_cells else None
+        return RegionPlan(box, region, window, crop_padded(source, wx, wy, side),
+                          crop_padded(region if seen is None else seen, wx, wy, side), grid,
+                          key)
+
+    def run(self, images: list[np.ndarray], plans: list[list[RegionPlan]],
+            batch: int = 8) -> list[tuple[np.ndarray, list[RegionOutcome]]]:
+        """Restore the planned regions of each image: the generator runs on every crop (in
+        batches of at most ``batch`` crops and :data:`GENERATOR_PIXELS`), then each
+        region is pasted and screened in turn; a region the gate refuses stays as the
+        image had it. Returns each image with its regions' outcomes."""
+        generated = self._generated([p for frame_plans in plans for p in frame_plans], batch)
+        results = []
+        done = iter(generated)
+        for image, frame_plans in zip(images, plans, strict=True):
+            out, outcomes = image, []
+            for p in frame_plans:
+                candidate = _paste_region(out, p.region, next(done), p.window, p.grid)
+                reasons = safety.screen_region(candidate, p.box)
+                if reasons:
+                    outcomes.append(RegionOutcome(p.box, False, reasons, p.key))
+                    continue
+                out = candidate
+                outcomes.append(RegionOutcome(p.box, True, key=p.key))
+            results.append((out, outcomes))
+        return results
+
     def restore(self, image: np.ndarray, mask: np.ndarray,
                 grids: list[Grid] | None = None) -> RestoreResult:
         """Restore ``image`` ``(H, W, 3)`` uint8 inside ``mask`` ``(H, W)`` bool.
@@ -213,32 +268,40 @@ class Restorer:
         region gets the grid that overlaps it most: a model trained on bicubic-prefilled
         input starts from that prefill, and the restored cells are shifted to the means
         the mosaic gives them (``match_cells``). A region without a grid (not a mosaic, or
-        not found) gets neither.
+        not found) gets neither. Regions are restored one after the other, each seeing
+        the ones before it restored.
         """
         if mask.shape != image.shape[:2]:
             raise ValueError(f"mask is {mask.shape}, image is {image.shape[:2]}")
-        out = image.copy()
+        out = image
         height, width = image.shape[:2]
         outcomes = []
         if self.uses_grids and grids is None and mask.any():
             grids = find_mosaics(image)[1]
         for box, region in regions_of(mask):
-            wx, wy, side = window_for(box, width, height, self.cfg.size)
-            source = self.prefilled(out, [region], grids)
-            generated = self.generate(crop_padded(source, wx, wy, side),
-                                      crop_padded(mask, wx, wy, side), (wx, wy, side))
-            grid = grid_for(region, grids) if self.match_cells else None
-            candidate = paste_region(out, region, generated, (wx, wy, side), grid)
-            reasons = safety.screen_region(candidate, box, self.detector)
-            if reasons:
-                outcomes.append(RegionOutcome(box, False, reasons))
-                continue
-            out = candidate
-            outcomes.append(RegionOutcome(box, True))
-        return RestoreResult(out, outcomes)
+            window = window_for(box, width, height, self.cfg.size)
+            plan = self.plan(self.prefilled(out, [region], grids), region, box, window, grids,
+                             seen=mask)
+            [(out, [outcome])] = self.run([out], [[plan]])
+            outcomes.append(outcome)
+        return RestoreResult(out if out is not image else image.copy(), outcomes)
 
 
-def paste_region(image: np.ndarray, region: np.ndarray, generated: np.ndarray,
+def chunks(sizes: list[int], count: int, budget: int) -> list[list[int]]:
+    """Indices in order, cut into runs of at most ``count`` items and ``budget`` in total
+    (an item larger than the budget goes alone)."""
+    runs: list[list[int]] = []
+    total = 0
+    for i, size in enumerate(sizes):
+        if not runs or len(runs[-1]) >= count or total + size > budget:
+            runs.append([])
+            total = 0
+        runs[-1].append(i)
+        total += size
+    return runs
+
+
+def _paste_region(image: np.ndarray, region: np.ndarray, generated: np.ndarray,
                  window: tuple[int, int, int],
                  grid: tuple[int, tuple[int, int]] | None = None) -> np.ndarray:
     """A copy of ``image`` with ``generated`` (the crop of ``window`` = (x, y, side))

@@ -24,10 +24,10 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
-Box = tuple[int, int, int, int]
+from .geometry import Box, box_iou, components, hull
+
 SEEN, FILLED, HELD, LEAD, CARRIED = "seen", "filled", "held", "lead", "carried"
 SHAPES = ("box", "mask")
 SMOOTHING = ("mean", "median")
@@ -75,39 +75,9 @@ class _Track:
         return max(self.seen)
 
 
-def components(mask: np.ndarray, min_area: int = 1) -> list[tuple[Box, np.ndarray]]:
-    """(box, (h, w) bool crop of the component) for each 8-connected part of ``mask``."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8),
-                                                               connectivity=8)
-    out = []
-    for i in range(1, count):
-        x, y, w, h, area = (int(v) for v in stats[i])
-        if area >= min_area:
-            out.append(((x, y, w, h), labels[y:y + h, x:x + w] == i))
-    return out
-
-
-def box_iou(a: Box, b: Box) -> float:
-    """Intersection over union of two ``(x, y, w, h)`` boxes."""
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _centre_inside(a: Box, b: Box) -> bool:
     cx, cy = a[0] + a[2] / 2, a[1] + a[3] / 2
     return b[0] <= cx <= b[0] + b[2] and b[1] <= cy <= b[1] + b[3]
-
-
-def hull(*boxes: Box) -> Box:
-    """The smallest box holding all ``boxes``."""
-    x0 = min(b[0] for b in boxes)
-    y0 = min(b[1] for b in boxes)
-    x1 = max(b[0] + b[2] for b in boxes)
-    y1 = max(b[1] + b[3] for b in boxes)
-    return x0, y0, x1 - x0, y1 - y0
 
 
 def grow(box: Box, margin: float, width: int, height: int) -> Box:

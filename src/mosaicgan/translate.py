@@ -2,7 +2,8 @@
 
 Any image size: the image is padded to what the network needs and cropped back; images
 larger than ``max_side`` are cut into overlapping tiles that are blended. Every output
-passes the safety gate: one with nudity is refused and nothing is written for it.
+passes the safety gate: one with nudity, or with a face where the input showed none, is
+refused and nothing is written for it.
 """
 
 from __future__ import annotations
@@ -66,19 +67,17 @@ class Translator:
     """A loaded generator for whole images. Build once, call on many images."""
 
     def __init__(self, generator: torch.nn.Module, multiple: int, device: torch.device,
-                 mask_channel: bool = False, source: str = "",
-                 detector: safety.Detector | None = None, max_side: int = MAX_SIDE):
+                 mask_channel: bool = False, source: str = "", max_side: int = MAX_SIDE):
         self.G = per_sample_norm(generator).to(device).eval()
         self.multiple = multiple
         self.device = device
         self.mask_channel = mask_channel
         self.source = source
-        self.detector = detector
         self.max_side = max(max_side, multiple)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, direction: str = "AtoB", device: str = "auto",
-                        detector: safety.Detector | None = None) -> Translator:
+    def from_checkpoint(cls, path: str | Path, direction: str = "AtoB", device: str = "auto"
+                        ) -> Translator:
         ckpt = load_checkpoint(path)
         if direction not in ("AtoB", "BtoA"):
             raise ValueError(f"unknown direction {direction!r}; choose AtoB or BtoA")
@@ -100,7 +99,7 @@ class Translator:
             multiple = G.multiple
         else:
             raise ModelError(f"{ckpt.path}: cannot translate with a {ckpt.kind} model")
-        return cls(G, multiple, pick_device(device), False, str(ckpt.path), detector)
+        return cls(G, multiple, pick_device(device), False, str(ckpt.path))
 
     @torch.no_grad()
     def _run(self, x: Tensor) -> Tensor:
@@ -111,8 +110,8 @@ class Translator:
         return out[..., :h, :w]
 
     @torch.no_grad()
-    def generate(self, image: np.ndarray) -> np.ndarray:
-        """The generator's output for an ``(H, W, 3)`` uint8 image, same size (no gate)."""
+    def _generate(self, image: np.ndarray) -> np.ndarray:
+        """The generator's output (ungated) for an ``(H, W, 3)`` uint8 image, same size."""
         x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
         h, w = image.shape[:2]
         if max(h, w) <= self.max_side:
@@ -133,8 +132,8 @@ class Translator:
         return (y[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
 
     @torch.no_grad()
-    def generate_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        """:meth:`generate` for several images; those of one size (that need no tiling)
+    def _generate_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """:meth:`_generate` for several images; those of one size (that need no tiling)
         share a generator call. Results equal one-at-a-time calls (per-sample norms)."""
         outs: list[np.ndarray | None] = [None] * len(images)
         groups: dict[tuple[int, ...], list[int]] = {}
@@ -142,7 +141,7 @@ class Translator:
             if max(image.shape[:2]) <= self.max_side:
                 groups.setdefault(image.shape, []).append(i)
             else:
-                outs[i] = self.generate(image)
+                outs[i] = self._generate(image)
         for idx in groups.values():
             x = torch.from_numpy(np.stack([images[i] for i in idx])).permute(0, 3, 1, 2)
             y = self._run(x.float() / 255)
@@ -152,14 +151,16 @@ class Translator:
         return [o for o in outs if o is not None]
 
     def translate(self, image: np.ndarray) -> TranslateResult:
-        """Translate and screen: an output showing nudity is refused (image None)."""
-        return self.screen(self.generate(image))
+        """Translate and screen: an output the gate refuses (nudity, or a face the input
+        did not show there) is refused (image None)."""
+        return _screened(image, self._generate(image))
 
     def translate_batch(self, images: list[np.ndarray]) -> list[TranslateResult]:
-        return [self.screen(out) for out in self.generate_batch(images)]
+        """:meth:`translate` for several images (same-size ones share a generator call)."""
+        return [_screened(image, out)
+                for image, out in zip(images, self._generate_batch(images), strict=True)]
 
-    def screen(self, out: np.ndarray) -> TranslateResult:
-        reasons = safety.screen_image(out, self.detector, nudity_score=safety.OUTPUT_SCORE)
-        if reasons:
-            return TranslateResult(None, reasons)
-        return TranslateResult(out)
+
+def _screened(image: np.ndarray, out: np.ndarray) -> TranslateResult:
+    reasons = safety.screen_translation(image, out)
+    return TranslateResult(None, reasons) if reasons else TranslateResult(out)

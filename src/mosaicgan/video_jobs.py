@@ -27,19 +27,17 @@ from typing import Any
 
 import numpy as np
 
-from . import safety
 from .api import _metadata, mosaic_image
 from .errors import InputError
-from .regions.masks import Box, box_mask, clip_box
-from .temporal import Region, RegionTracker, hull, union_mask
-from .video import VideoReport, probe, process_video
+from .geometry import Box, clip_box, hull
+from .regions.masks import box_mask
+from .restore import MIN_REGION_AREA, find_mosaics, regions_of, window_for
+from .temporal import Region, RegionTracker, union_mask
+from .video import VideoReport, probe, process_video, read_frames
 
 Log = Callable[[str], None]
 RegionFn = Callable[[np.ndarray], Any]  # frame -> (H, W) bool, or Regions (its .mask)
 BLOCK_HYSTERESIS = 0.25  # a tracked region's block size changes only when 25 % off
-# Pixels per generator call: bounds the activations in memory whatever the regions' sizes
-# (a 768-px window of a 720p video is 0.6 M px; a U-Net holds ~40 B/px per ngf=16 at it).
-GENERATOR_PIXELS = 1 << 21
 
 
 class OutputRefused(InputError):
@@ -269,8 +267,9 @@ def mosaic_video(src: str | Path, dst: str | Path, *, box: Box | None = None,
 class RestoreVideoReport(VideoReport):
     """A :class:`VideoReport` plus what the restorer did, counted per region per frame.
 
-    synthesized / refused: per tracked region, ``{"frames": [first, last], "box": hull,
-    "count": n}`` (refused ones add ``"reasons"``); bounded by the number of regions.
+    synthesized / refused / withheld: per tracked region, ``{"frames": [first, last],
+    "box": hull, "count": n}`` (refused ones add ``"reasons"``): restored, refused by the
+    gate in this pass, and kept as the input had it because its track was refused.
     """
 
     regions_restored: int = 0
@@ -278,6 +277,7 @@ class RestoreVideoReport(VideoReport):
     frames_with_refusals: int = 0
     synthesized: dict[int, dict[str, Any]] = field(default_factory=dict)
     refused: dict[int, dict[str, Any]] = field(default_factory=dict)
+    withheld: dict[int, dict[str, Any]] = field(default_factory=dict)  # tracks kept as input
 
 
 def _note(table: dict[int, dict[str, Any]], track: int, index: int, box: Box,
@@ -301,8 +301,6 @@ def steady_window(region: Region, width: int, height: int, size: int) -> tuple[i
     """The crop window ``(x, y, side)`` for a region: around its box smoothed over time, so
     the generator sees the same crop while the region stays put; grown to hold the
     region's current box when it moved out of it."""
-    from .restore import window_for
-
     wx, wy, side = window_for(region.steady_box, width, height, size)
     x, y, w, h = region.box
     if x < wx or y < wy or x + w > wx + side or y + h > wy + side:
@@ -310,23 +308,35 @@ def steady_window(region: Region, width: int, height: int, size: int) -> tuple[i
     return wx, wy, side
 
 
+class _Refused(Exception):
+    """Raised inside a pass when the gate refuses a region of a track not yet withheld:
+    frames of that track already written would show what the gate refused elsewhere."""
+
+
 class RestoreProcessor:
     """Find (or take) mosaics per frame, track them, restore them in steady windows.
 
-    Generator calls are batched over the regions of all frames that are ready. Each
-    region is then pasted and screened in turn, as :meth:`Restorer.restore` does: a
-    region in which the gate finds a face or nudity stays as it was.
+    One restore chain with images (:meth:`Restorer.plan` / :meth:`Restorer.run`): the
+    generator runs on the regions of all frames that are ready, in batches; each region
+    is then pasted and screened in turn. Regions of ``withheld`` tracks (every region,
+    with ``withhold_all``) are left as the input had them in every frame. With
+    ``stop_on_refusal``, a refusal raises :class:`_Refused`: the pass is abandoned.
     """
 
     def __init__(self, restorer: Any, report: RestoreVideoReport, *,
                  mask: np.ndarray | None = None, detect_every: int = 1,
-                 tracker: RegionTracker | None = None, batch: int = 8, log: Log = print):
+                 tracker: RegionTracker | None = None, batch: int = 8,
+                 withheld: frozenset[int] = frozenset(), withhold_all: bool = False,
+                 stop_on_refusal: bool = False, log: Log = print):
         self.restorer = restorer
         self.report = report
         self.mask = mask
         self.detect_every = detect_every
         self.tracker = tracker
         self.batch = batch
+        self.withheld = withheld
+        self.withhold_all = withhold_all
+        self.stop_on_refusal = stop_on_refusal
         self.log = log
         self.frames: deque[tuple[int, np.ndarray]] = deque()
         self.last_mask: np.ndarray | None = None
@@ -337,8 +347,6 @@ class RestoreProcessor:
         self.last_grids: list | None = None
 
     def _detect(self, frame: np.ndarray, index: int) -> np.ndarray | None:
-        from .restore import find_mosaics
-
         if self.mask is not None:
             return self.mask
         if index % self.detect_every:
@@ -363,78 +371,60 @@ class RestoreProcessor:
     def flush(self) -> list[np.ndarray]:
         return self._restore(self.tracker.flush()) if self.tracker is not None else []
 
-    def _restore(self, ready: list[tuple[int, list[Region]]]) -> list[np.ndarray]:
-        from .restore import MIN_REGION_AREA, crop_padded, find_mosaics, grid_for, paste_region
+    def _kept(self, region: Region) -> bool:
+        """Whether a region stays as the input had it (its track was refused)."""
+        return self.withhold_all or region.track in self.withheld
 
-        size = self.restorer.cfg.size
-        jobs = []  # (position in ready, region, window, its grid or None)
-        crops, masks = [], []
-        frames = []
-        for pos, (index, regions) in enumerate(ready):
+    def _restore(self, ready: list[tuple[int, list[Region]]]) -> list[np.ndarray]:
+        restorer = self.restorer
+        size = restorer.cfg.size
+        frames, plans = [], []
+        for index, regions in ready:
             i, frame = self.frames.popleft()
             assert i == index, (i, index)  # the tracker returns frames in order
             frames.append(frame)
             height, width = frame.shape[:2]
             regions = [r for r in regions if r.mask.sum() >= MIN_REGION_AREA]
+            for region in regions:
+                if self._kept(region):
+                    _note(self.report.withheld, region.track, index, region.box)
             # The generator sees every region in its window, as in Restorer.restore.
             everything = union_mask(regions, (height, width)) if len(regions) > 1 else None
+            todo = [r for r in regions if not self._kept(r)]
             source = frame
             own_grids = self.grids.pop(index, None)  # popped for every frame: bounded
             self.last_grids = own_grids or self.last_grids
-            if regions and self.restorer.uses_grids:
+            if todo and restorer.uses_grids:
                 if self.last_grids is None:  # a given mask: find its grid once
                     self.last_grids = find_mosaics(frame)[1]
-                source = self.restorer.prefilled(frame, [r.mask for r in regions],
-                                                 self.last_grids)
-            grids = self.last_grids if self.restorer.match_cells else None
-            for region in regions:
-                wx, wy, side = steady_window(region, width, height, size)
-                crops.append(crop_padded(source, wx, wy, side))
-                masks.append(crop_padded(region.mask if everything is None else everything,
-                                         wx, wy, side))
-                jobs.append((pos, region, (wx, wy, side), grid_for(region.mask, grids)))
-        generated: list[np.ndarray] = []
-        for part in _chunks([c.shape[0] ** 2 for c in crops], self.batch, GENERATOR_PIXELS):
-            generated += self.restorer.generate_batch([crops[i] for i in part],
-                                                      [masks[i] for i in part])
-        out = list(frames)
-        refused_in = set()
-        for (pos, region, window, grid), gen in zip(jobs, generated, strict=True):
-            index = ready[pos][0]
-            candidate = paste_region(out[pos], region.mask, gen, window, grid)
-            reasons = safety.screen_region(candidate, region.box, self.restorer.detector)
-            if reasons:
+                source = restorer.prefilled(frame, [r.mask for r in todo], self.last_grids)
+            plans.append([restorer.plan(source, r.mask, r.box,
+                                        steady_window(r, width, height, size),
+                                        self.last_grids, seen=everything, key=r.track)
+                          for r in todo])
+        out = []
+        results = restorer.run(frames, plans, self.batch)
+        for (index, _), (image, outcomes) in zip(ready, results, strict=True):
+            refused = [o for o in outcomes if not o.restored]
+            for o in outcomes:
+                if o.restored:
+                    self.report.regions_restored += 1
+                    _note(self.report.synthesized, o.key, index, o.box)
+            for o in refused:
                 self.report.regions_refused += 1
-                refused_in.add(pos)
-                if _note(self.report.refused, region.track, index, region.box, reasons):
-                    self.log(f"frame {index}: region at {region.box} kept mosaiced: "
-                             f"{' and '.join(reasons)} detected in the restored result")
-                continue
-            out[pos] = candidate
-            self.report.regions_restored += 1
-            _note(self.report.synthesized, region.track, index, region.box)
-        self.report.frames_with_refusals += len(refused_in)
+                if _note(self.report.refused, o.key, index, o.box, o.reasons):
+                    self.log(f"frame {index}: region at {o.box} (track {o.key}) refused: "
+                             f"{' and '.join(o.reasons)} detected in the restored result")
+            if refused:
+                self.report.frames_with_refusals += 1
+                if self.stop_on_refusal:
+                    raise _Refused()
+            out.append(image)
         return out
-
-
-def _chunks(sizes: list[int], count: int, budget: int) -> list[list[int]]:
-    """Indices in order, cut into runs of at most ``count`` items and ``budget`` in total
-    (an item larger than the budget goes alone)."""
-    runs: list[list[int]] = []
-    total = 0
-    for i, size in enumerate(sizes):
-        if not runs or len(runs[-1]) >= count or total + size > budget:
-            runs.append([])
-            total = 0
-        runs[-1].append(i)
-        total += size
-    return runs
 
 
 def _plain_regions(mask: np.ndarray | None) -> list[Region]:
     """Regions of one mask, without tracking (each component on its own)."""
-    from .restore import regions_of
-
     if mask is None:
         return []
     return [Region(-1 - k, "seen", box, box, m) for k, (box, m) in enumerate(regions_of(mask))]
@@ -453,7 +443,13 @@ def restore_video(src: str | Path, dst: str | Path, restorer: Any, *,
         time (a region missed for up to 2 detections is filled in) with crop windows
         held steady, so restored content does not swim.
     Pixels outside the regions are passed through (within the codec's tolerance).
-    Regions refused by the safety gate stay mosaiced; the report counts them.
+
+    The safety gate screens every region in every frame, and decides per track: a
+    tracked region refused in any frame stays as the input had it in every frame of its
+    track (so a detector that misses a face now and then cannot leak it). The first pass
+    writes the output; when the gate refuses a track, that pass is abandoned (its partial
+    file removed), a scan finds every refused track, and the video is written again with
+    them withheld. The report's ``withheld`` names them; the log says for how many frames.
     The other arguments are :func:`~mosaicgan.video.process_video`'s.
     """
     src = Path(src)
@@ -463,23 +459,67 @@ def restore_video(src: str | Path, dst: str | Path, restorer: Any, *,
             raise InputError(src, f"mask is {mask.shape[1]}x{mask.shape[0]}, the video is "
                                   f"{info.width}x{info.height}")
         mask = mask.astype(bool)
-    report = RestoreVideoReport(src, Path(dst))
-    # Restoration acts on the mosaic's own pixels (shape="mask"): no hold or lead-in onto
-    # clean pixels, but short misses of the finder are bridged; median keeps windows still.
-    tracker = RegionTracker(hold=0, max_gap=2, lead=0, smooth=2, smoothing="median",
-                            shape="mask", detect_every=1 if mask is not None else detect_every
-                            ) if stabilise else None
-    processor = RestoreProcessor(restorer, report, mask=mask, detect_every=detect_every,
-                                 tracker=tracker, batch=batch, log=log)
+
+    def processor(report: RestoreVideoReport, withheld: frozenset[int], withhold_all: bool,
+                  stop: bool, log: Log) -> RestoreProcessor:
+        # Restoration acts on the mosaic's own pixels (shape="mask"): no hold or lead-in
+        # onto clean pixels, but short misses of the finder are bridged; median keeps
+        # windows still.
+        tracker = RegionTracker(hold=0, max_gap=2, lead=0, smooth=2, smoothing="median",
+                                shape="mask",
+                                detect_every=1 if mask is not None else detect_every
+                                ) if stabilise else None
+        return RestoreProcessor(restorer, report, mask=mask, detect_every=detect_every,
+                                tracker=tracker, batch=batch, withheld=withheld,
+                                withhold_all=withhold_all, stop_on_refusal=stop, log=log)
+
     meta = _metadata("restore", model=getattr(restorer, "source", ""),
-                     synthesized="regions inside the mosaics, screened per frame")
-    process_video(src, dst, processor, codec=codec, crf=crf, preset=preset, start=start,
-                  duration=duration, batch=batch, metadata={"comment": json.dumps(meta)},
-                  progress=progress, log=log, report=report)
-    if report.regions_refused:
-        log(f"{src}: {report.regions_refused} region-frames in {report.frames_with_refusals} "
-            "frames kept mosaiced by the safety gate")
+                     synthesized="regions inside the mosaics, screened per frame and track")
+    withheld: frozenset[int] = frozenset()
+    withhold_all = False
+    scans: dict[int, dict[str, Any]] = {}
+    while True:
+        report = RestoreVideoReport(src, Path(dst))
+        try:
+            process_video(src, dst, processor(report, withheld, withhold_all, True, log),
+                          codec=codec, crf=crf, preset=preset, start=start,
+                          duration=duration, batch=batch,
+                          metadata={"comment": json.dumps(meta)}, progress=progress, log=log,
+                          report=report)
+            break
+        except _Refused:
+            scan = RestoreVideoReport(src, Path(dst))
+            _scan(src, processor(scan, withheld, withhold_all, False, lambda _: None), start,
+                  duration, batch)
+            scans.update(scan.refused)
+            withheld |= frozenset(scan.refused)
+            # Untracked regions have no identity over time: refuse them all.
+            withhold_all = withhold_all or not stabilise
+            log(f"{src}: the safety gate refused {len(scan.refused)} track(s); writing the "
+                "video again with them kept as they were in every frame")
+    for track, seen in sorted(report.withheld.items()):
+        refused = scans.get(track)
+        if refused is not None:
+            log(f"{src}: track {track} (frames {seen['frames'][0]}-{seen['frames'][1]}): "
+                f"{' and '.join(refused['reasons'])} detected in {refused['count']} of its "
+                f"{seen['count']} frames; kept as the input had it in all {seen['count']}")
     return report
+
+
+def _scan(src: Path, processor: RestoreProcessor, start: float | None,
+          duration: float | None, batch: int) -> None:
+    """Run ``processor`` over the frames of ``src`` and drop its output (nothing written)."""
+    frames: list[np.ndarray] = []
+    index = 0
+    for _, frame in read_frames(src, start=start, duration=duration):
+        frames.append(frame)
+        if len(frames) == batch:
+            processor.push(frames, list(range(index, index + batch)))
+            index += batch
+            frames = []
+    if frames:
+        processor.push(frames, list(range(index, index + len(frames))))
+    processor.flush()
 
 
 # --- translate ----------------------------------------------------------------------------

@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-
-Box = tuple[int, int, int, int]
+from ..geometry import Box
 
 
 class UnknownNameError(InputError, ValueError):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-Box = tuple[int, int, int, int]
+from ..geometry import Box, clip_box
 
 
 def parse_box(text: str) -> Box:
@@ -18,14 +17,6 @@ def parse_box(text: str) -> Box:
     if w <= 0 or h <= 0 or x < 0 or y < 0:
         raise ValueError(f"box {text!r} needs x, y >= 0 and w, h > 0")
     return x, y, w, h
-
-
-def clip_box(box: Box, width: int, height: int) -> Box:
-    """The part of ``box`` inside a width x height image (w or h may become 0)."""
-    x, y, w, h = box
-    x0, y0 = max(0, min(x, width)), max(0, min(y, height))
-    x1, y1 = max(x0, min(x + w, width)), max(y0, min(y + h, height))
-    return x0, y0, x1 - x0, y1 - y0
 
 
 def box_mask(height: int, width: int, box: Box) -> np.ndarray:
@@ -62,15 +53,6 @@ def random_region(rng: np.random.Generator, height: int, width: int,
     box = (x, y, w, h)
     mask = box_mask(height, width, box) if shape == "rect" else ellipse_mask(height, width, box)
     return shape, box, mask
-
-
-def mask_boxes(mask: np.ndarray, min_area: int = 1) -> list[Box]:
-    """Bounding boxes of the 8-connected components of a bool mask, largest first."""
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    boxes = [(int(s[0]), int(s[1]), int(s[2]), int(s[3]), int(s[4])) for s in stats[1:count]]
-    boxes = [b for b in boxes if b[4] >= min_area]
-    boxes.sort(key=lambda b: -b[4])
-    return [b[:4] for b in boxes]
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -147,6 +147,10 @@ class CycleGAN:
                 "D_A": d_a.detach(), "D_B": d_b.detach()}
 
     @torch.no_grad()
+    def sample_masks(self, batch: dict) -> None:
+        """No restored regions: every output panel is screened as a translation."""
+        return None
+
     def sample_rows(self, batch: dict, amp: Amp) -> list[list[Tensor]]:
         """Rows A -> B -> A, then B -> A -> B, images ``(3, H, W)`` in [0, 1]."""
         real_a, real_b = self._inputs(batch)

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import ModelError
 from ..imageio import to_image, write_image
+from ..sheets import sample_sheet, screened_rows
 from .checkpoint import CHECKPOINT_JSON, load_checkpoint, restore_optimizers, save_checkpoint
 from .distributed import broadcast_modules, finish, from_env
 from .precision import Amp, fused_adam, pick_device, pick_precision
@@ -90,6 +91,7 @@ class Trainer(Protocol):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
     def train_step(self, batch: dict, amp: Amp) -> dict[str, torch.Tensor]: ...
     def sample_rows(self, batch: dict, amp: Amp) -> list[list[torch.Tensor]]: ...
+    def sample_masks(self, batch: dict) -> list[np.ndarray] | None: ...
     def extra_state(self) -> dict[str, torch.Tensor]: ...
     def load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None: ...
 
@@ -149,18 +151,6 @@ def _to_device(batch: dict, device: torch.device) -> dict:
     nb = device.type == "cuda"
     return {k: v.to(device, non_blocking=nb) if torch.is_tensor(v) else v
             for k, v in batch.items()}
-
-
-def sample_sheet(rows: list[list[torch.Tensor]]) -> np.ndarray:
-    """A grid image: one row per sample, columns as given (e.g. input | output | target)."""
-    gap = 4
-    h, w = rows[0][0].shape[-2:]
-    ncol = max(len(r) for r in rows)
-    sheet = torch.ones(3, len(rows) * (h + gap) - gap, ncol * (w + gap) - gap)
-    for i, row in enumerate(rows):
-        for j, img in enumerate(row):
-            sheet[:, i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = img[:3]
-    return to_image(sheet)
 
 
 def _rng_tensors(device: torch.device) -> dict[str, torch.Tensor]:
@@ -269,8 +259,10 @@ def run_training(make_trainer: Callable[[torch.device, torch.memory_format, bool
 
     def write_samples(step: int) -> None:
         if samples is not None and ddp.main:
+            rows = [[to_image(t) for t in row] for row in trainer.sample_rows(samples, amp)]
+            masks = trainer.sample_masks(samples)
             write_image(run_dir / "samples" / f"step_{step:08d}.png",
-                        sample_sheet(trainer.sample_rows(samples, amp)))
+                        sample_sheet(screened_rows(rows, masks)))
 
     # --- loop ---------------------------------------------------------------------------
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -213,6 +214,12 @@ class Pix2Pix:
                 return generator_output(self.G(x))
         finally:
             self.G.train(was_training)
+
+    def sample_masks(self, batch: dict) -> list[np.ndarray] | None:
+        """The restored regions of the sample rows (None for A|B translation)."""
+        if not self.cfg.mask_channel:
+            return None
+        return [m[0].cpu().numpy().astype(bool) for m in batch["mask"]]
 
     def sample_rows(self, batch: dict, amp: Amp) -> list[list[Tensor]]:
         """Rows of (input | output | target) images, each ``(3, H, W)`` in [0, 1]."""

@@ -1,0 +1,1 @@
+"""Object detectors behind one strict interface: faces (CenterFace) and nudity/faces (NudeNet)."""

