@@ -23,10 +23,10 @@ from common import table
 from mosaicgan.api import default_model
 from mosaicgan.baselines import bicubic_from_blocks
 from mosaicgan.cells import match_cell_means
-from mosaicgan.evaluate import make_samples
+from mosaicgan.jobs.evaluate import make_samples
 from mosaicgan.imageio import list_images
 from mosaicgan.metrics import masked_psnr, masked_ssim
-from mosaicgan.restore import Restorer
+from mosaicgan.models.restorer import Restorer
 
 
 class SeesNothing:

@@ -105,7 +105,7 @@ def worker(job: str, src: str, dst: str, opts: dict) -> None:
     import torch
 
     from mosaicgan.regions.masks import box_mask
-    from mosaicgan.video import probe
+    from mosaicgan.video.io import probe
     from mosaicgan.video_jobs import mosaic_video, restore_video
 
     torch.set_num_threads(os.cpu_count() or 1)
@@ -121,7 +121,7 @@ def worker(job: str, src: str, dst: str, opts: dict) -> None:
         mask = box_mask(info.height, info.width, box)
         report = mosaic_video(src, dst, region_fn=lambda frame: mask, **common)
     else:
-        from mosaicgan.restore import Restorer
+        from mosaicgan.models.restorer import Restorer
         from mosaicgan.train.pix2pix import Pix2PixConfig, build_generator
 
         torch.manual_seed(0)

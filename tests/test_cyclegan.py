@@ -6,12 +6,12 @@ from mosaicgan.api import train_cyclegan, translate_files
 from mosaicgan.data.unpaired import UnpairedDataset
 from mosaicgan.detect.base import Detection
 from mosaicgan.imageio import read_image, read_metadata, write_image
-from mosaicgan.train.checkpoint import load_checkpoint
+from mosaicgan.models.checkpoint import load_checkpoint
+from mosaicgan.models.translator import Translator
 from mosaicgan.train.cyclegan import CycleGAN, CycleGANConfig, build_generator
-from mosaicgan.train.loop import LoopOptions, _collate
+from mosaicgan.train.loop import LoopOptions, collate
 from mosaicgan.train.pool import ImagePool
 from mosaicgan.train.precision import Amp
-from mosaicgan.translate import Translator
 
 from .conftest import FakeDetector
 
@@ -46,7 +46,7 @@ def domains(tmp_path_factory):
 def blue_minus_red(generator, dataset):
     with torch.no_grad():
         generator.eval()
-        batch = _collate([dataset[i] for i in range(len(dataset.files_a))])
+        batch = collate([dataset[i] for i in range(len(dataset.files_a))])
         out = (generator(batch["a"] * 2 - 1) + 1) / 2
     return float((out[:, 2] - out[:, 0]).mean())
 
@@ -121,7 +121,7 @@ def test_default_cpu_path_gradients_match_fp32_contiguous(domains, batch):
     (relative error ~1.4): the trainer must not take that path when asked for channels_last."""
     cfg = CycleGANConfig(**TINY)
     data = UnpairedDataset(domains / "trainA", domains / "trainB", 32, augment=False)
-    x = _collate([data[i] for i in range(batch)])["a"] * 2 - 1
+    x = collate([data[i] for i in range(batch)])["a"] * 2 - 1
     ref_input, ref_params = generator_grads(cfg, x, "fp32", torch.contiguous_format)
     cl_input, cl_params = generator_grads(cfg, x, "fp32", torch.channels_last)
     assert rel(cl_input, ref_input) < 1e-4 and rel(cl_params, ref_params) < 1e-4
@@ -145,7 +145,7 @@ def test_image_pool_mixes_old_and_new():
 def test_two_steps_with_and_without_a_pool(domains, pool_size):
     model = CycleGAN(CycleGANConfig(**{**TINY, "pool_size": pool_size}), torch.device("cpu"))
     data = UnpairedDataset(domains / "trainA", domains / "trainB", 32, augment=False)
-    batch = _collate([data[0], data[1]])
+    batch = collate([data[0], data[1]])
     for _ in range(2):
         losses = model.train_step(batch, Amp(torch.device("cpu"), "fp32"))
     assert all(torch.isfinite(v) for v in losses.values())
@@ -154,7 +154,7 @@ def test_two_steps_with_and_without_a_pool(domains, pool_size):
 def test_sample_rows_show_both_cycles(domains, no_detections):
     model = CycleGAN(CycleGANConfig(**TINY), torch.device("cpu"))
     data = UnpairedDataset(domains / "trainA", domains / "trainB", 32, augment=False)
-    rows = model.sample_rows(_collate([data[0], data[1]]), Amp(torch.device("cpu"), "fp32"))
+    rows = model.sample_rows(collate([data[0], data[1]]), Amp(torch.device("cpu"), "fp32"))
     assert len(rows) == 4 and all(len(r) == 3 and r[0].shape == (3, 32, 32) for r in rows)
 
 

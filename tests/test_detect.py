@@ -95,9 +95,10 @@ class TestCenterFace:
         assert len(detections) == len(faces)
 
     def test_pyramid(self):
-        assert pyramid(100) == [3.2, 1.6]  # small images enlarged first
-        assert pyramid(640)[0] == 1.0 and pyramid(640)[-1] * 640 <= 160
-        assert pyramid(4096)[0] == 0.5  # large ones at most MAX_SIDE (and tiles besides)
+        assert pyramid(100) == [3.2]  # tiny images enlarged to 320 px
+        assert pyramid(640) == [2.0, 1.0]  # others twice, then halved down to 640 px
+        assert pyramid(1920)[0] * 1920 == 2560  # no view longer than 2560 px
+        assert pyramid(5120)[0] == 0.5  # larger ones shrunk to it (and tiles besides)
 
     def test_bad_input(self, centerface):
         with pytest.raises(ValueError, match="uint8"):

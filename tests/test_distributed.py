@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from mosaicgan.train.checkpoint import load_checkpoint
+from mosaicgan.models.checkpoint import load_checkpoint
 from mosaicgan.train.loop import LoopOptions
 
 from .conftest import FakeDetector, detector_replaced

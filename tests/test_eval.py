@@ -5,7 +5,7 @@ import pytest
 
 from mosaicgan.api import evaluate
 from mosaicgan.baselines import bicubic_from_blocks, inpaint_telea
-from mosaicgan.evaluate import make_samples
+from mosaicgan.jobs.evaluate import make_samples
 from mosaicgan.metrics import kid, masked_psnr, masked_ssim
 from mosaicgan.mosaic import pixelate_array
 from mosaicgan.regions.masks import box_mask

@@ -98,13 +98,13 @@ def test_bad_arguments():
 
 def test_an_interrupted_pairs_run_resumes_to_the_same_bytes(photos_dir, tmp_path, monkeypatch,
                                                             no_detections):
-    import mosaicgan.api as api
+    from mosaicgan.jobs import pairs as pairs_job
     from mosaicgan.errors import InputError
 
     kwargs = {"size": 32, "per_image": 2, "val": 0.25, "seed": 5,
               "log": lambda _: None, "progress": False}
     make_pairs(photos_dir, tmp_path / "whole", **kwargs)
-    real, calls = api._pairs_of_photo, [0]
+    real, calls = pairs_job._pairs_of_photo, [0]
 
     def interrupted(*a, **k):
         calls[0] += 1
@@ -112,7 +112,7 @@ def test_an_interrupted_pairs_run_resumes_to_the_same_bytes(photos_dir, tmp_path
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(api, "_pairs_of_photo", interrupted)
+    monkeypatch.setattr(pairs_job, "_pairs_of_photo", interrupted)
     with pytest.raises(KeyboardInterrupt):
         make_pairs(photos_dir, tmp_path / "split", **kwargs)
     with pytest.raises(InputError, match="other settings"):

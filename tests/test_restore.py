@@ -5,8 +5,8 @@ import torch
 
 from mosaicgan.api import mosaic_image, restore_files
 from mosaicgan.imageio import read_image, read_metadata, write_image
+from mosaicgan.models.restorer import Restorer, feather_alpha, window_for
 from mosaicgan.regions.masks import box_mask, ellipse_mask
-from mosaicgan.restore import Restorer, feather_alpha, window_for
 
 from .conftest import photo
 

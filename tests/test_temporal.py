@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mosaicgan.geometry import box_iou, components, hull
-from mosaicgan.temporal import (
+from mosaicgan.video.temporal import (
     CARRIED,
     FILLED,
     HELD,

@@ -8,9 +8,9 @@ import torch
 from mosaicgan.api import train_pix2pix
 from mosaicgan.data.paired import PairedDataset
 from mosaicgan.errors import ModelError
+from mosaicgan.models.checkpoint import load_checkpoint
 from mosaicgan.train import pix2pix
-from mosaicgan.train.checkpoint import load_checkpoint
-from mosaicgan.train.loop import LoopOptions, StepSampler, _collate, lr_factor
+from mosaicgan.train.loop import LoopOptions, StepSampler, collate, lr_factor
 from mosaicgan.train.pix2pix import Pix2Pix, Pix2PixConfig
 from mosaicgan.train.precision import Amp
 
@@ -19,7 +19,7 @@ QUIET = {"progress": False, "sample_every": 0}
 
 
 def batch_of(dataset, n=2):
-    return _collate([dataset[(i, i)] for i in range(n)])
+    return collate([dataset[(i, i)] for i in range(n)])
 
 
 def test_one_step_gives_finite_losses_and_changes_both_nets(tiny_pairs):
@@ -205,7 +205,7 @@ def test_checkpoint_is_safetensors_plus_json(tiny_pairs, tmp_path, no_detections
 
 
 def test_mismatched_and_broken_checkpoints(tiny_pairs, tmp_path, no_detections):
-    from mosaicgan.restore import Restorer
+    from mosaicgan.models.restorer import Restorer
 
     run = tmp_path / "run"
     train_pix2pix(tiny_pairs, run, config=TINY,

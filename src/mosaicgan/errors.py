@@ -18,5 +18,12 @@ class InputError(MosaicganError):
         super().__init__(f"{path}: {problem}" if path is not None else problem)
 
 
+class ArgumentError(MosaicganError, ValueError):
+    """A bad argument value (a block size of 0, an unknown style, ...).
+
+    A ValueError too, so callers that only know the standard library can catch it.
+    """
+
+
 class ModelError(MosaicganError):
     """A missing, unreadable or mismatched model/checkpoint."""

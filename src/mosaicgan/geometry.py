@@ -26,6 +26,16 @@ def context_box(box: Box, width: int, height: int, grow: float) -> Box:
     return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
 
 
+def grow_box(box: Box, margin: float, width: int, height: int) -> Box:
+    """``box`` grown by ``margin`` x its size on each side, clipped to the image."""
+    x, y, w, h = box
+    dx, dy = margin * w, margin * h
+    x0, y0 = max(0, int(np.floor(x - dx))), max(0, int(np.floor(y - dy)))
+    x1 = min(width, int(np.ceil(x + w + dx)))
+    y1 = min(height, int(np.ceil(y + h + dy)))
+    return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
+
+
 def box_iou(a: Box, b: Box) -> float:
     """Intersection over union of two boxes (0 when both are empty)."""
     ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
@@ -59,6 +69,16 @@ def components(mask: np.ndarray, min_area: int = 1) -> list[tuple[Box, np.ndarra
         if area >= min_area:
             out.append(((x, y, w, h), labels[y:y + h, x:x + w] == i))
     return out
+
+
+def component_masks(mask: np.ndarray, min_area: int = 1) -> list[tuple[Box, np.ndarray]]:
+    """(box, ``(H, W)`` bool mask) of each 8-connected component of ``mask`` with at least
+    ``min_area`` pixels, largest first."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8),
+                                                               connectivity=8)
+    order = sorted(range(1, count), key=lambda i: -stats[i, cv2.CC_STAT_AREA])
+    return [(tuple(int(v) for v in stats[i, :4]), labels == i) for i in order
+            if stats[i, cv2.CC_STAT_AREA] >= min_area]
 
 
 def mask_boxes(mask: np.ndarray, min_area: int = 1) -> list[Box]:

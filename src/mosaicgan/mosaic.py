@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .geometry import component_masks
+
 BLOCKS_ACROSS = 16  # default: about 12-20 blocks across a region's longer side
 
 
@@ -66,6 +68,21 @@ def pixelate_array(image: np.ndarray, mask: np.ndarray, block: int,
     m = torch.from_numpy(np.ascontiguousarray(mask, dtype=bool))[None, None]
     out = pixelate(img, m, block, origin)
     return out[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+
+
+def mosaic_image(image: np.ndarray, mask: np.ndarray, block: int | None = None,
+                 origin: tuple[int, int] | None = None) -> np.ndarray:
+    """Pixelate ``image`` (H, W, 3) uint8 inside ``mask`` (H, W) bool.
+
+    Each separate region of the mask gets its own grid, anchored at its top-left corner
+    (or at ``origin`` when given), and by default its own block size: about 16 cells
+    across its longer side. block: a fixed cell size for all regions.
+    """
+    out = image.copy()
+    for (x, y, w, h), region in component_masks(mask):
+        b = block if block is not None else default_block(w, h)
+        out = pixelate_array(out, region, b, origin if origin is not None else (x, y))
+    return out
 
 
 def blur_array(image: np.ndarray, mask: np.ndarray, sigma: float | None = None) -> np.ndarray:

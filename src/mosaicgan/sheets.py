@@ -7,6 +7,7 @@ panel did not show there is replaced by a grey "withheld" panel.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -81,3 +82,10 @@ def before_after_sheet(rows: list[list[tuple[np.ndarray, str]]]) -> np.ndarray:
             x += tile.width + 6
         y += row[0].height + 6
     return np.asarray(sheet)
+
+
+def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """The image with a JET-coloured heat map blended over it (for looking at a CAM)."""
+    colours = cv2.applyColorMap((np.clip(heatmap, 0, 1) * 255).astype(np.uint8),
+                                cv2.COLORMAP_JET)[..., ::-1]
+    return np.round((1 - alpha) * image + alpha * colours).astype(np.uint8)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..detect.base import Detection, check_rgb_uint8, merge_detections
 from ..detect.shared import shared_detector
-from ..geometry import Box
+from ..geometry import grow_box
 from ..safety import FACE_CLASSES, FACE_SCORES, NUDITY_CLASSES
 from .base import Regions, boxes_mask
 
@@ -60,13 +60,3 @@ def detect_regions(image: np.ndarray, classes: Iterable[str], margin: float) -> 
     mask = boxes_mask(height, width, [d.box for d in found])
     kept = merge_detections(found)
     return Regions(mask, [d.box for d in kept], [d.score for d in kept], [d.label for d in kept])
-
-
-def grow_box(box: Box, margin: float, width: int, height: int) -> Box:
-    """``box`` grown by ``margin`` x its size on each side, clipped to the image."""
-    x, y, w, h = box
-    dx, dy = margin * w, margin * h
-    x0, y0 = max(0, int(np.floor(x - dx))), max(0, int(np.floor(y - dy)))
-    x1 = min(width, int(np.ceil(x + w + dx)))
-    y1 = min(height, int(np.ceil(y + h + dy)))
-    return x0, y0, max(0, x1 - x0), max(0, y1 - y0)

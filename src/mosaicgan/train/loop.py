@@ -27,10 +27,16 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import ModelError
 from ..imageio import to_image, write_image
+from ..models.checkpoint import (
+    CHECKPOINT_JSON,
+    load_checkpoint,
+    restore_optimizers,
+    save_checkpoint,
+)
+from ..models.device import pick_device
 from ..sheets import sample_sheet, screened_rows
-from .checkpoint import CHECKPOINT_JSON, load_checkpoint, restore_optimizers, save_checkpoint
 from .distributed import broadcast_modules, finish, from_env
-from .precision import Amp, fused_adam, pick_device, pick_precision
+from .precision import Amp, fused_adam, pick_precision
 
 
 def _silent(_message: str) -> None:
@@ -139,7 +145,7 @@ def lr_factor(step: int, steps: int, decay_from: float) -> float:
     return max(0.0, 1.0 - (step - start) / max(1, steps - start))
 
 
-def _collate(items: list[dict]) -> dict:
+def collate(items: list[dict]) -> dict:
     out: dict[str, Any] = {}
     for key in items[0]:
         vals = [it[key] for it in items]
@@ -237,13 +243,13 @@ def run_training(make_trainer: Callable[[torch.device, torch.memory_format, bool
     sampler = StepSampler(len(train_set), opts.batch, opts.seed, start, opts.steps,
                           ddp.rank, ddp.world)
     loader = DataLoader(train_set, batch_size=opts.batch, sampler=sampler,
-                        num_workers=opts.workers, collate_fn=_collate,
+                        num_workers=opts.workers, collate_fn=collate,
                         pin_memory=device.type == "cuda", persistent_workers=False,
                         generator=torch.Generator().manual_seed(opts.seed))
     samples = None
     source = sample_set if sample_set is not None and len(sample_set) else train_set
     if opts.sample_every > 0:
-        samples = _to_device(_collate([source[i] for i in range(min(4, len(source)))]), device)
+        samples = _to_device(collate([source[i] for i in range(min(4, len(source)))]), device)
 
     meta_extra = {"loop": asdict(opts), "args": args or {},
                   "runtime": {"device": str(device), "precision": precision,

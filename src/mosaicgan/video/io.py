@@ -35,10 +35,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import InputError
-from .imageio import atomic_path
-
-Log = Callable[[str], None]
+from ..errors import InputError
+from ..imageio import atomic_path
+from ..options import DEFAULT_VIDEO, Log, VideoOptions
 
 # suffix -> FFmpeg muxer name (the temporary output file's name says nothing about it)
 MUXERS = {
@@ -353,26 +352,23 @@ def _seconds(value: float | None, name: str) -> Fraction | None:
     return Fraction(str(value))
 
 
-def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *,
-                  codec: str | None = None, crf: int = 18, preset: str = "medium",
+def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor,
+                  options: VideoOptions = DEFAULT_VIDEO, *,
                   encoder_options: dict[str, str] | None = None,
-                  start: float | None = None, duration: float | None = None, batch: int = 8,
-                  metadata: dict[str, str] | None = None, progress: bool = True,
-                  log: Log = print, report: VideoReport | None = None) -> VideoReport:
+                  metadata: dict[str, str] | None = None, log: Log = print,
+                  report: VideoReport | None = None) -> VideoReport:
     """Decode ``src``, run ``processor`` on its frames in batches, encode to ``dst``.
 
-    Memory is bounded whatever the length: only ``batch`` frames, what the processor
-    holds back, and the encoder's lookahead are in memory at once.
+    Memory is bounded whatever the length: only ``options.batch`` frames, what the
+    processor holds back, and the encoder's lookahead are in memory at once.
 
     Args:
         src, dst: video files; dst's suffix picks the container (:data:`MUXERS`).
         processor: a :class:`FrameProcessor`.
-        codec: FFmpeg encoder; default libx264 (libvpx-vp9 for .webm).
-        crf, preset: quality/speed for x264/x265 (crf also for VP9/AV1).
+        options: codec, crf, preset, start, duration (seconds: process only
+            [start, start + duration) of the video, relative to its first frame;
+            timestamps then start at 0), batch (frames per ``processor.push``), progress.
         encoder_options: more FFmpeg encoder options, passed through as given.
-        start, duration: seconds; process only [start, start + duration) of the video
-            (relative to its first frame). Timestamps then start at 0.
-        batch: frames per ``processor.push``.
         metadata: container tags to add (e.g. ``{"comment": ...}``).
         log: receives one line per note (dropped subtitles, ...).
         report: a VideoReport (or subclass) to fill in; default a new one.
@@ -386,9 +382,8 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *
             container cannot hold. No output file is left behind.
     """
     src, dst = Path(src), Path(dst)
-    t_start, t_len = _seconds(start, "start"), _seconds(duration, "duration")
-    if batch < 1:
-        raise ValueError(f"batch must be >= 1, got {batch}")
+    t_start = _seconds(options.start, "start")
+    t_len = _seconds(options.duration, "duration")
     muxer = MUXERS.get(dst.suffix.lower())
     if muxer is None:
         raise InputError(dst, f"unknown video suffix {dst.suffix!r}; use one of "
@@ -396,15 +391,14 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *
     if dst.resolve() == src.resolve() or (dst.exists() and src.exists() and dst.samefile(src)):
         raise InputError(src, "output path equals the input path; choose another output")
     info = probe(src)
-    codec = codec or DEFAULT_CODECS.get(muxer, DEFAULT_CODEC)
+    codec = options.codec or DEFAULT_CODECS.get(muxer, DEFAULT_CODEC)
     if report is None:
         report = VideoReport(src, dst)
     report.src, report.dst, report.codec = src, dst, codec
     t0 = time.perf_counter()
     with atomic_path(dst) as tmp:
-        _run(info, tmp, muxer, processor, report, codec=codec, crf=crf, preset=preset,
-             encoder_options=encoder_options or {}, t_start=t_start, t_len=t_len,
-             batch=batch, metadata=metadata or {}, progress=progress, log=log)
+        _run(info, tmp, muxer, processor, report, options, codec, encoder_options or {},
+             t_start, t_len, metadata or {}, log)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -515,187 +509,240 @@ def _copy_streams(container, output, dst: Path, log: Log, report: VideoReport) -
     return copies
 
 
+@dataclass
+class _Range:
+    """The part of the video to process, in seconds from the stream's start (Fractions)."""
+
+    base: Fraction  # the video's first timestamp
+    lo: Fraction | None  # first time kept
+    hi: Fraction | None  # first time dropped
+
+    @property
+    def shift(self) -> Fraction:
+        """Subtracted from every timestamp, so the output starts at 0."""
+        return Fraction(0) if self.lo is None else self.lo
+
+
 def _run(info: VideoInfo, tmp: Path, muxer: str, processor: FrameProcessor,
-         report: VideoReport, *, codec: str, crf: int, preset: str,
+         report: VideoReport, options: VideoOptions, codec: str,
          encoder_options: dict[str, str], t_start: Fraction | None, t_len: Fraction | None,
-         batch: int, metadata: dict[str, str], progress: bool, log: Log) -> None:
+         metadata: dict[str, str], log: Log) -> None:
     import av
 
     src, dst = info.path, report.dst
     with _open_input(src) as container, av.open(str(tmp), "w", format=muxer) as output:
         vin = container.streams.video[0]
         vin.thread_type = "AUTO"
-        tb = info.time_base
-        # The range to process, in seconds from the video's first frame.
         base = Fraction(info.start_time).limit_denominator(1 << 30)
         lo = None if t_start is None else base + t_start
         hi = None if t_len is None else (lo if lo is not None else base) + t_len
-        shift = Fraction(0) if lo is None else lo  # subtracted from every timestamp
+        span = _Range(base, lo, hi)
         output.metadata.update({k: v for k, v in container.metadata.items()
                                 if k.lower() not in ("encoder", "major_brand", "minor_version",
                                                      "compatible_brands")})
         output.metadata.update(metadata)
-        vout, full = _add_video_stream(output, info, vin, codec, crf, preset, encoder_options,
-                                       dst)
+        vout, full = _add_video_stream(output, info, vin, codec, options.crf, options.preset,
+                                       encoder_options, dst)
         _copy_tags(vin, vout)
         copies = _copy_streams(container, output, dst, log, report)
         fmt, _ = _plain_format(info.pix_fmt)
         colour = _Colour(_sws_colorspace(info.colorspace, info.coded_height),
                          full or info.color_range == 2, vout.pix_fmt,
                          splice=fmt == vout.pix_fmt and fmt in _PLANAR_8BIT)
-        k = info.rotation // 90
-
         if lo is not None and lo > base:
             # Seek a second early: audio packets interleaved before the keyframe are kept.
             target = max(lo - 1, base)
             try:
-                container.seek(int(target / tb), stream=vin, backward=True)
+                container.seek(int(target / info.time_base), stream=vin, backward=True)
             except av.FFmpegError:
                 log(f"{src}: cannot seek; decoding from the start to {float(lo - base):.2f} s")
-
-        expected = info.frames
-        if hi is not None or lo is not None:
-            total = float((hi if hi is not None else base + Fraction(info.duration or 0))
-                          - (lo if lo is not None else base))
-            expected = max(0, round(total * info.fps))
         bar = None
-        if progress:
+        if options.progress:
             from tqdm import tqdm
-            bar = tqdm(total=expected or None, unit="frame", desc=src.name, dynamic_ncols=True)
-
-        pending: deque[_Pending] = deque()
-        frames: list[np.ndarray] = []
-        indices: list[int] = []
-        last_pts: int | None = None
-        last_time = None
-        video_done = False
-        audio_open = {i for i, s in copies.items() if s.type == "audio"}
-
-        def write(stream, frame) -> None:
-            """Encode a frame (None: flush) and mux what comes out; errors name dst."""
-            try:
-                for packet in stream.encode(frame):
-                    output.mux(packet)
-            except av.FFmpegError as exc:
-                raise InputError(dst, f"cannot encode or write the video with {codec} "
-                                      f"({_why(exc)})") from None
-
-        def encode(out_frames: list[np.ndarray]) -> None:
-            for out in out_frames:
-                if not pending:
-                    raise RuntimeError("the processor returned more frames than it was given")
-                p = pending.popleft()
-                if not isinstance(out, np.ndarray) or out.shape != p.shown.shape \
-                        or out.dtype != np.uint8:
-                    got = getattr(out, "shape", type(out).__name__)
-                    raise ValueError(f"the processor returned {got} for a frame of "
-                                     f"{p.shown.shape} uint8")
-                if out is p.shown and p.frame.format.name == vout.pix_fmt:
-                    vf = p.frame  # unchanged: the decoded samples, no conversion
-                else:
-                    changed = None
-                    if colour.splice and p.frame.format.name.replace("yuvj", "yuv") == fmt:
-                        ne = out != p.shown  # (3 ORs: 12x faster than any(axis=2))
-                        changed = np.rot90(ne[..., 0] | ne[..., 1] | ne[..., 2], -k)
-                    vf = colour.to_yuv(np.rot90(out, -k), p.frame, changed)
-                vf.pts, vf.time_base, vf.duration = p.pts, tb, p.duration
-                # The input's colour tags on every frame (a converted frame has swscale's),
-                # so the encoder treats converted and passed-through frames alike.
-                vf.color_range, vf.colorspace = vout.codec_context.color_range, info.colorspace
-                vf.color_primaries, vf.color_trc = info.color_primaries, info.color_trc
-                vf.pict_type = av.video.frame.PictureType.NONE  # let the encoder choose
-                write(vout, vf)
-                report.frames_written += 1
-                if bar is not None:
-                    bar.update(1)
-
-        def take(frame) -> None:
-            nonlocal last_pts
-            pts = frame.pts if frame.pts is not None else frame.dts
-            if pts is None:  # a stream without timestamps: count frames at the nominal rate
-                pts = 0 if last_pts is None else last_pts + max(1, round(1 / (info.fps * tb)))
-            out_pts = pts - round(shift / tb)
-            if last_pts is not None and out_pts <= last_pts:
-                out_pts = last_pts + 1  # encoders need strictly increasing pts
-            last_pts = out_pts
-            rgb = colour.to_rgb(frame)
-            shown = np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
-            shown.flags.writeable = False
-            pending.append(_Pending(frame, shown, out_pts, frame.duration or 0))
-            frames.append(shown)
-            indices.append(report.frames_read)
-            report.frames_read += 1
-            if len(frames) >= batch:
-                out = processor.push(list(frames), list(indices))
-                frames.clear()
-                indices.clear()
-                encode(out)
-
-        def mux_copy(packet) -> None:
-            stream = copies[packet.stream.index]
-            ptb = packet.time_base
-            when = packet.pts if packet.pts is not None else packet.dts
-            if when is not None:
-                t = when * ptb
-                if lo is not None and t < lo:
-                    return
-                if hi is not None and t >= hi:
-                    audio_open.discard(packet.stream.index)
-                    return
-            if lo is not None:
-                off = round(shift / ptb)
-                if packet.pts is not None:
-                    packet.pts -= off
-                if packet.dts is not None:
-                    packet.dts -= off
-            packet.stream = stream
-            try:
-                output.mux(packet)
-            except av.FFmpegError as exc:
-                raise InputError(dst, f"cannot copy the {stream.type} stream into it "
-                                      f"({_why(exc)})") from None
-            if stream.type == "audio":
-                report.audio_packets += 1
-
+            bar = tqdm(total=_expected_frames(info, span) or None, unit="frame", desc=src.name,
+                       dynamic_ncols=True)
         try:
-            for packet in container.demux(vin, *[container.streams[i] for i in copies]):
+            _Transcode(info, output, vout, copies, colour, processor, report, span,
+                       options.batch, codec, bar).run(container, vin)
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def _expected_frames(info: VideoInfo, span: _Range) -> int:
+    """How many frames the range holds, at the nominal rate (for the progress bar)."""
+    if span.hi is None and span.lo is None:
+        return info.frames
+    end = span.hi if span.hi is not None else span.base + Fraction(info.duration or 0)
+    return max(0, round(float(end - (span.lo if span.lo is not None else span.base))
+                        * info.fps))
+
+
+class _Transcode:
+    """One pass over the input: frames through the processor into the encoder, audio and
+    subtitle packets copied, in the order the demuxer gives them."""
+
+    def __init__(self, info: VideoInfo, output, vout, copies: dict, colour: _Colour,
+                 processor: FrameProcessor, report: VideoReport, span: _Range, batch: int,
+                 codec: str, bar) -> None:
+        self.info, self.output, self.vout, self.copies = info, output, vout, copies
+        self.colour, self.processor, self.report, self.span = colour, processor, report, span
+        self.batch, self.codec, self.bar = batch, codec, bar
+        self.fmt, _ = _plain_format(info.pix_fmt)
+        self.k = info.rotation // 90
+        self.pending: deque[_Pending] = deque()
+        self.frames: list[np.ndarray] = []
+        self.indices: list[int] = []
+        self.last_pts: int | None = None
+        self.last_time: Fraction | None = None
+        self.audio_open = {i for i, s in copies.items() if s.type == "audio"}
+
+    def run(self, container, vin) -> None:
+        info, span = self.info, self.span
+        video_done = False
+        try:
+            for packet in container.demux(vin, *[container.streams[i] for i in self.copies]):
                 if packet.stream.index == vin.index:
                     if video_done:
-                        if not audio_open:
+                        if not self.audio_open:
                             break
                         continue
                     # Always decode, even packets without dts: the last frames come out of
                     # the decoder's flush packet.
-                    for frame in packet.decode():
-                        t = (frame.pts if frame.pts is not None else 0) * tb
-                        if lo is not None and frame.pts is not None and t < lo:
-                            continue
-                        if hi is not None and frame.pts is not None and t >= hi:
-                            video_done = True
-                            break
-                        last_time = t + (frame.duration or 0) * tb
-                        take(frame)
+                    video_done = self._decode(packet)
                 elif packet.dts is not None:  # dts None: the demuxer's flush packet
-                    mux_copy(packet)
+                    self._copy(packet)
         except Exception as exc:
             if not _is_av_error(exc):
                 raise
-            at = f" at {float(last_time - base):.2f} s" if last_time is not None else ""
-            raise InputError(src, f"corrupt or truncated video{at} ({_why(exc)})") from None
-        finally:
-            if bar is not None:
-                bar.close()
-        if frames:
-            encode(processor.push(list(frames), list(indices)))
-        encode(processor.flush())
-        if pending:
-            raise RuntimeError(f"the processor returned {report.frames_written} frames for "
-                               f"{report.frames_read}")
-        if report.frames_read == 0:
-            raise InputError(src, "no video frames in the requested range"
-                             if lo is not None or hi is not None else "no decodable video frames")
-        write(vout, None)
-        _check_complete(info.path, _stream_duration(vin, None), hi, last_time, base)
+            at = "" if self.last_time is None else \
+                f" at {float(self.last_time - span.base):.2f} s"
+            raise InputError(info.path, f"corrupt or truncated video{at} ({_why(exc)})"
+                             ) from None
+        if self.frames:
+            self._encode(self.processor.push(list(self.frames), list(self.indices)))
+        self._encode(self.processor.flush())
+        if self.pending:
+            raise RuntimeError(f"the processor returned {self.report.frames_written} frames "
+                               f"for {self.report.frames_read}")
+        if self.report.frames_read == 0:
+            raise InputError(info.path, "no video frames in the requested range"
+                             if span.lo is not None or span.hi is not None
+                             else "no decodable video frames")
+        self._write(self.vout, None)
+        _check_complete(info.path, _stream_duration(vin, None), span.hi, self.last_time,
+                        span.base)
+
+    def _decode(self, packet) -> bool:
+        """Decode a packet's frames and take those in range; True once past the range."""
+        tb, span = self.info.time_base, self.span
+        for frame in packet.decode():
+            t = (frame.pts if frame.pts is not None else 0) * tb
+            if span.lo is not None and frame.pts is not None and t < span.lo:
+                continue
+            if span.hi is not None and frame.pts is not None and t >= span.hi:
+                return True
+            self.last_time = t + (frame.duration or 0) * tb
+            self._take(frame)
+        return False
+
+    def _take(self, frame) -> None:
+        """Queue a decoded frame for the processor; push a batch when one is full."""
+        info, tb = self.info, self.info.time_base
+        pts = frame.pts if frame.pts is not None else frame.dts
+        if pts is None:  # a stream without timestamps: count frames at the nominal rate
+            pts = 0 if self.last_pts is None else \
+                self.last_pts + max(1, round(1 / (info.fps * tb)))
+        out_pts = pts - round(self.span.shift / tb)
+        if self.last_pts is not None and out_pts <= self.last_pts:
+            out_pts = self.last_pts + 1  # encoders need strictly increasing pts
+        self.last_pts = out_pts
+        rgb = self.colour.to_rgb(frame)
+        shown = np.ascontiguousarray(np.rot90(rgb, self.k)) if self.k else rgb
+        shown.flags.writeable = False
+        self.pending.append(_Pending(frame, shown, out_pts, frame.duration or 0))
+        self.frames.append(shown)
+        self.indices.append(self.report.frames_read)
+        self.report.frames_read += 1
+        if len(self.frames) >= self.batch:
+            out = self.processor.push(list(self.frames), list(self.indices))
+            self.frames.clear()
+            self.indices.clear()
+            self._encode(out)
+
+    def _encode(self, out_frames: list[np.ndarray]) -> None:
+        """Encode the processor's outputs, each with its input frame's timing."""
+        import av
+
+        vout, info, colour, k = self.vout, self.info, self.colour, self.k
+        for out in out_frames:
+            if not self.pending:
+                raise RuntimeError("the processor returned more frames than it was given")
+            p = self.pending.popleft()
+            if not isinstance(out, np.ndarray) or out.shape != p.shown.shape \
+                    or out.dtype != np.uint8:
+                got = getattr(out, "shape", type(out).__name__)
+                raise ValueError(f"the processor returned {got} for a frame of "
+                                 f"{p.shown.shape} uint8")
+            if out is p.shown and p.frame.format.name == vout.pix_fmt:
+                vf = p.frame  # unchanged: the decoded samples, no conversion
+            else:
+                changed = None
+                if colour.splice and p.frame.format.name.replace("yuvj", "yuv") == self.fmt:
+                    ne = out != p.shown  # (3 ORs: 12x faster than any(axis=2))
+                    changed = np.rot90(ne[..., 0] | ne[..., 1] | ne[..., 2], -k)
+                vf = colour.to_yuv(np.rot90(out, -k), p.frame, changed)
+            vf.pts, vf.time_base, vf.duration = p.pts, info.time_base, p.duration
+            # The input's colour tags on every frame (a converted frame has swscale's), so
+            # the encoder treats converted and passed-through frames alike.
+            vf.color_range, vf.colorspace = vout.codec_context.color_range, info.colorspace
+            vf.color_primaries, vf.color_trc = info.color_primaries, info.color_trc
+            vf.pict_type = av.video.frame.PictureType.NONE  # let the encoder choose
+            self._write(vout, vf)
+            self.report.frames_written += 1
+            if self.bar is not None:
+                self.bar.update(1)
+
+    def _write(self, stream, frame) -> None:
+        """Encode a frame (None: flush) and mux what comes out; errors name the output."""
+        import av
+
+        try:
+            for packet in stream.encode(frame):
+                self.output.mux(packet)
+        except av.FFmpegError as exc:
+            raise InputError(self.report.dst, f"cannot encode or write the video with "
+                                              f"{self.codec} ({_why(exc)})") from None
+
+    def _copy(self, packet) -> None:
+        """Copy an audio or subtitle packet in range, its timestamps shifted."""
+        import av
+
+        span = self.span
+        stream = self.copies[packet.stream.index]
+        ptb = packet.time_base
+        when = packet.pts if packet.pts is not None else packet.dts
+        if when is not None:
+            t = when * ptb
+            if span.lo is not None and t < span.lo:
+                return
+            if span.hi is not None and t >= span.hi:
+                self.audio_open.discard(packet.stream.index)
+                return
+        if span.lo is not None:
+            off = round(span.shift / ptb)
+            if packet.pts is not None:
+                packet.pts -= off
+            if packet.dts is not None:
+                packet.dts -= off
+        packet.stream = stream
+        try:
+            self.output.mux(packet)
+        except av.FFmpegError as exc:
+            raise InputError(self.report.dst, f"cannot copy the {stream.type} stream into it "
+                                              f"({_why(exc)})") from None
+        if stream.type == "audio":
+            self.report.audio_packets += 1
 
 
 def _check_complete(path: Path, declared: float | None, hi, last_time, base) -> None:

@@ -17,11 +17,22 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import api
-from .errors import InputError
-from .imageio import read_image, write_image
-from .regions.masks import box_mask
-from .sheets import before_after_sheet, screened
+from ..data.paired import PairedDataset
+from ..errors import InputError
+from ..find_mosaic import find_mosaic
+from ..imageio import read_image, write_image
+from ..models.device import pick_device
+from ..models.shipped import default_model
+from ..mosaic import mosaic_image
+from ..nets.pix2pix import Pix2PixConfig
+from ..regions.masks import box_mask
+from ..sheets import before_after_sheet, screened
+from ..train.loop import LoopOptions, collate
+from ..train.pix2pix import Pix2Pix
+from ..train.precision import Amp, fused_adam, pick_precision
+from .pairs import make_pairs
+from .restore import restore_files
+from .train import train_pix2pix
 
 # skimage.data photo -> the mosaic's box as fractions (x, y, w, h) of the photo, chosen on
 # textured parts (a mosaic of flat sky cannot be told from the sky itself)
@@ -56,18 +67,13 @@ def _calibrated_steps(seconds: float, batch: int, cfg: dict, dataset: Path) -> i
     """How many training steps fit in ``seconds`` here (timed on a few real steps)."""
     import torch
 
-    from .data.paired import PairedDataset
-    from .train.loop import _collate
-    from .train.pix2pix import Pix2Pix, Pix2PixConfig
-    from .train.precision import Amp, fused_adam, pick_device, pick_precision
-
     device = pick_device("auto")
     data = PairedDataset(dataset, "train", SIZE)
     trainer = Pix2Pix(Pix2PixConfig(**cfg), device,
                       torch.channels_last if device.type != "mps" else torch.contiguous_format,
                       fused_adam(device))
     amp = Amp(device, pick_precision("auto", device))
-    batch_data = _collate([data[(i % len(data), i)] for i in range(batch)])
+    batch_data = collate([data[(i % len(data), i)] for i in range(batch)])
     batch_data = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch_data.items()}
     trainer.train_step(batch_data, amp)  # warm-up
     t0 = time.perf_counter()
@@ -80,8 +86,6 @@ def _calibrated_steps(seconds: float, batch: int, cfg: dict, dataset: Path) -> i
 def run_demo(out_dir: str | Path = "demo-output", minutes: float = 3.0, seed: int = 0,
              log: Callable[[str], None] = print) -> Path:
     """Run the demo; return the path of the before/after sheet."""
-    from .train.loop import LoopOptions
-
     out = Path(out_dir)
     photos = bundled_photos()
 
@@ -93,13 +97,13 @@ def run_demo(out_dir: str | Path = "demo-output", minutes: float = 3.0, seed: in
         x, y, bw, bh = PHOTOS[name]
         masks[name] = box_mask(h, w, (round(x * w), round(y * h), round(bw * w), round(bh * h)))
         write_image(out / "mosaiced" / f"{name}.png",
-                    api.mosaic_image(image, masks[name], MOSAIC_BLOCK))
+                    mosaic_image(image, masks[name], MOSAIC_BLOCK))
 
     log("2/5 making training pairs from the clean photos")
-    api.make_pairs(out / "photos", out / "pairs", size=SIZE, per_image=64, block=PAIR_BLOCKS,
+    make_pairs(out / "photos", out / "pairs", size=SIZE, per_image=64, block=PAIR_BLOCKS,
                    val=0.0, seed=seed, log=log, progress=False)
 
-    cfg = {"size": SIZE, "ngf": 32, "ndf": 32, "mask_l1_weight": 4.0}
+    cfg = {"size": SIZE, "ngf": 32, "ndf": 32}
     batch = 4
     steps = _calibrated_steps(minutes * 60, batch, {**cfg, "mask_channel": True},
                               out / "pairs")
@@ -109,7 +113,7 @@ def run_demo(out_dir: str | Path = "demo-output", minutes: float = 3.0, seed: in
         import shutil
 
         shutil.rmtree(run)
-    api.train_pix2pix(out / "pairs", run, config=cfg, log=log,
+    train_pix2pix(out / "pairs", run, config=cfg, log=log,
                       loop=LoopOptions(steps=steps, batch=batch, seed=seed,
                                        sample_every=max(steps // 4, 1),
                                        checkpoint_every=max(steps // 4, 1)))
@@ -117,18 +121,18 @@ def run_demo(out_dir: str | Path = "demo-output", minutes: float = 3.0, seed: in
     log("4/5 finding and restoring the mosaics")
     models = {"restored": run}
     with contextlib.suppress(InputError):  # also the model shipped in the package, if any
-        models["default model"] = api.default_model()
+        models["default model"] = default_model()
     reports = {}
     for label, model in models.items():
         folder = out / ("restored" if label == "restored" else "restored-default")
-        reports[label] = (folder, api.restore_files([out / "mosaiced"], folder, model=model,
+        reports[label] = (folder, restore_files([out / "mosaiced"], folder, model=model,
                                                     log=log))
 
     log("5/5 writing the before/after sheet")
     rows = []
     for name, image in photos.items():
         mosaiced = read_image(out / "mosaiced" / f"{name}.png")
-        found = api.find_mosaic(mosaiced)
+        found = find_mosaic(mosaiced)
         row = [(mosaiced, f"{name}: mosaiced"),
                (np.repeat(found[..., None] * np.uint8(255), 3, 2), "found mosaic")]
         for label, (folder, report) in reports.items():

@@ -1,23 +1,20 @@
-"""mosaic, restore and translate on whole videos, streamed through :func:`video.process_video`.
+"""The per-job frame processors (``push(frames, indices)`` / ``flush()``) that
+:func:`mosaicgan.video.io.process_video` drives, over ``(H, W, 3)`` uint8 RGB frames in
+display orientation. The jobs (:mod:`mosaicgan.jobs`) build them:
 
-Each job is a small processor (``push(frames, indices)`` / ``flush()``) over
-``(H, W, 3)`` uint8 RGB frames in display orientation:
+- :class:`FixedMosaic`: a fixed region on every frame; :class:`TrackedMosaic`: regions
+  found per frame (``region_fn``, e.g. a face detector) made stable over time by
+  :class:`~mosaicgan.video.temporal.RegionTracker` (gap filling, hold, lead-in, smoothing).
+- :class:`RestoreProcessor`: mosaics found per frame (or a given mask), tracked, restored
+  in a crop window held steady over time through the restorer's one chain, generator
+  calls batched across frames; the safety gate screens every region in every frame.
+- :class:`TranslateProcessor`: every frame translated; one refused frame refuses the video.
 
-- :func:`mosaic_video`: a fixed box or mask on every frame, or regions found per frame
-  (``region_fn``, e.g. a face detector) made stable over time by
-  :class:`~mosaicgan.temporal.RegionTracker` (gap filling, hold, lead-in, smoothing).
-- :func:`restore_video`: mosaics found per frame (or a given mask), tracked, restored in
-  a crop window held steady over time, generator calls batched across frames
-  (``Restorer.generate_batch``); the safety gate screens every region in every frame,
-  and refused regions stay mosaiced.
-- :func:`translate_video`: every frame translated; one refused frame refuses the video.
-
-Frames the job leaves alone are passed through untouched (see ``process_video``).
+Frames a processor leaves alone are passed through untouched.
 """
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,15 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from .api import _metadata, mosaic_image
-from .errors import InputError
-from .geometry import Box, clip_box, hull
-from .regions.masks import box_mask
-from .restore import MIN_REGION_AREA, find_mosaics, regions_of, window_for
+from ..errors import InputError
+from ..geometry import Box, hull
+from ..models.restorer import MIN_REGION_AREA, find_mosaics, regions_of, window_for
+from ..mosaic import default_block, mosaic_image
+from ..options import Log
+from .io import VideoReport
 from .temporal import Region, RegionTracker, union_mask
-from .video import VideoReport, probe, process_video, read_frames
 
-Log = Callable[[str], None]
 RegionFn = Callable[[np.ndarray], Any]  # frame -> (H, W) bool, or Regions (its .mask)
 BLOCK_HYSTERESIS = 0.25  # a tracked region's block size changes only when 25 % off
 
@@ -47,7 +43,7 @@ class OutputRefused(InputError):
         self.frame = frame
         self.reasons = reasons
         super().__init__(path, f"frame {frame}: {' and '.join(reasons)} detected in the "
-                               "translated output; the whole video is refused, nothing written")
+                               "translated output; the whole video is refused")
 
 
 # --- mosaic -------------------------------------------------------------------------------
@@ -102,19 +98,20 @@ def _torch_threads(n: int) -> Iterator[None]:
 
 def _region_block(mask: np.ndarray) -> tuple[int, tuple[int, int]]:
     """(default block, grid origin) for a fixed region: as ``mosaic_image`` picks them."""
-    from .mosaic import default_block
-
     ys, xs = np.nonzero(mask)
     x0, y0 = int(xs.min()), int(ys.min())
     return default_block(int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1), (x0, y0)
 
 
 class FixedMosaic:
-    """Mosaic the same ``(H, W)`` bool region in every frame."""
+    """Mosaic the same ``(H, W)`` bool region in every frame (noted in ``tracks`` as
+    track 0, when given)."""
 
-    def __init__(self, mask: np.ndarray, block: int | None = None):
+    def __init__(self, mask: np.ndarray, block: int | None = None,
+                 tracks: dict[int, dict[str, Any]] | None = None):
         if not mask.any():
             raise ValueError("the region is empty")
+        self.tracks = tracks
         self.mask = mask
         default, self.origin = _region_block(mask)
         self.block = block or default
@@ -123,6 +120,9 @@ class FixedMosaic:
                        int(ys.max() - ys.min() + 1))
 
     def push(self, frames: list[np.ndarray], indices: list[int]) -> list[np.ndarray]:
+        if self.tracks is not None:
+            for index in indices:
+                _note(self.tracks, 0, index, self.within)
         return [mosaic_in(f, self.mask, self.block, self.origin, self.within) for f in frames]
 
     def flush(self) -> list[np.ndarray]:
@@ -134,11 +134,14 @@ class TrackedMosaic:
 
     Each tracked region gets its own block size (about 16 cells across it, changed only
     when the region's size changes by more than 25 %), on a grid anchored to the frame,
-    so cells do not crawl as the region moves.
+    so cells do not crawl as the region moves. ``tracks``, when given, gets each tracked
+    region's frames and the box holding it (see ``_note``).
     """
 
     def __init__(self, region_fn: RegionFn, *, block: int | None = None,
-                 detect_every: int = 1, tracker: RegionTracker | None = None):
+                 detect_every: int = 1, tracker: RegionTracker | None = None,
+                 tracks: dict[int, dict[str, Any]] | None = None):
+        self.tracks = tracks
         if detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {detect_every}")
         self.region_fn = region_fn
@@ -165,7 +168,7 @@ class TrackedMosaic:
             mask = self._detect(frame, index)
             if self.tracker is None:  # no stabilising: this frame's mask (or the last one)
                 self.last_mask = mask if mask is not None else self.last_mask
-                out.append(self._apply(frame, self._plain(self.last_mask)))
+                out.append(self._apply(frame, index, self._plain(self.last_mask)))
                 continue
             self.frames.append((index, frame))
             out += self._ready(self.tracker.push(index, mask))
@@ -179,7 +182,7 @@ class TrackedMosaic:
         for index, regions in ready:
             i, frame = self.frames.popleft()
             assert i == index, (i, index)  # the tracker returns frames in order
-            out.append(self._apply(frame, regions))
+            out.append(self._apply(frame, index, regions))
         return out
 
     def _plain(self, mask: np.ndarray | None) -> list[Region]:
@@ -191,8 +194,6 @@ class TrackedMosaic:
         return [Region(-1, "seen", box, box, mask)]
 
     def _block_for(self, region: Region) -> int:
-        from .mosaic import default_block
-
         if self.block is not None:
             return self.block
         ideal = default_block(region.box[2], region.box[3])
@@ -201,64 +202,14 @@ class TrackedMosaic:
             current = self.blocks[region.track] = ideal
         return current
 
-    def _apply(self, frame: np.ndarray, regions: list[Region]) -> np.ndarray:
+    def _apply(self, frame: np.ndarray, index: int, regions: list[Region]) -> np.ndarray:
         # Coarsest block last: where regions overlap, the coarser mosaic wins.
         for region in sorted(regions, key=self._block_for):
+            if self.tracks is not None:
+                _note(self.tracks, region.track, index, region.bounds)
             frame = mosaic_in(frame, region.mask, self._block_for(region), (0, 0),
                               region.bounds)
         return frame
-
-
-def mosaic_video(src: str | Path, dst: str | Path, *, box: Box | None = None,
-                 mask: np.ndarray | None = None, region_fn: RegionFn | None = None,
-                 block: int | None = None, detect_every: int = 1, stabilise: bool = True,
-                 hold: int = 3, codec: str | None = None, crf: int = 18,
-                 preset: str = "medium", start: float | None = None,
-                 duration: float | None = None, batch: int = 8, progress: bool = True,
-                 log: Log = print) -> VideoReport:
-    """Mosaic a video inside a region; audio and everything else copied.
-
-    Exactly one of:
-        box: ``(x, y, w, h)`` in display pixels, the same on every frame.
-        mask: ``(H, W)`` bool in display orientation, the same on every frame.
-        region_fn: ``frame (H, W, 3) uint8 -> (H, W) bool`` (or a ``Regions``: its mask
-            is used), run on every ``detect_every``-th frame (e.g.
-            ``lambda f: find_faces(f)``); with ``stabilise`` regions
-            are tracked: gaps filled, held ``hold`` detections after they vanish, covered
-            one detection before they appear, boxes smoothed.
-
-    block: cell size; default about 16 cells across each region.
-    The other arguments are :func:`~mosaicgan.video.process_video`'s.
-    """
-    src = Path(src)
-    if sum(v is not None for v in (box, mask, region_fn)) != 1:
-        raise ValueError("give exactly one of box, mask or region_fn")
-    if block is not None and block < 1:
-        raise ValueError(f"block must be >= 1, got {block}")
-    processor: Any
-    if region_fn is None:
-        info = probe(src)
-        width, height = info.width, info.height
-        if box is not None:
-            if 0 in clip_box(box, width, height)[2:]:
-                raise InputError(src, f"box {box} lies outside the {width}x{height} video")
-            mask = box_mask(height, width, box)
-        assert mask is not None
-        if mask.shape != (height, width):
-            raise InputError(src, f"mask is {mask.shape[1]}x{mask.shape[0]}, the video is "
-                                  f"{width}x{height}")
-        if not mask.any():
-            raise InputError(src, "the mask is empty")
-        processor = FixedMosaic(mask.astype(bool), block)
-    else:
-        tracker = RegionTracker(hold=hold, detect_every=detect_every) if stabilise else None
-        processor = TrackedMosaic(region_fn, block=block, detect_every=detect_every,
-                                  tracker=tracker)
-    meta = _metadata("mosaic", region="box" if box is not None else
-                     "mask" if region_fn is None else "detected per frame")
-    return process_video(src, dst, processor, codec=codec, crf=crf, preset=preset,
-                         start=start, duration=duration, batch=batch,
-                         metadata={"comment": json.dumps(meta)}, progress=progress, log=log)
 
 
 # --- restore ------------------------------------------------------------------------------
@@ -308,7 +259,7 @@ def steady_window(region: Region, width: int, height: int, size: int) -> tuple[i
     return wx, wy, side
 
 
-class _Refused(Exception):
+class Refused(Exception):
     """Raised inside a pass when the gate refuses a region of a track not yet withheld:
     frames of that track already written would show what the gate refused elsewhere."""
 
@@ -320,7 +271,7 @@ class RestoreProcessor:
     generator runs on the regions of all frames that are ready, in batches; each region
     is then pasted and screened in turn. Regions of ``withheld`` tracks (every region,
     with ``withhold_all``) are left as the input had them in every frame. With
-    ``stop_on_refusal``, a refusal raises :class:`_Refused`: the pass is abandoned.
+    ``stop_on_refusal``, a refusal raises :class:`Refused`: the pass is abandoned.
     """
 
     def __init__(self, restorer: Any, report: RestoreVideoReport, *,
@@ -418,7 +369,7 @@ class RestoreProcessor:
             if refused:
                 self.report.frames_with_refusals += 1
                 if self.stop_on_refusal:
-                    raise _Refused()
+                    raise Refused()
             out.append(image)
         return out
 
@@ -428,98 +379,6 @@ def _plain_regions(mask: np.ndarray | None) -> list[Region]:
     if mask is None:
         return []
     return [Region(-1 - k, "seen", box, box, m) for k, (box, m) in enumerate(regions_of(mask))]
-
-
-def restore_video(src: str | Path, dst: str | Path, restorer: Any, *,
-                  mask: np.ndarray | None = None, detect_every: int = 1,
-                  stabilise: bool = True, codec: str | None = None, crf: int = 18,
-                  preset: str = "medium", start: float | None = None,
-                  duration: float | None = None, batch: int = 8, progress: bool = True,
-                  log: Log = print) -> RestoreVideoReport:
-    """Restore the mosaics of a video with a :class:`~mosaicgan.restore.Restorer`.
-
-    mask: ``(H, W)`` bool (display orientation) to restore in every frame; default: the
-        mosaics found in each ``detect_every``-th frame (``find_mosaic``), tracked over
-        time (a region missed for up to 2 detections is filled in) with crop windows
-        held steady, so restored content does not swim.
-    Pixels outside the regions are passed through (within the codec's tolerance).
-
-    The safety gate screens every region in every frame, and decides per track: a
-    tracked region refused in any frame stays as the input had it in every frame of its
-    track (so a detector that misses a face now and then cannot leak it). The first pass
-    writes the output; when the gate refuses a track, that pass is abandoned (its partial
-    file removed), a scan finds every refused track, and the video is written again with
-    them withheld. The report's ``withheld`` names them; the log says for how many frames.
-    The other arguments are :func:`~mosaicgan.video.process_video`'s.
-    """
-    src = Path(src)
-    if mask is not None:
-        info = probe(src)
-        if mask.shape != (info.height, info.width):
-            raise InputError(src, f"mask is {mask.shape[1]}x{mask.shape[0]}, the video is "
-                                  f"{info.width}x{info.height}")
-        mask = mask.astype(bool)
-
-    def processor(report: RestoreVideoReport, withheld: frozenset[int], withhold_all: bool,
-                  stop: bool, log: Log) -> RestoreProcessor:
-        # Restoration acts on the mosaic's own pixels (shape="mask"): no hold or lead-in
-        # onto clean pixels, but short misses of the finder are bridged; median keeps
-        # windows still.
-        tracker = RegionTracker(hold=0, max_gap=2, lead=0, smooth=2, smoothing="median",
-                                shape="mask",
-                                detect_every=1 if mask is not None else detect_every
-                                ) if stabilise else None
-        return RestoreProcessor(restorer, report, mask=mask, detect_every=detect_every,
-                                tracker=tracker, batch=batch, withheld=withheld,
-                                withhold_all=withhold_all, stop_on_refusal=stop, log=log)
-
-    meta = _metadata("restore", model=getattr(restorer, "source", ""),
-                     synthesized="regions inside the mosaics, screened per frame and track")
-    withheld: frozenset[int] = frozenset()
-    withhold_all = False
-    scans: dict[int, dict[str, Any]] = {}
-    while True:
-        report = RestoreVideoReport(src, Path(dst))
-        try:
-            process_video(src, dst, processor(report, withheld, withhold_all, True, log),
-                          codec=codec, crf=crf, preset=preset, start=start,
-                          duration=duration, batch=batch,
-                          metadata={"comment": json.dumps(meta)}, progress=progress, log=log,
-                          report=report)
-            break
-        except _Refused:
-            scan = RestoreVideoReport(src, Path(dst))
-            _scan(src, processor(scan, withheld, withhold_all, False, lambda _: None), start,
-                  duration, batch)
-            scans.update(scan.refused)
-            withheld |= frozenset(scan.refused)
-            # Untracked regions have no identity over time: refuse them all.
-            withhold_all = withhold_all or not stabilise
-            log(f"{src}: the safety gate refused {len(scan.refused)} track(s); writing the "
-                "video again with them kept as they were in every frame")
-    for track, seen in sorted(report.withheld.items()):
-        refused = scans.get(track)
-        if refused is not None:
-            log(f"{src}: track {track} (frames {seen['frames'][0]}-{seen['frames'][1]}): "
-                f"{' and '.join(refused['reasons'])} detected in {refused['count']} of its "
-                f"{seen['count']} frames; kept as the input had it in all {seen['count']}")
-    return report
-
-
-def _scan(src: Path, processor: RestoreProcessor, start: float | None,
-          duration: float | None, batch: int) -> None:
-    """Run ``processor`` over the frames of ``src`` and drop its output (nothing written)."""
-    frames: list[np.ndarray] = []
-    index = 0
-    for _, frame in read_frames(src, start=start, duration=duration):
-        frames.append(frame)
-        if len(frames) == batch:
-            processor.push(frames, list(range(index, index + batch)))
-            index += batch
-            frames = []
-    if frames:
-        processor.push(frames, list(range(index, index + len(frames))))
-    processor.flush()
 
 
 # --- translate ----------------------------------------------------------------------------
@@ -544,20 +403,3 @@ class TranslateProcessor:
         return []
 
 
-def translate_video(src: str | Path, dst: str | Path, translator: Any, *,
-                    codec: str | None = None, crf: int = 18, preset: str = "medium",
-                    start: float | None = None, duration: float | None = None,
-                    batch: int = 8, progress: bool = True, log: Log = print) -> VideoReport:
-    """Translate every frame of a video with a :class:`~mosaicgan.translate.Translator`.
-
-    Each output frame passes the safety gate; if one is refused, the whole video is
-    refused: :class:`OutputRefused` (an InputError naming the file and the frame) is
-    raised and no output file is left. Frames are translated one at a time through
-    ``Translator.translate`` (it has no batch entry point; its gate is per image anyway).
-    """
-    src = Path(src)
-    meta = _metadata("translate", model=getattr(translator, "source", ""),
-                     synthesized="whole frames")
-    return process_video(src, dst, TranslateProcessor(translator, src), codec=codec, crf=crf,
-                         preset=preset, start=start, duration=duration, batch=batch,
-                         metadata={"comment": json.dumps(meta)}, progress=progress, log=log)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .geometry import Box, box_iou, components, hull
+from ..geometry import Box, box_iou, clip_box, components, grow_box, hull
 
 SEEN, FILLED, HELD, LEAD, CARRIED = "seen", "filled", "held", "lead", "carried"
 SHAPES = ("box", "mask")
@@ -78,22 +78,6 @@ class _Track:
 def _centre_inside(a: Box, b: Box) -> bool:
     cx, cy = a[0] + a[2] / 2, a[1] + a[3] / 2
     return b[0] <= cx <= b[0] + b[2] and b[1] <= cy <= b[1] + b[3]
-
-
-def grow(box: Box, margin: float, width: int, height: int) -> Box:
-    """``box`` grown by ``margin`` x its size on every side, clipped to the frame."""
-    x, y, w, h = box
-    dx, dy = round(w * margin), round(h * margin)
-    x0, y0 = max(0, x - dx), max(0, y - dy)
-    x1, y1 = min(width, x + w + dx), min(height, y + h + dy)
-    return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
-
-
-def clip(box: Box, width: int, height: int) -> Box:
-    """The part of ``box`` inside the frame."""
-    x0, y0 = max(box[0], 0), max(box[1], 0)
-    x1, y1 = min(box[0] + box[2], width), min(box[1] + box[3], height)
-    return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
 
 
 def paint(mask: np.ndarray, box: Box, crop: np.ndarray | None = None) -> None:
@@ -279,9 +263,9 @@ class RegionTracker:
         seen = track.seen[ref]
         mask = np.zeros((height, width), bool)
         if self.shape == "box":
-            box = grow(smoothed, self.margin, width, height)
+            box = grow_box(smoothed, self.margin, width, height)
             if other is not None:  # between two detections: cover the path from one to the other
-                box = hull(box, grow(self._smoothed(track, other, self.smoothing), self.margin,
+                box = hull(box, grow_box(self._smoothed(track, other, self.smoothing), self.margin,
                                      width, height))
             paint(mask, box)
             paint(mask, seen.box, seen.crop)  # smoothing never uncovers a detected pixel
@@ -289,7 +273,7 @@ class RegionTracker:
             if other is not None:
                 paint(mask, track.seen[other].box, track.seen[other].crop)
                 painted.append(track.seen[other].box)
-            bounds = clip(hull(*painted), width, height)
+            bounds = clip_box(hull(*painted), width, height)
         else:
             box = bounds = seen.box
             paint(mask, seen.box, seen.crop)

@@ -15,16 +15,17 @@ import cv2
 import numpy as np
 import torch
 
-from . import safety
-from .baselines import bicubic_from_blocks
-from .cells import match_cell_means
-from .errors import ModelError
-from .find_mosaic import find_mosaic_regions, regions_mask
-from .geometry import Box
-from .nets import per_sample_norm
-from .train.checkpoint import load_checkpoint
-from .train.pix2pix import KIND, Pix2PixConfig, build_generator, generator_input, generator_output
-from .train.precision import pick_device
+from .. import safety
+from ..baselines import bicubic_from_blocks
+from ..cells import match_cell_means
+from ..errors import ModelError
+from ..find_mosaic import find_mosaic_regions, regions_mask
+from ..geometry import Box, component_masks
+from ..nets import per_sample_norm
+from ..nets.pix2pix import KIND, Pix2PixConfig, build_generator, generator_input, generator_output
+from .checkpoint import load_checkpoint
+from .device import pick_device
+from .shipped import default_model
 
 CONTEXT = 1.5  # the generator sees the region's box grown by half
 FEATHER = 2  # px of blending inside the mask edge
@@ -93,11 +94,7 @@ def feather_alpha(mask: np.ndarray, width: int = FEATHER) -> np.ndarray:
 
 def regions_of(mask: np.ndarray, min_area: int = MIN_REGION_AREA) -> list[tuple[Box, np.ndarray]]:
     """(bounding box, region mask) of each 8-connected component, largest first."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8),
-                                                               connectivity=8)
-    order = sorted(range(1, count), key=lambda i: -stats[i, cv2.CC_STAT_AREA])
-    return [(tuple(int(v) for v in stats[i, :4]), labels == i) for i in order
-            if stats[i, cv2.CC_STAT_AREA] >= min_area]
+    return component_masks(mask, min_area)
 
 
 def window_for(box: Box, width: int, height: int, size: int) -> tuple[int, int, int]:
@@ -341,3 +338,9 @@ def grid_for(region: np.ndarray, grids: list[Grid] | None) -> tuple[int, tuple[i
         if n > overlap:
             best, overlap = (block, origin), n
     return best
+
+
+def load_restorer(model: str | Path | None = "default", device: str = "auto") -> Restorer:
+    """A Restorer from a run folder or model JSON; ``default`` or None: the shipped model."""
+    path = default_model() if model in (None, "default") else model
+    return Restorer.from_checkpoint(path, device=device)

@@ -16,13 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from .baselines import BASELINES, run_baseline
-from .errors import MosaicganError
-from .imageio import list_images, read_image, write_image, write_json, write_text
-from .metrics import crop_features, kid, masked_psnr, masked_ssim, region_crops
-from .mosaic import pixelate_array
-from .regions.masks import random_region
-from .sheets import before_after_sheet, screened
+from ..baselines import BASELINES, run_baseline
+from ..errors import ArgumentError, MosaicganError
+from ..imageio import list_images, read_image, write_image, write_json, write_text
+from ..metrics import crop_features, kid, masked_psnr, masked_ssim, region_crops
+from ..models.restorer import Restorer, load_restorer
+from ..mosaic import pixelate_array
+from ..options import Log, RegionSpec
+from ..regions.choose import find_regions
+from ..regions.masks import random_region
+from ..sheets import before_after_sheet, screened
 
 METHODS = ("model", *BASELINES)
 MAX_SIDE = 768  # photos are scaled down to this longer side (speed; typical web images)
@@ -94,12 +97,35 @@ def make_samples(photos: list[Path], blocks: Iterable[int], per_image: int, seed
     return samples, failed
 
 
-def evaluate(photos_dir: str | Path, report_dir: str | Path, restorer: Any, *,
+def evaluate(photos: str | Path, report_dir: str | Path, *, model: str | Path = "default",
+             blocks: Iterable[int] = (8, 12, 16), where: str | RegionSpec = "random",
+             per_image: int = 2, seed: int = 0, device: str = "auto",
+             log: Log = print, progress: bool = True) -> EvalReport:
+    """Restoration quality inside masks, model against baselines; writes report.json/html.
+
+    model: a run folder, a model JSON, or ``default`` (the model shipped in the package).
+    where: random regions, or ``RegionSpec("cam", target=...)``: the class's CAM region.
+    """
+    spec = RegionSpec(where) if isinstance(where, str) else where
+    region_fn = None
+    if spec.where == "cam":
+        def region_fn(image: np.ndarray) -> np.ndarray:
+            return find_regions(image, spec).mask
+    elif spec.where != "random":
+        raise ArgumentError("eval regions are random or cam")
+    return evaluate_restorer(photos, report_dir, load_restorer(model, device), blocks=blocks,
+                             where=spec.where, region_fn=region_fn, per_image=per_image,
+                             seed=seed, log=log, progress=progress)
+
+
+def evaluate_restorer(photos_dir: str | Path, report_dir: str | Path, restorer: Restorer, *,
              blocks: Iterable[int] = (8, 12, 16), where: str = "random",
              region_fn: Callable | None = None, per_image: int = 2, seed: int = 0,
              log: Callable[[str], None] = print, progress: bool = True) -> EvalReport:
     """Run the evaluation and write ``report.json`` and ``report.html`` in report_dir."""
     blocks = list(blocks)
+    if not blocks or any(b < 1 for b in blocks):
+        raise ArgumentError(f"blocks must be sizes of at least 1 px, got {blocks}")
     photos = list_images([photos_dir])
     samples, failed = make_samples(photos, blocks, per_image, seed, where, region_fn, log)
     refused = 0

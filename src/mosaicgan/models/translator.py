@@ -16,12 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import safety
-from .errors import ModelError
-from .nets import per_sample_norm
-from .train import cyclegan, pix2pix
-from .train.checkpoint import load_checkpoint
-from .train.precision import pick_device
+from .. import safety
+from ..errors import ModelError
+from ..nets import cyclegan, per_sample_norm, pix2pix
+from .checkpoint import load_checkpoint
+from .device import pick_device
 
 MAX_SIDE = 1024  # larger images are translated in tiles
 OVERLAP = 64
@@ -164,3 +163,9 @@ class Translator:
 def _screened(image: np.ndarray, out: np.ndarray) -> TranslateResult:
     reasons = safety.screen_translation(image, out)
     return TranslateResult(None, reasons) if reasons else TranslateResult(out)
+
+
+def load_translator(model: str | Path, direction: str = "AtoB", device: str = "auto"
+                    ) -> Translator:
+    """A Translator from a CycleGAN or pix2pix run folder or model JSON."""
+    return Translator.from_checkpoint(model, direction, device)

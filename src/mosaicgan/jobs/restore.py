@@ -1,0 +1,161 @@
+"""The restore job: find the mosaics of images and videos (or take a mask) and restore them
+through the restorer's one chain; what the safety gate refuses stays as it was."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..imageio import read_image, read_mask, write_image
+from ..models.restorer import Restorer, RestoreResult, find_mosaics, load_restorer
+from ..options import DEFAULT_VIDEO, Log, VideoOptions, silent
+from ..video.io import probe, process_video, read_frames
+from ..video.processors import Refused, RestoreProcessor, RestoreVideoReport
+from ..video.temporal import RegionTracker
+from .batch import BatchReport, metadata, outputs, run_batch
+
+
+def restore_image(image: np.ndarray, restorer: Restorer,
+                  mask: np.ndarray | None = None) -> RestoreResult:
+    """Restore an (H, W, 3) uint8 image: inside ``mask``, or where mosaics are found.
+
+    Returns a RestoreResult (image, regions with what was restored and what was refused).
+    """
+    if mask is None:
+        return restorer.restore(image, *find_mosaics(image))
+    return restorer.restore(image, mask)
+
+
+def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *,
+                  model: str | Path | None = "default",
+                  mask: str | Path | None = None, device: str = "auto",
+                  video: VideoOptions = DEFAULT_VIDEO, log: Log = print) -> BatchReport:
+    """Restore each image (mask given, or found) into ``out_dir/<stem>.png``; a video into
+    ``out_dir/<name>`` (streamed, regions tracked, audio copied).
+
+    Regions refused by the safety gate stay as they were; the log says which and why.
+    The PNG's metadata lists the regions synthesised and those refused.
+    """
+    restorer = load_restorer(model, device)
+    report = BatchReport()
+    mask_path = Path(mask) if mask is not None else None
+
+    def image_job(src: Path, out: Path) -> None:
+        image = read_image(src)
+        m = None if mask_path is None else read_mask(mask_path,
+                                                     (image.shape[1], image.shape[0]))
+        result = restore_image(image, restorer, m)
+        for region in result.refused:
+            report.note(f"{src}: region at {region.box} kept as it was: "
+                        f"{' and '.join(region.reasons)} detected in the restored result", log)
+        if not result.regions:
+            log(f"{src}: no mosaic found; written unchanged")
+        meta = metadata("restore", model=restorer.source,
+                        synthesized=[list(b) for b in result.synthesized],
+                        refused=[r.as_dict() for r in result.refused])
+        write_image(out, result.image, metadata=meta)
+
+    def video_job(src: Path, out: Path) -> None:
+        m = None
+        if mask_path is not None:
+            info = probe(src)
+            m = read_mask(mask_path, (info.width, info.height))
+        done = restore_video(src, out, restorer, mask=m, options=video, log=log)
+        log(done.summary())
+        if done.withheld:
+            report.note(f"{src}: {len(done.withheld)} tracked region(s) kept mosaiced in every "
+                        "frame: a face or nudity was detected in the restored result", log)
+
+    return run_batch(outputs(inputs, out_dir, suffix=".png", videos=True), report, log,
+                     image_job, video_job)
+
+
+def restore_video(src: str | Path, dst: str | Path, restorer: Restorer, *,
+                  mask: np.ndarray | None = None, detect_every: int = 1,
+                  stabilise: bool = True, options: VideoOptions = DEFAULT_VIDEO,
+                  log: Log = print) -> RestoreVideoReport:
+    """Restore the mosaics of a video with a :class:`~mosaicgan.models.restorer.Restorer`.
+
+    mask: ``(H, W)`` bool (display orientation) to restore in every frame; default: the
+        mosaics found in each ``detect_every``-th frame (``find_mosaic``), tracked over
+        time (a region missed for up to 2 detections is filled in) with crop windows
+        held steady, so restored content does not swim.
+    Pixels outside the regions are passed through (within the codec's tolerance).
+
+    The safety gate screens every region in every frame, and decides per track: a
+    tracked region refused in any frame stays as the input had it in every frame of its
+    track (so a detector that misses a face now and then cannot leak it). The first pass
+    writes the output; when the gate refuses a track, that pass is abandoned (its partial
+    file removed), a scan finds every refused track, and the video is written again with
+    them withheld. The report's ``withheld`` names them; the log says for how many frames.
+    options: encoding and range (:class:`~mosaicgan.options.VideoOptions`).
+    """
+    src = Path(src)
+    if mask is not None:
+        info = probe(src)
+        if mask.shape != (info.height, info.width):
+            raise InputError(src, f"mask is {mask.shape[1]}x{mask.shape[0]}, the video is "
+                                  f"{info.width}x{info.height}")
+        mask = mask.astype(bool)
+
+    def processor(report: RestoreVideoReport, withheld: frozenset[int], withhold_all: bool,
+                  stop: bool, log: Log) -> RestoreProcessor:
+        # Restoration acts on the mosaic's own pixels (shape="mask"): no hold or lead-in
+        # onto clean pixels, but short misses of the finder are bridged; median keeps
+        # windows still.
+        tracker = RegionTracker(hold=0, max_gap=2, lead=0, smooth=2, smoothing="median",
+                                shape="mask",
+                                detect_every=1 if mask is not None else detect_every
+                                ) if stabilise else None
+        return RestoreProcessor(restorer, report, mask=mask, detect_every=detect_every,
+                                tracker=tracker, batch=options.batch, withheld=withheld,
+                                withhold_all=withhold_all, stop_on_refusal=stop, log=log)
+
+    meta = metadata("restore", model=restorer.source,
+                    synthesized="regions inside the mosaics, screened per frame and track")
+    withheld: frozenset[int] = frozenset()
+    withhold_all = False
+    scans: dict[int, dict[str, Any]] = {}
+    while True:
+        report = RestoreVideoReport(src, Path(dst))
+        try:
+            process_video(src, dst, processor(report, withheld, withhold_all, True, log),
+                          options, metadata={"comment": json.dumps(meta)}, log=log,
+                          report=report)
+            break
+        except Refused:
+            scan = RestoreVideoReport(src, Path(dst))
+            _scan(src, processor(scan, withheld, withhold_all, False, silent), options)
+            scans.update(scan.refused)
+            withheld |= frozenset(scan.refused)
+            # Untracked regions have no identity over time: refuse them all.
+            withhold_all = withhold_all or not stabilise
+            log(f"{src}: the safety gate refused {len(scan.refused)} track(s); writing the "
+                "video again with them kept as they were in every frame")
+    for track, seen in sorted(report.withheld.items()):
+        refused = scans.get(track)
+        if refused is not None:
+            log(f"{src}: track {track} (frames {seen['frames'][0]}-{seen['frames'][1]}): "
+                f"{' and '.join(refused['reasons'])} detected in {refused['count']} of its "
+                f"{seen['count']} frames; kept as the input had it in all {seen['count']}")
+    return report
+
+
+def _scan(src: Path, processor: RestoreProcessor, options: VideoOptions) -> None:
+    """Run ``processor`` over the frames of ``src`` and drop its output (nothing written)."""
+    frames: list[np.ndarray] = []
+    index = 0
+    for _, frame in read_frames(src, start=options.start, duration=options.duration):
+        frames.append(frame)
+        if len(frames) == options.batch:
+            processor.push(frames, list(range(index, index + len(frames))))
+            index += len(frames)
+            frames = []
+    if frames:
+        processor.push(frames, list(range(index, index + len(frames))))
+    processor.flush()

@@ -1,0 +1,74 @@
+"""The option objects the jobs take whole, each default in one place (the command line
+builds them once and reads its defaults from here). Light: no torch, no av."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Log = Callable[[str], None]  # where a job writes its one-line notes
+
+WHERE_CHOICES = ("random", "cam", "face", "nudity")
+STYLES = ("mosaic", "blur", "solid")
+# The names of regions/cam.py's CAM_METHODS registry, for the command line's choices
+# without importing torch (a test keeps the two equal).
+CAM_METHOD_NAMES = ("cam", "gradcam")
+
+
+def silent(_message: str) -> None:
+    """A log that drops everything."""
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """Encoding and range for video inputs (see :func:`mosaicgan.video.io.process_video`).
+
+    codec: FFmpeg encoder; None: libx264 (VP9 for .webm). crf, preset: quality and speed
+    for x264/x265 (crf also for VP9/AV1). start, duration: seconds; process only that part
+    (timestamps then start at 0). batch: frames handed to a job at once.
+    """
+
+    codec: str | None = None
+    crf: int = 18
+    preset: str = "medium"
+    start: float | None = None
+    duration: float | None = None
+    batch: int = 8
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.batch < 1:
+            raise ValueError(f"batch must be >= 1, got {self.batch}")
+
+
+DEFAULT_VIDEO = VideoOptions()  # (frozen: safe as an argument default)
+
+
+@dataclass(frozen=True)
+class RegionSpec:
+    """How to choose regions when no box or mask is given.
+
+    where: ``random`` (a random rectangle or ellipse), ``cam`` (where the classifier sees
+    ``target``), ``face`` or ``nudity`` (the detectors).
+    margin: grows each region: a fraction of each detected box's size (None: the
+    detector's default, see :mod:`mosaicgan.regions.detectors`), or for CAM a fraction
+    of the image's longer side (None: 0).
+    The CAM options (target, method, scales, threshold, min_score, top_k) are those of
+    :func:`mosaicgan.regions.cam.class_activation_map` and
+    :func:`mosaicgan.regions.select.regions_from_heatmap`.
+    """
+
+    where: str = "random"
+    target: str | int | None = "auto"
+    method: str = "cam"
+    scales: tuple[int, ...] = (224,)
+    threshold: float = 0.5
+    min_score: float | None = None
+    top_k: int | None = 1
+    margin: float | None = None
+    classifier: str | None = None  # a classifier config JSON; None: offline EfficientNet-Lite0
+
+    def __post_init__(self) -> None:
+        if self.where not in WHERE_CHOICES:
+            raise ValueError(f"unknown region source {self.where!r}; choose one of "
+                             f"{', '.join(WHERE_CHOICES)}")
