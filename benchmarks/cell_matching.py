@@ -5,8 +5,9 @@
 
 Mosaics the photos as `mosaicgan eval` does (same regions, same seed), then measures
 in-mask PSNR / SSIM of bicubic interpolation and of each model, with and without the
-cell matching (models: Restorer's ``match_cells``). The safety gate is off here (a
-detector that sees nothing): this measures pixels, it writes no image.
+cell matching (models: Restorer's ``match_cells``). The project's shared detector is
+replaced here by one that sees nothing (the internal hook the tests use): this measures
+pixels, it writes no image.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from common import table
 
-from mosaicgan.api import default_model
 from mosaicgan.baselines import bicubic_from_blocks
 from mosaicgan.cells import match_cell_means
-from mosaicgan.jobs.evaluate import make_samples
+from mosaicgan.detect import shared
 from mosaicgan.imageio import list_images
+from mosaicgan.jobs.evaluate import make_samples
 from mosaicgan.metrics import masked_psnr, masked_ssim
 from mosaicgan.models.restorer import Restorer
+from mosaicgan.models.shipped import default_model
 
 
 class SeesNothing:
@@ -42,12 +44,13 @@ def main() -> None:
     parser.add_argument("--model", action="append", default=None,
                         help="default, a run folder or a model JSON (repeat for several)")
     args = parser.parse_args()
+    shared._detector = SeesNothing()
     models = {}
     for spec in args.model or ["default"]:
         path = default_model() if spec == "default" else spec
         for matched in (False, True):
             models[f"{spec}{' + cells' if matched else ''}"] = Restorer.from_checkpoint(
-                path, "cpu", SeesNothing(), match_cells=matched)
+                path, "cpu", match_cells=matched)
     photos = list_images([args.photos])[:args.count]
     blocks = [int(b) for b in args.blocks.split(",")]
     samples, _ = make_samples(photos, blocks, 2, 0, log=lambda _: None)

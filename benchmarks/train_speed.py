@@ -24,9 +24,10 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 from common import NoiseMeter, alternate, table, wait_for_quiet
 
+from mosaicgan.models.device import pick_device
 from mosaicgan.train.cyclegan import CycleGAN, CycleGANConfig
 from mosaicgan.train.pix2pix import Pix2Pix, Pix2PixConfig
-from mosaicgan.train.precision import Amp, fused_adam, pick_device, pick_precision
+from mosaicgan.train.precision import Amp, fused_adam, pick_precision
 
 
 def make(kind: str, size: int, batch: int, device: torch.device, precision: str,

@@ -104,15 +104,18 @@ def worker(job: str, src: str, dst: str, opts: dict) -> None:
     """Run one job in this (fresh) process; print a JSON line with its numbers."""
     import torch
 
+    from mosaicgan.jobs.mosaic import mosaic_video
+    from mosaicgan.jobs.restore import restore_video
+    from mosaicgan.options import VideoOptions
     from mosaicgan.regions.masks import box_mask
     from mosaicgan.video.io import probe
-    from mosaicgan.video_jobs import mosaic_video, restore_video
 
     torch.set_num_threads(os.cpu_count() or 1)
     info = probe(src)
     box = region_box(info.width, info.height)
-    common = dict(crf=opts["crf"], preset=opts["preset"], batch=opts["batch"],
-                  progress=False, log=lambda _: None)
+    common = dict(options=VideoOptions(crf=opts["crf"], preset=opts["preset"],
+                                       batch=opts["batch"], progress=False),
+                  log=lambda _: None)
     rss_before = rss_mb()
     t0 = time.perf_counter()
     if job == "mosaic":
@@ -122,7 +125,7 @@ def worker(job: str, src: str, dst: str, opts: dict) -> None:
         report = mosaic_video(src, dst, region_fn=lambda frame: mask, **common)
     else:
         from mosaicgan.models.restorer import Restorer
-        from mosaicgan.train.pix2pix import Pix2PixConfig, build_generator
+        from mosaicgan.nets.pix2pix import Pix2PixConfig, build_generator
 
         torch.manual_seed(0)
         cfg = Pix2PixConfig(size=256, ngf=16, mask_channel=True)

@@ -55,7 +55,7 @@ def test_two_processes_match_one_with_the_same_global_batch(tiny_pairs, tmp_path
     for key in weights:
         torch.testing.assert_close(ddp.tensors[key], one.tensors[key], rtol=1e-4, atol=1e-5,
                                    msg=key)
-    from mosaicgan.train.pix2pix import Pix2PixConfig, build_generator
+    from mosaicgan.nets.pix2pix import Pix2PixConfig, build_generator
 
     outputs = []
     for ckpt in (ddp, one):

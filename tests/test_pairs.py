@@ -98,8 +98,8 @@ def test_bad_arguments():
 
 def test_an_interrupted_pairs_run_resumes_to_the_same_bytes(photos_dir, tmp_path, monkeypatch,
                                                             no_detections):
-    from mosaicgan.jobs import pairs as pairs_job
     from mosaicgan.errors import InputError
+    from mosaicgan.jobs import pairs as pairs_job
 
     kwargs = {"size": 32, "per_image": 2, "val": 0.25, "seed": 5,
               "log": lambda _: None, "progress": False}

@@ -114,7 +114,7 @@ def test_exported_half_model_restores_like_the_run(tiny_model, tmp_path, no_dete
 def _identity_restorer(prefill: str, size: int = 64, match_cells: bool = False) -> Restorer:
     """A fresh residual restorer: its correction starts at exactly 0."""
     from mosaicgan.nets import init_weights
-    from mosaicgan.train.pix2pix import Pix2PixConfig, build_generator
+    from mosaicgan.nets.pix2pix import Pix2PixConfig, build_generator
 
     cfg = Pix2PixConfig(size=size, ngf=8, ndf=8, residual=True, prefill=prefill)
     G = init_weights(build_generator(cfg)).start_as_identity()

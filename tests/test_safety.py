@@ -20,10 +20,10 @@ from mosaicgan.detect.base import Detection
 from mosaicgan.errors import InputError
 from mosaicgan.imageio import read_image, write_image
 from mosaicgan.models.restorer import Restorer, crop_padded
+from mosaicgan.nets.pix2pix import Pix2PixConfig
 from mosaicgan.regions.masks import box_mask
 from mosaicgan.safety import screen_image, screen_region, screen_translation
 from mosaicgan.train.loop import LoopOptions
-from mosaicgan.train.pix2pix import Pix2PixConfig
 
 from .conftest import ASTRONAUT_FACE, FakeDetector, MarkerDetector, photo
 from .test_detect import astronaut_on_canvas

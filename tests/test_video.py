@@ -561,7 +561,7 @@ def test_a_face_missed_in_some_frames_stays_mosaiced_in_all(tmp_path, inject):
     frame, those 2 frames would show the face; per track, none does."""
     import torch
 
-    from mosaicgan.train.pix2pix import Pix2PixConfig
+    from mosaicgan.nets.pix2pix import Pix2PixConfig
 
     from .conftest import MarkerDetector
     from .test_safety import marked

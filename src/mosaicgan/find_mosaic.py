@@ -59,9 +59,10 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
+from .geometry import Box
+
 __all__ = ["MosaicRegion", "find_mosaic", "find_mosaic_regions"]
 
-Box = tuple[int, int, int, int]
 Roi = tuple[int, int, int, int]  # y0, y1, x0, x1
 Jpeg = tuple[int, int, float, float]  # JPEG block grid: phase x, y; extra energy x, y
 
@@ -513,11 +514,6 @@ def _refine(rgb: np.ndarray, comp: np.ndarray, sure: np.ndarray, b: int,
         vals = _to_cells(q[..., 0] * 65536 + q[..., 1] * 256 + q[..., 2], b)
     else:
         vals = _to_cells(_ycc(rgb), b)  # (cells, b*b, 3)
-        # JPEG's error on flat cells, most of it ringing near the cell edges
-        sv = vals[sure.ravel()]
-        dev = np.abs(sv - np.median(sv, axis=1, keepdims=True))
-        tol_y = max(1.0, float(np.percentile(dev[..., 0], 90)))
-        tol_c = max(2.0, float(np.percentile(dev[..., 1:].max(-1), 90)))
     bi = np.nonzero((ring | border).ravel())[0]
     in_ring = ring.ravel()[bi]
     acc = np.zeros((hc * wc, b * b), bool)
@@ -526,37 +522,12 @@ def _refine(rgb: np.ndarray, comp: np.ndarray, sure: np.ndarray, b: int,
     amb = np.zeros(hc * wc, bool)
     if len(bi):
         v = vals[bi]
-        n = len(bi)
         if lossless:
-            # the mosaiced part of a cell is exactly one colour: the most common one
-            key = v + (np.arange(n) * (1 << 24))[:, None]
-            _, inv, cnt = np.unique(key.ravel(), return_inverse=True, return_counts=True)
-            mode = v[np.arange(n), np.argmax(cnt[inv].reshape(v.shape), axis=1)]
-
-            def match(cells: np.ndarray) -> np.ndarray:
-                return cells == mode[:, None]
-
+            match = _exact_colour(v)
             far[bi] = ~match(v)
         else:
-            # most common luma (histogram in bins of the tolerance), then its mean chroma
-            nbin = int(256 / tol_y) + 3
-            bins = np.clip((v[..., 0] / tol_y).astype(np.int64), 0, nbin - 1)
-            hist = np.bincount((np.arange(n)[:, None] * nbin + bins).ravel(),
-                               minlength=n * nbin).reshape(n, nbin)
-            hist = hist + np.roll(hist, 1, 1) + np.roll(hist, -1, 1)
-            mode_y = (hist.argmax(1) + 0.5) * tol_y
-            near = np.abs(v[..., 0] - mode_y[:, None]) <= tol_y
-            chroma = (v[..., 1:] * near[..., None]).sum(1) / np.maximum(near.sum(1), 1)[:, None]
-
-            def match(cells: np.ndarray) -> np.ndarray:
-                return ((np.abs(cells[..., 0] - mode_y[:, None]) <= tol_y)
-                        & (np.abs(cells[..., 1:] - chroma[:, None]).max(-1) <= tol_c))
-
-            # a smooth natural part leaves many pixels just outside the tolerance
-            d = np.abs(v[..., 0] - mode_y[:, None])
-            gray = ((d > tol_y) & (d <= 3 * tol_y)).mean(axis=1)
-            amb[bi] |= in_ring & (gray > AMB_GRAY) & (gray > 0.5 * (d > tol_y).mean(axis=1))
-            far[bi] = (d > 3 * tol_y) | (np.abs(v[..., 1:] - chroma[:, None]).max(-1) > 3 * tol_c)
+            match, far[bi], smooth = _near_colour(v, vals[sure.ravel()])
+            amb[bi] |= in_ring & smooth
         acc[bi[in_ring]] = match(v)[in_ring]
         # flat continuation: a cell further out mostly of the same colour
         r, c = np.divmod(bi, wc)
@@ -565,7 +536,58 @@ def _refine(rgb: np.ndarray, comp: np.ndarray, sure: np.ndarray, b: int,
             ok = (rr >= 0) & (rr < hc) & (cc >= 0) & (cc < wc)
             nb = np.where(ok, rr * wc + cc, 0)
             amb[bi] |= in_ring & ok & beyond[nb] & (match(vals[nb]).mean(axis=1) >= AMB_FLAT)
-    acc = _from_cells(acc, hc, wc, b)
+    far[~border.ravel()] = False
+    return _cut(_from_cells(acc, hc, wc, b), comp, _from_cells(far, hc, wc, b),
+                np.kron(amb.reshape(hc, wc), np.ones((b, b), bool)), b, lossless)
+
+
+def _exact_colour(v: np.ndarray):
+    """Lossless cells ``v`` (n, b*b): the mosaiced part of a cell is exactly one colour,
+    its most common one. Returns ``match(cells) -> (n, b*b) bool``."""
+    n = len(v)
+    key = v + (np.arange(n) * (1 << 24))[:, None]
+    _, inv, cnt = np.unique(key.ravel(), return_inverse=True, return_counts=True)
+    mode = v[np.arange(n), np.argmax(cnt[inv].reshape(v.shape), axis=1)]
+
+    def match(cells: np.ndarray) -> np.ndarray:
+        return cells == mode[:, None]
+    return match
+
+
+def _near_colour(v: np.ndarray, seeds: np.ndarray):
+    """Lossy cells ``v`` (n, b*b, 3) in YCbCr: the most common luma (histogram in bins of
+    the tolerance), then its mean chroma; the tolerances come from JPEG's error on the flat
+    ``seeds`` cells. Returns (match, pixels clearly not that colour, cells that look like a
+    smooth natural part: many pixels just outside the tolerance)."""
+    dev = np.abs(seeds - np.median(seeds, axis=1, keepdims=True))
+    tol_y = max(1.0, float(np.percentile(dev[..., 0], 90)))
+    tol_c = max(2.0, float(np.percentile(dev[..., 1:].max(-1), 90)))
+    n = len(v)
+    nbin = int(256 / tol_y) + 3
+    bins = np.clip((v[..., 0] / tol_y).astype(np.int64), 0, nbin - 1)
+    hist = np.bincount((np.arange(n)[:, None] * nbin + bins).ravel(),
+                       minlength=n * nbin).reshape(n, nbin)
+    hist = hist + np.roll(hist, 1, 1) + np.roll(hist, -1, 1)
+    mode_y = (hist.argmax(1) + 0.5) * tol_y
+    near = np.abs(v[..., 0] - mode_y[:, None]) <= tol_y
+    chroma = (v[..., 1:] * near[..., None]).sum(1) / np.maximum(near.sum(1), 1)[:, None]
+
+    def match(cells: np.ndarray) -> np.ndarray:
+        return ((np.abs(cells[..., 0] - mode_y[:, None]) <= tol_y)
+                & (np.abs(cells[..., 1:] - chroma[:, None]).max(-1) <= tol_c))
+
+    d = np.abs(v[..., 0] - mode_y[:, None])
+    gray = ((d > tol_y) & (d <= 3 * tol_y)).mean(axis=1)
+    smooth = (gray > AMB_GRAY) & (gray > 0.5 * (d > tol_y).mean(axis=1))
+    far = (d > 3 * tol_y) | (np.abs(v[..., 1:] - chroma[:, None]).max(-1) > 3 * tol_c)
+    return match, far, smooth
+
+
+def _cut(acc: np.ndarray, comp: np.ndarray, far: np.ndarray, ambig: np.ndarray, b: int,
+         lossless: bool) -> np.ndarray:
+    """The region's pixels from those matching their cell's colour (``acc``), the region's
+    cells ``comp``, edge pixels clearly not its colour (``far``) and cells whose cut is
+    unknown (``ambig``)."""
     core = np.kron(comp, np.ones((b, b), bool))
     # keep what connects to the region; JPEG ringing may cut a row or two next to its edge
     lab, _ = ndi.label(acc)
@@ -577,11 +599,8 @@ def _refine(rgb: np.ndarray, comp: np.ndarray, sure: np.ndarray, b: int,
                                 np.ones((5, 5), np.uint8)) > 0
     # an edge cell of the region may be cut too: drop what is clearly not its colour and
     # reaches outside
-    far[~border.ravel()] = False
-    far = _from_cells(far, hc, wc, b)
     lab, _ = ndi.label(far | ~pix)
     pix &= ~(far & np.isin(lab, np.unique(lab[~pix & ~far])))
-    ambig = np.kron(amb.reshape(hc, wc), np.ones((b, b), bool))
     if ambig.any():
         # the cut is unknown there: interpolate the mask from the pixels around
         known = (~ambig).astype(np.float32)

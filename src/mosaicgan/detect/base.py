@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-Box = tuple[int, int, int, int]  # (x, y, w, h) in pixels
+from ..geometry import Box
 
 MERGE_IOU = 0.5  # two boxes overlapping this much are one object
 OVERLAP = 0.25  # of a tile: an object up to a quarter tile wide is whole in some tile

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from ..models.device import pick_device
 from ..models.shipped import default_model
 from ..mosaic import mosaic_image
 from ..nets.pix2pix import Pix2PixConfig
+from ..options import Log
 from ..regions.masks import box_mask
 from ..sheets import before_after_sheet, screened
 from ..train.loop import LoopOptions, collate
@@ -84,7 +84,7 @@ def _calibrated_steps(seconds: float, batch: int, cfg: dict, dataset: Path) -> i
 
 
 def run_demo(out_dir: str | Path = "demo-output", minutes: float = 3.0, seed: int = 0,
-             log: Callable[[str], None] = print) -> Path:
+             log: Log = print) -> Path:
     """Run the demo; return the path of the before/after sheet."""
     out = Path(out_dir)
     photos = bundled_photos()

@@ -66,7 +66,7 @@ def _scaled(image: np.ndarray) -> np.ndarray:
 
 def make_samples(photos: list[Path], blocks: Iterable[int], per_image: int, seed: int,
                  where: str = "random", region_fn: Callable | None = None,
-                 log: Callable[[str], None] = print
+                 log: Log = print
                  ) -> tuple[list[Sample], list[tuple[str, str]]]:
     """Deterministic mosaics: per photo and region, one sample per block size."""
     samples, failed = [], []
@@ -121,7 +121,7 @@ def evaluate(photos: str | Path, report_dir: str | Path, *, model: str | Path = 
 def evaluate_restorer(photos_dir: str | Path, report_dir: str | Path, restorer: Restorer, *,
              blocks: Iterable[int] = (8, 12, 16), where: str = "random",
              region_fn: Callable | None = None, per_image: int = 2, seed: int = 0,
-             log: Callable[[str], None] = print, progress: bool = True) -> EvalReport:
+             log: Log = print, progress: bool = True) -> EvalReport:
     """Run the evaluation and write ``report.json`` and ``report.html`` in report_dir."""
     blocks = list(blocks)
     if not blocks or any(b < 1 for b in blocks):

@@ -34,13 +34,10 @@ from ..models.checkpoint import (
     save_checkpoint,
 )
 from ..models.device import pick_device
+from ..options import Log, silent
 from ..sheets import sample_sheet, screened_rows
 from .distributed import broadcast_modules, finish, from_env
 from .precision import Amp, fused_adam, pick_precision
-
-
-def _silent(_message: str) -> None:
-    pass
 
 
 class _StopRequests:
@@ -182,10 +179,133 @@ def saved_options(run_dir: str | Path) -> tuple[dict, LoopOptions] | None:
     return meta["config"], LoopOptions(**meta["loop"])
 
 
+@dataclass
+class _Run:
+    """What one training run holds once set up: the trainer, where it runs, how it saves."""
+
+    trainer: Trainer
+    opts: LoopOptions
+    run_dir: Path
+    device: torch.device
+    ddp: Any  # distributed.Dist
+    amp: Amp
+    precision: str
+    channels_last: bool
+    meta: dict[str, Any]
+    samples: dict | None = None  # a fixed batch drawn on the sample sheets
+
+    def save(self, step: int) -> None:
+        if not self.ddp.main:
+            return
+        t = self.trainer
+        save_checkpoint(self.run_dir, kind=t.kind, config=t.config_dict(), step=step,
+                        modules=t.modules(), optimizers=t.optimizers(),
+                        extra_tensors={**t.extra_state(), **_rng_tensors(self.device)},
+                        extra=self.meta)
+
+    def write_samples(self, step: int) -> None:
+        """A sample sheet; each panel screened by the safety gate against its input."""
+        if self.samples is None or not self.ddp.main:
+            return
+        rows = [[to_image(t) for t in row]
+                for row in self.trainer.sample_rows(self.samples, self.amp)]
+        write_image(self.run_dir / "samples" / f"step_{step:08d}.png",
+                    sample_sheet(screened_rows(rows, self.trainer.sample_masks(self.samples))))
+
+
+def _set_up(make_trainer: Callable[[torch.device, torch.memory_format, bool], Trainer],
+            opts: LoopOptions, run_dir: Path, args: dict | None) -> _Run:
+    """Device, processes, precision and memory format; the trainer built on them."""
+    device = pick_device(opts.device)
+    ddp = from_env(device)
+    if ddp.world > 1 and device.type == "cuda":
+        device = torch.device("cuda", ddp.local_rank)
+        torch.cuda.set_device(device)
+    precision = pick_precision(opts.precision, device)
+    channels_last = opts.channels_last
+    if channels_last is None:
+        channels_last = device.type in ("cpu", "cuda")
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    torch.manual_seed(opts.seed)
+    trainer = make_trainer(device, memory_format, fused_adam(device))
+    if ddp.world > 1:
+        broadcast_modules(trainer.modules())
+    if opts.compile:
+        for module in trainer.modules().values():
+            module.compile()  # in place: state_dict keys stay those of the plain module
+    # A trainer may keep its tensors contiguous where channels_last is wrong or slow.
+    channels_last = getattr(trainer, "memory_format", memory_format) == torch.channels_last
+    meta = {"loop": asdict(opts), "args": args or {},
+            "runtime": {"device": str(device), "precision": precision,
+                        "channels_last": channels_last, "compile": opts.compile}}
+    return _Run(trainer, opts, run_dir, device, ddp, Amp(device, precision, ddp.world),
+                precision, channels_last, meta)
+
+
+def _resume(run: _Run, log: Log) -> int:
+    """Load the run's last checkpoint (weights, optimisers, extra state, RNG); its step."""
+    trainer = run.trainer
+    ckpt = load_checkpoint(run.run_dir)
+    if ckpt.kind != trainer.kind:
+        raise ModelError(f"{ckpt.path}: is a {ckpt.kind} run, not {trainer.kind}")
+    if ckpt.config != trainer.config_dict():
+        diff = sorted(k for k in ckpt.config if ckpt.config[k] != trainer.config_dict().get(k))
+        raise ModelError(f"{ckpt.path}: the run's model settings differ ({', '.join(diff)})")
+    for name, module in trainer.modules().items():
+        ckpt.load_module(name, module)
+    restore_optimizers(ckpt, trainer.optimizers())
+    trainer.load_extra_state({k[len("extra."):]: v for k, v in ckpt.tensors.items()
+                              if k.startswith("extra.")})
+    _set_rng(ckpt.tensors, run.device)
+    log(f"resuming {run.run_dir} at step {ckpt.step}")
+    return ckpt.step
+
+
+class _Meter:
+    """Losses averaged over ``log_every`` steps, the global image rate, log.jsonl and the
+    progress bar."""
+
+    def __init__(self, run: _Run, start: int):
+        self.run, self.log_file = run, run.run_dir / "log.jsonl"
+        self.window: dict[str, list[torch.Tensor]] = {}
+        self.last: dict[str, float] = {}
+        self.t_window, self.n_window, self.rate = time.perf_counter(), 0, 0.0
+        self.bar = None
+        if run.opts.progress and run.ddp.main:
+            from tqdm import tqdm
+            self.bar = tqdm(total=run.opts.steps, initial=start, unit="step",
+                            dynamic_ncols=True)
+
+    def add(self, step: int, losses: dict[str, torch.Tensor], images: int,
+            factor: float) -> None:
+        opts = self.run.opts
+        self.n_window += images * self.run.ddp.world  # the global rate
+        for k, v in losses.items():
+            self.window.setdefault(k, []).append(v)
+        if step % opts.log_every == 0 or step == opts.steps:
+            self.last = {k: float(torch.stack(v).float().mean()) for k, v in self.window.items()}
+            now = time.perf_counter()
+            self.rate = self.n_window / max(now - self.t_window, 1e-9)
+            self.t_window, self.n_window, self.window = now, 0, {}
+            if self.run.ddp.main:
+                with self.log_file.open("a") as f:
+                    f.write(json.dumps({"step": step, **self.last, "lr_factor": factor,
+                                        "images_per_s": round(self.rate, 3)}) + "\n")
+            if self.bar is not None:
+                self.bar.set_postfix_str(" ".join(f"{k} {v:.3f}" for k, v in self.last.items())
+                                         + f" | {self.rate:.2f} img/s")
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def run_training(make_trainer: Callable[[torch.device, torch.memory_format, bool], Trainer],
                  train_set: Dataset, run_dir: str | Path, opts: LoopOptions, *,
                  resume: bool = False, sample_set: Dataset | None = None,
-                 args: dict | None = None, log: Callable[[str], None] = print) -> RunResult:
+                 args: dict | None = None, log: Log = print) -> RunResult:
     """Train until ``opts.steps``; checkpoint every ``checkpoint_every`` steps and at the end.
 
     With ``resume`` the last checkpoint in ``run_dir`` is loaded first (its step, weights,
@@ -197,148 +317,59 @@ def run_training(make_trainer: Callable[[torch.device, torch.memory_format, bool
     if has_run and not resume:
         raise ModelError(f"{run_dir}: already holds a training run; "
                          "add --resume to continue it or choose another output folder")
-
-    # --- setup ------------------------------------------------------------------------
-    device = pick_device(opts.device)
-    ddp = from_env(device)
-    if ddp.world > 1 and device.type == "cuda":
-        device = torch.device("cuda", ddp.local_rank)
-        torch.cuda.set_device(device)
-    if not ddp.main:
-        log = _silent  # only rank 0 prints, writes checkpoints, samples and logs
-    precision = pick_precision(opts.precision, device)
-    channels_last = opts.channels_last
-    if channels_last is None:
-        channels_last = device.type in ("cpu", "cuda")
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    amp = Amp(device, precision, ddp.world)
-    torch.manual_seed(opts.seed)
-    trainer = make_trainer(device, memory_format, fused_adam(device))
-    if ddp.world > 1:
-        broadcast_modules(trainer.modules())
-    if opts.compile:
-        for module in trainer.modules().values():
-            module.compile()  # in place: state_dict keys stay those of the plain module
-    # A trainer may keep its tensors contiguous where channels_last is wrong or slow.
-    channels_last = getattr(trainer, "memory_format", memory_format) == torch.channels_last
-
-    # --- resume -------------------------------------------------------------------------
-    start = 0
-    if resume and has_run:
-        ckpt = load_checkpoint(run_dir)
-        if ckpt.kind != trainer.kind:
-            raise ModelError(f"{ckpt.path}: is a {ckpt.kind} run, not {trainer.kind}")
-        if ckpt.config != trainer.config_dict():
-            diff = sorted(k for k in ckpt.config if ckpt.config[k] != trainer.config_dict().get(k))
-            raise ModelError(f"{ckpt.path}: the run's model settings differ ({', '.join(diff)})")
-        for name, module in trainer.modules().items():
-            ckpt.load_module(name, module)
-        restore_optimizers(ckpt, trainer.optimizers())
-        trainer.load_extra_state({k[len("extra."):]: v for k, v in ckpt.tensors.items()
-                                  if k.startswith("extra.")})
-        _set_rng(ckpt.tensors, device)
-        start = ckpt.step
-        log(f"resuming {run_dir} at step {start}")
-
+    run = _set_up(make_trainer, opts, run_dir, args)
+    if not run.ddp.main:
+        log = silent  # only rank 0 prints, writes checkpoints, samples and logs
+    start = _resume(run, log) if resume and has_run else 0
     sampler = StepSampler(len(train_set), opts.batch, opts.seed, start, opts.steps,
-                          ddp.rank, ddp.world)
+                          run.ddp.rank, run.ddp.world)
     loader = DataLoader(train_set, batch_size=opts.batch, sampler=sampler,
                         num_workers=opts.workers, collate_fn=collate,
-                        pin_memory=device.type == "cuda", persistent_workers=False,
+                        pin_memory=run.device.type == "cuda", persistent_workers=False,
                         generator=torch.Generator().manual_seed(opts.seed))
-    samples = None
     source = sample_set if sample_set is not None and len(sample_set) else train_set
     if opts.sample_every > 0:
-        samples = _to_device(collate([source[i] for i in range(min(4, len(source)))]), device)
-
-    meta_extra = {"loop": asdict(opts), "args": args or {},
-                  "runtime": {"device": str(device), "precision": precision,
-                              "channels_last": channels_last, "compile": opts.compile}}
-
-    def save(step: int) -> None:
-        if not ddp.main:
-            return
-        save_checkpoint(run_dir, kind=trainer.kind, config=trainer.config_dict(), step=step,
-                        modules=trainer.modules(), optimizers=trainer.optimizers(),
-                        extra_tensors={**trainer.extra_state(), **_rng_tensors(device)},
-                        extra=meta_extra)
-
-    def write_samples(step: int) -> None:
-        if samples is not None and ddp.main:
-            rows = [[to_image(t) for t in row] for row in trainer.sample_rows(samples, amp)]
-            masks = trainer.sample_masks(samples)
-            write_image(run_dir / "samples" / f"step_{step:08d}.png",
-                        sample_sheet(screened_rows(rows, masks)))
-
-    # --- loop ---------------------------------------------------------------------------
+        run.samples = _to_device(collate([source[i] for i in range(min(4, len(source)))]),
+                                 run.device)
     run_dir.mkdir(parents=True, exist_ok=True)
-    log(f"training {trainer.kind} on {device} ({precision}"
-        f"{', channels_last' if channels_last else ''}), steps {start}..{opts.steps}, "
-        f"batch {opts.batch}{f' x {ddp.world} processes' if ddp.world > 1 else ''}, "
+    log(f"training {run.trainer.kind} on {run.device} ({run.precision}"
+        f"{', channels_last' if run.channels_last else ''}), steps {start}..{opts.steps}, "
+        f"batch {opts.batch}{f' x {run.ddp.world} processes' if run.ddp.world > 1 else ''}, "
         f"{len(train_set)} training items -> {run_dir}")
-    bar = None
-    if opts.progress and ddp.main:
-        from tqdm import tqdm
-        bar = tqdm(total=opts.steps, initial=start, unit="step", dynamic_ncols=True)
-    window: dict[str, list[torch.Tensor]] = {}
-    last_losses: dict[str, float] = {}
-    t_window, n_window = time.perf_counter(), 0
-    t_start, rate = time.perf_counter(), 0.0
+    meter = _Meter(run, start)
+    t_start = time.perf_counter()
     step = start
-    log_file = run_dir / "log.jsonl"
     stop = _StopRequests()
     try:
         with stop:
             for batch in loader:
                 factor = lr_factor(step, opts.steps, opts.decay_from)
-                for opt in trainer.optimizers().values():
+                for opt in run.trainer.optimizers().values():
                     for group in opt.param_groups:
                         group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
-                losses = trainer.train_step(_to_device(batch, device), amp)
+                losses = run.trainer.train_step(_to_device(batch, run.device), run.amp)
                 step += 1
-                n_window += len(batch["path"]) * ddp.world  # the global rate
-                for k, v in losses.items():
-                    window.setdefault(k, []).append(v)
-                if step % opts.log_every == 0 or step == opts.steps:
-                    last_losses = {k: float(torch.stack(v).float().mean())
-                                   for k, v in window.items()}
-                    now = time.perf_counter()
-                    rate = n_window / max(now - t_window, 1e-9)
-                    t_window, n_window, window = now, 0, {}
-                    if ddp.main:
-                        with log_file.open("a") as f:
-                            f.write(json.dumps({"step": step, **last_losses,
-                                                "lr_factor": factor,
-                                                "images_per_s": round(rate, 3)}) + "\n")
-                    if bar is not None:
-                        bar.set_postfix_str(" ".join(f"{k} {v:.3f}"
-                                                     for k, v in last_losses.items())
-                                            + f" | {rate:.2f} img/s")
-                if bar is not None:
-                    bar.update(1)
+                meter.add(step, losses, len(batch["path"]), factor)
                 if opts.sample_every > 0 and step % opts.sample_every == 0:
-                    write_samples(step)
+                    run.write_samples(step)
                 if step % opts.checkpoint_every == 0 or step == opts.steps:
-                    save(step)
+                    run.save(step)
                 if stop.requested:  # Ctrl-C or SIGTERM: the step is whole, save and stop
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
-        save(step)
+        meter.close()
+        run.save(step)
         log(f"interrupted: checkpoint saved at step {step} in {run_dir}; "
             "run again with --resume to continue")
-        finish(ddp)
+        finish(run.ddp)
         raise
-    if bar is not None:
-        bar.close()
+    meter.close()
     if step == start and start > 0:
         log(f"{run_dir}: already trained to step {start}")
-    if samples is not None and step % max(opts.sample_every, 1) != 0:
-        write_samples(step)
-    seconds = time.perf_counter() - t_start
-    finish(ddp)
-    return RunResult(run_dir, step, last_losses, seconds, rate)
+    if run.samples is not None and step % max(opts.sample_every, 1) != 0:
+        run.write_samples(step)
+    finish(run.ddp)
+    return RunResult(run_dir, step, meter.last, time.perf_counter() - t_start, meter.rate)
 
 
 def with_overrides(opts: LoopOptions, **changes: Any) -> LoopOptions:
