@@ -42,7 +42,7 @@ def test_mosaic_with_mask_and_random(images, tmp_path):
     assert result.exit_code == 0
     result = run("mosaic", images / "sub" / "cat.jpg", "-o", tmp_path / "o1", "--mask",
                  tmp_path / "m.png")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "m.png: mask is 600x400, the image is 451x300" in result.output
     for out in ("r1", "r2"):
         result = run("mosaic", images / "coffee.png", "-o", tmp_path / out, "--where", "random",
@@ -63,7 +63,7 @@ def test_bad_file_in_a_batch_is_named_and_the_rest_goes_on(images, tmp_path):
     (images / "broken.png").write_bytes(b"\x89PNG garbage")
     (images / "notes.jpg").write_text("not an image")
     result = run("mosaic", images, "-o", tmp_path / "out", "--box", "0,0,20,20")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "2 written, 2 failed" in result.output
     assert "broken.png:" in result.output and "notes.jpg:" in result.output
     assert (tmp_path / "out" / "coffee.png").is_file()
@@ -72,7 +72,7 @@ def test_bad_file_in_a_batch_is_named_and_the_rest_goes_on(images, tmp_path):
 
 def test_box_outside_the_image(images, tmp_path):
     result = run("mosaic", images / "coffee.png", "-o", tmp_path / "o", "--box", "700,0,10,10")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "coffee.png: box (700, 0, 10, 10) lies outside" in result.output
 
 
@@ -100,7 +100,7 @@ def test_restore_cli_with_mask(tiny_model, images, tmp_path):
     np.testing.assert_array_equal(out[~mask], photo("coffee")[~mask])
     result = run("restore", images / "sub" / "cat.jpg", "-o", tmp_path / "out", "--model",
                  tiny_model, "--mask", tmp_path / "mask.png")
-    assert result.exit_code == 1 and "mask is 600x400, the image is 451x300" in result.output
+    assert result.exit_code == 2 and "mask is 600x400, the image is 451x300" in result.output
 
 
 def test_train_cli_and_resume_rules(tiny_pairs, tmp_path):

@@ -305,3 +305,12 @@ def test_fine_tuning_starts_from_the_given_generator(tiny_model, tiny_pairs, tmp
         train_pix2pix(tiny_pairs, tmp_path / "other", config={"ngf": 16}, init_from=tiny_model,
                       log=lambda _: None,
                       loop=LoopOptions(steps=1, batch=2, **QUIET))
+
+
+def test_init_from_and_resume_are_refused_together(tiny_model, tiny_pairs, tmp_path,
+                                                   no_detections):
+    from mosaicgan.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="drop one of --init-from and --resume"):
+        train_pix2pix(tiny_pairs, tmp_path / "run", init_from=tiny_model, resume=True,
+                      log=lambda _: None, loop=LoopOptions(steps=1, **QUIET))

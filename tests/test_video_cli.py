@@ -67,6 +67,22 @@ def test_a_broken_video_in_a_batch(clips, tmp_path):
     (folder / "broken.mp4").write_bytes((clips / "a.mp4").read_bytes()[:300])
     result = run("mosaic", folder, "-o", tmp_path / "out", "--box", "0,0,8,8",
                  "--preset", "ultrafast")
-    assert result.exit_code == 1 and "1 written, 1 failed" in result.output
+    assert result.exit_code == 2 and "1 written, 1 failed" in result.output
     assert "broken.mp4" in result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mp4"]
+
+
+def test_regions_of_a_video_are_written_for_review(clips, tmp_path):
+    import json
+
+    from mosaicgan.imageio import read_mask
+
+    result = run("mosaic", clips / "a.mp4", "-o", tmp_path / "out", "--box", "8,8,48,32",
+                 "--regions", tmp_path / "r", "--preset", "ultrafast")
+    assert result.exit_code == 0, result.output
+    regions = json.loads((tmp_path / "r" / "a.json").read_text())
+    assert regions["width"] == 96 and regions["height"] == 64 and regions["frames"] == 8
+    assert regions["regions"] == [{"track": 0, "frames": [0, 7], "box": [8, 8, 48, 32],
+                                   "count": 8}]
+    mask = read_mask(tmp_path / "r" / "a.png")
+    assert mask[8:40, 8:56].all() and mask.sum() == 48 * 32

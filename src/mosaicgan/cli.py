@@ -1,8 +1,9 @@
 """The ``mosaicgan`` command: one thin command per job over :mod:`mosaicgan.api`.
 
 Parsing and printing only. Heavy imports (torch, detectors) happen inside commands so
-``--help`` and ``--version`` answer at once. Exit codes: 0 done, 1 some inputs failed,
-2 bad usage or a fatal error (one line on stderr), 130 interrupted.
+``--help`` and ``--version`` answer at once. Exit codes: 0 done; 2 bad usage, a fatal
+error, or some inputs of a batch failed (one line each on stderr, the others done, and a
+count); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ def _log(message: str) -> None:
 
 
 def _finish(report, what: str) -> None:
-    """Print a batch job's summary; exit 1 when any input failed."""
+    """Print a batch job's summary; exit 2 with the count when any input failed."""
     click.echo(f"{what}: {report.summary()}", err=True)
     for path, reason in report.skipped:
         click.echo(f"  skipped {path}: {reason}", err=True)
     if report.failed:
-        sys.exit(1)
+        _fail(f"{len(report.failed)} input(s) failed (each named above)")
 
 
 class Main(click.Group):
@@ -55,11 +56,16 @@ class Main(click.Group):
 @click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"],
                                          "show_default": True})
 @click.version_option(__version__, prog_name="mosaicgan")
-def main() -> None:
+@click.option("--max-pixels", type=click.IntRange(1), default=None,
+              help="Refuse images larger than this many pixels [89,478,485, Pillow's limit].")
+def main(max_pixels: int | None) -> None:
     """Put mosaics on images, find them, and restore them with pix2pix.
 
     Restoration never reveals faces or nudity: such regions stay mosaiced.
     """
+    from .imageio import DEFAULT_MAX_PIXELS, set_max_pixels
+
+    set_max_pixels(max_pixels or DEFAULT_MAX_PIXELS)
 
 
 def _parse_box(_ctx, _param, value):
@@ -493,7 +499,7 @@ def evaluate(photos, output, model, blocks, where, target, per_image, seed, devi
                    f"{kid:>9} {r['n']:>4}")
     click.echo(f"report: {report.report_dir / 'report.html'}", err=True)
     if report.failed:
-        sys.exit(1)
+        _fail(f"{len(report.failed)} photo(s) failed (each named above)")
 
 
 @main.command()

@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,48 @@ from .errors import InputError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 METADATA_KEY = "mosaicgan"  # PNG text chunk holding what mosaicgan did to the image
+# Images with more pixels are refused (a PNG header can claim 30000 x 30000: decoding it
+# would take gigabytes); set_max_pixels raises it for users who mean it.
+DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's own default
+_max_pixels = DEFAULT_MAX_PIXELS
+
+
+_pillow_limit = threading.Lock()
+
+
+def set_max_pixels(limit: int = DEFAULT_MAX_PIXELS) -> None:
+    """Refuse images of more than ``limit`` pixels (default: Pillow's, 89.5 million)."""
+    global _max_pixels
+    if limit < 1:
+        raise ValueError(f"the pixel limit must be at least 1, got {limit}")
+    _max_pixels = limit
+
+
+def _open(path: Path) -> Image.Image:
+    """Image.open with our pixel limit instead of Pillow's (it only reads the header)."""
+    with _pillow_limit:
+        before, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            im = Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = before
+    width, height = im.size
+    if width * height > _max_pixels:
+        im.close()
+        raise InputError(path, f"{width}x{height} is {width * height:,} pixels, more than the "
+                               f"limit of {_max_pixels:,} (--max-pixels raises it)")
+    return im
+
+
+@dataclass(frozen=True)
+class ImageForm:
+    """What an image file held besides its RGB pixels, so a result is written back in the
+    same form: ``mode`` is Pillow's (RGB, RGBA, L, LA, P, PA, ...), ``alpha`` the file's
+    alpha channel (or None), ``deep`` whether its samples had more than 8 bits."""
+
+    mode: str
+    alpha: np.ndarray | None
+    deep: bool
 
 
 def list_images(inputs: Iterable[str | Path]) -> list[Path]:
@@ -58,15 +103,33 @@ def list_images_named(inputs: Iterable[str | Path],
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as ``(H, W, 3)`` uint8 RGB, upright per its EXIF orientation."""
+    """Read an image file as ``(H, W, 3)`` uint8 RGB, upright per its EXIF orientation.
+
+    Grey, palette, alpha and 16-bit files are converted (16-bit scaled to 8 bits, alpha
+    dropped): :func:`read_image_form` also says what they held.
+    """
+    return read_image_form(path)[0]
+
+
+def read_image_form(path: str | Path) -> tuple[np.ndarray, ImageForm]:
+    """The image as ``(H, W, 3)`` uint8 RGB, and what :func:`write_like` needs to write a
+    result back in the file's own form (alpha, grey, palette; 16-bit is only reported)."""
     path = Path(path)
     try:
-        with Image.open(path) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                im = im.point(lambda v: v / 256).convert("L")
-            return np.array(im.convert("RGB"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with _open(path) as im:
+                rawmode = im.tile[0][3] if im.tile else ""
+                deep = im.mode in ("I;16", "I;16B", "I;16L", "I", "F") or ";16" in str(rawmode)
+                im.load()
+                im = ImageOps.exif_transpose(im)
+                if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                    im = im.point(lambda v: v / 256).convert("L")
+                alpha = None
+                if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P"
+                                                       and "transparency" in im.info):
+                    alpha = np.array(im.convert("RGBA"))[..., 3]
+                return np.array(im.convert("RGB")), ImageForm(im.mode, alpha, deep)
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
     except IsADirectoryError:
@@ -75,6 +138,21 @@ def read_image(path: str | Path) -> np.ndarray:
         raise InputError(path, "not an image file, or a format Pillow cannot read") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(path, f"corrupt or truncated image ({exc})") from None
+
+
+def write_like(path: str | Path, rgb: np.ndarray, form: ImageForm,
+               metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``rgb`` (H, W, 3) uint8 in the form of the file it came from: grey stays grey
+    (an unchanged grey pixel is written back exactly), the alpha channel is kept as it
+    was, a palette image is written as RGB (the same colours). 16-bit files are refused
+    by the jobs before they get here."""
+    image: np.ndarray = rgb
+    if form.mode in ("L", "LA", "I", "I;16", "I;16B", "I;16L"):
+        image = np.array(Image.fromarray(rgb).convert("L"))
+    if form.alpha is not None and Path(path).suffix.lower() not in (".jpg", ".jpeg", ".bmp"):
+        channels = image[..., None] if image.ndim == 2 else image
+        image = np.concatenate([channels, form.alpha[..., None]], axis=2)
+    return write_image(path, image, metadata)
 
 
 def read_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -119,7 +197,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 def write_image(path: str | Path, image: np.ndarray, metadata: dict[str, Any] | None = None,
                 jpeg_quality: int = 95) -> Path:
-    """Write ``(H, W, 3)`` or ``(H, W)`` uint8 atomically; the format follows the suffix.
+    """Write ``(H, W)``, ``(H, W, 2)`` (grey + alpha), ``(H, W, 3)`` or ``(H, W, 4)`` (RGBA)
+    uint8 atomically; the format follows the suffix.
 
     metadata goes into a PNG text chunk (ignored for other formats).
     """

@@ -12,7 +12,7 @@ import cv2
 
 from .. import __version__
 from ..errors import InputError, MosaicganError
-from ..imageio import IMAGE_SUFFIXES, list_images_named, output_path
+from ..imageio import IMAGE_SUFFIXES, ImageForm, list_images_named, output_path
 from ..options import Log
 from ..video.io import VIDEO_SUFFIXES, is_video
 
@@ -92,9 +92,8 @@ def run_batch(pairs: list[tuple[Path, Path]], report: BatchReport, log: Log,
             log(f"{exc}; nothing written")
         except MosaicganError as exc:
             report.fail(src, exc, log)
-        except OSError as exc:  # disk full, permission denied, ...
-            where = exc.filename or out
-            report.fail(src, f"{src}: {where}: {exc.strerror or exc}", log)
+        except OSError as exc:  # disk full, permission denied, ... (reading raises InputError)
+            report.fail(src, f"{src}: cannot write {out}: {exc.strerror or exc}", log)
         except cv2.error as exc:
             report.fail(src, f"{src}: {_first_line(exc)}", log)
     return report
@@ -103,6 +102,14 @@ def run_batch(pairs: list[tuple[Path, Path]], report: BatchReport, log: Log,
 def _first_line(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[-1] if lines else type(exc).__name__
+
+
+def refuse_deep(src: Path, form: ImageForm) -> None:
+    """Jobs that promise pixels outside their regions unchanged refuse 16-bit images
+    (they work in 8 bits, so every pixel would change)."""
+    if form.deep:
+        raise InputError(src, "a 16-bit image: mosaicgan works on 8-bit images and would "
+                              "change every pixel; convert it to 8 bits first")
 
 
 def metadata(operation: str, **fields: Any) -> dict[str, Any]:

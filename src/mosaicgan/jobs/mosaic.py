@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..geometry import Box
-from ..imageio import read_image, read_mask, write_image, write_json
+from ..imageio import read_image_form, read_mask, write_image, write_json, write_like
 from ..mosaic import blur_array, mosaic_image, solid_array
 from ..options import DEFAULT_VIDEO, STYLES, Log, RegionSpec, VideoOptions
 from ..regions.base import Regions
@@ -22,7 +22,7 @@ from ..regions.masks import random_region
 from ..video.io import VideoReport, probe, process_video
 from ..video.processors import FixedMosaic, TrackedMosaic
 from ..video.temporal import RegionTracker
-from .batch import BatchReport, metadata, outputs, run_batch
+from .batch import BatchReport, metadata, outputs, refuse_deep, run_batch
 
 RegionFn = Callable[[np.ndarray], Any]  # frame -> (H, W) bool, or Regions (its .mask)
 
@@ -65,7 +65,8 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
         return Path(regions_dir) / out.relative_to(Path(out_dir)).with_suffix("")
 
     def image_job(src: Path, out: Path) -> None:
-        image = read_image(src)
+        image, form = read_image_form(src)
+        refuse_deep(src, form)
         try:
             if spec is not None:
                 regions = find_regions(image, spec, rng=np.random.default_rng([seed, index[src]]))
@@ -77,7 +78,7 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
             raise InputError(src, str(exc)) from None
         if not regions.mask.any():
             log(f"{src}: no region found; written unchanged")
-        write_image(out, redact(image, regions.mask, style, block))
+        write_like(out, redact(image, regions.mask, style, block), form)
         if regions_dir is not None:
             write_image(f"{stem(out)}.png", regions.mask.astype(np.uint8) * 255)
             write_json(f"{stem(out)}.json", regions.to_json())

@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..imageio import read_image, read_mask, write_image
+from ..imageio import read_image_form, read_mask, write_like
 from ..models.restorer import Restorer, RestoreResult, find_mosaics, load_restorer
 from ..options import DEFAULT_VIDEO, Log, VideoOptions, silent
 from ..video.io import probe, process_video, read_frames
 from ..video.processors import Refused, RestoreProcessor, RestoreVideoReport
 from ..video.temporal import RegionTracker
-from .batch import BatchReport, metadata, outputs, run_batch
+from .batch import BatchReport, metadata, outputs, refuse_deep, run_batch
 
 
 def restore_image(image: np.ndarray, restorer: Restorer,
@@ -46,7 +46,8 @@ def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *,
     mask_path = Path(mask) if mask is not None else None
 
     def image_job(src: Path, out: Path) -> None:
-        image = read_image(src)
+        image, form = read_image_form(src)
+        refuse_deep(src, form)
         m = None if mask_path is None else read_mask(mask_path,
                                                      (image.shape[1], image.shape[0]))
         result = restore_image(image, restorer, m)
@@ -58,7 +59,7 @@ def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *,
         meta = metadata("restore", model=restorer.source,
                         synthesized=[list(b) for b in result.synthesized],
                         refused=[r.as_dict() for r in result.refused])
-        write_image(out, result.image, metadata=meta)
+        write_like(out, result.image, form, metadata=meta)
 
     def video_job(src: Path, out: Path) -> None:
         m = None

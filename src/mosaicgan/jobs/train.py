@@ -13,7 +13,7 @@ from typing import Any
 from .. import safety
 from ..data.paired import PairedDataset, split_dir
 from ..data.unpaired import UnpairedDataset, domain_folders
-from ..errors import InputError
+from ..errors import ArgumentError, InputError
 from ..imageio import write_text
 from ..models.checkpoint import Checkpoint, load_checkpoint
 from ..models.shipped import default_model
@@ -93,9 +93,12 @@ def train_pix2pix(dataset: str | Path, run_dir: str | Path, *,
     architecture unless ``config`` sets it, in which case the two must agree.
     """
     run_dir = Path(run_dir)
+    if init_from is not None and resume:
+        raise ArgumentError("--init-from starts a new run from another model's weights; a "
+                            "resumed run keeps its own: drop one of --init-from and --resume")
     settings, opts = _saved_settings(run_dir, resume, config, loop)
     start_from = None
-    if init_from is not None and not resume:
+    if init_from is not None:
         start_from = _generator_source(init_from)
         settings = {**{k: start_from.config[k] for k in (*GENERATOR_SHAPE, "dropout")
                        if k in start_from.config}, **settings}

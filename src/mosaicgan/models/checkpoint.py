@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors.torch import load_file
@@ -29,6 +29,7 @@ FORMAT_VERSION = 1
 CHECKPOINT_JSON = "checkpoint.json"
 MODEL_JSON = "model.json"
 KEEP = 2  # tensor files kept in checkpoints/
+C = TypeVar("C")
 
 
 @dataclass
@@ -46,6 +47,14 @@ class Checkpoint:
     @property
     def config(self) -> dict[str, Any]:
         return self.meta["config"]
+
+    def model_config(self, cls: type[C]) -> C:
+        """The model's config as ``cls`` (a config dataclass with ``from_dict``); a key it
+        does not know, or a bad value, is a ModelError naming the file."""
+        try:
+            return cls.from_dict(self.config)
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"{self.path}: {exc}") from None
 
     @property
     def step(self) -> int:
@@ -178,6 +187,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise ModelError(f"{json_path}: written by a newer mosaicgan "
                          f"({meta.get('mosaicgan_version')}); upgrade to load it")
+    for key in ("kind", "config", "tensors"):
+        if key not in meta:
+            raise ModelError(f"{json_path}: says nothing of its {key!r} (an incomplete model "
+                             "description)")
     tensor_path = json_path.parent / meta["tensors"]
     if not tensor_path.is_file():
         raise ModelError(f"{tensor_path}: tensor file named by {json_path.name} is missing")

@@ -153,7 +153,7 @@ class Restorer:
         if ckpt.kind != KIND:
             raise ModelError(f"{ckpt.path}: is a {ckpt.kind} model; restore needs a pix2pix "
                              "restoration model")
-        cfg = Pix2PixConfig.from_dict(ckpt.config)
+        cfg = ckpt.model_config(Pix2PixConfig)
         if not cfg.mask_channel:
             raise ModelError(f"{ckpt.path}: was trained without masks (an image translation "
                              "model); use `mosaicgan translate` for it")

@@ -81,12 +81,12 @@ class Translator:
         if direction not in ("AtoB", "BtoA"):
             raise ValueError(f"unknown direction {direction!r}; choose AtoB or BtoA")
         if ckpt.kind == cyclegan.KIND:
-            cfg = cyclegan.CycleGANConfig.from_dict(ckpt.config)
+            cfg = ckpt.model_config(cyclegan.CycleGANConfig)
             G = cyclegan.build_generator(cfg)
             ckpt.load_module("G_A" if direction == "AtoB" else "G_B", G)
             multiple = G.multiple
         elif ckpt.kind == pix2pix.KIND:
-            pcfg = pix2pix.Pix2PixConfig.from_dict(ckpt.config)
+            pcfg = ckpt.model_config(pix2pix.Pix2PixConfig)
             if pcfg.mask_channel:
                 raise ModelError(f"{ckpt.path}: is a restoration model (it takes a mask); use "
                                  "`mosaicgan restore` for it")
