@@ -66,7 +66,7 @@ class TestFindFaces:
     def test_margin_and_scores_per_detector(self, inject):
         inject(FakeDetector([Detection("FACE_MALE", 0.6, (10, 20, 40, 20)),
                              Detection("FACE_FEMALE", 0.2, (60, 60, 10, 10)),  # below 0.25
-                             Detection("FACE", 0.21, (70, 5, 10, 10))]))  # CenterFace: 0.2
+                             Detection("FACE", 0.31, (70, 5, 10, 10))]))  # CenterFace: 0.3
         image = np.zeros((100, 100, 3), np.uint8)
         regions = find_faces(image)
         assert regions.boxes == [(4, 17, 52, 26), (68, 3, 14, 14)]  # 0.15 x 40 = 6 px a side

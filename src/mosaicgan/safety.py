@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from .detect.base import Detection, check_rgb_uint8, shifted
+from .detect.centerface import SCORE as CENTERFACE_SCORE
 from .detect.shared import shared_detector
 from .find_mosaic import find_mosaic
 from .geometry import Box, box_iou, boxes_overlap, context_box, mask_boxes
@@ -33,9 +34,10 @@ NUDITY_CLASSES = frozenset({
 })
 TRAINING_NUDITY_SCORE = 0.5  # training images are skipped at this score
 OUTPUT_SCORE = 0.25  # nudity in restored/translated outputs: err on the side of caution
-# A face counts at these scores (CenterFace's "FACE", NudeNet's two classes): low, to err
-# on the side of caution (benchmarks/face_recall.py measures what they catch).
-FACE_SCORES = {"FACE": 0.2, "FACE_FEMALE": 0.25, "FACE_MALE": 0.25}
+# A face counts at these scores: NudeNet's two classes from 0.25 (low, to err on the side
+# of caution), CenterFace's "FACE" at its own (it checks weak peaks zoomed in first).
+# benchmarks/face_recall.py measures what they catch.
+FACE_SCORES = {"FACE": CENTERFACE_SCORE, "FACE_FEMALE": 0.25, "FACE_MALE": 0.25}
 # Translation: the input "showed" a face only where it was clearly one, and not mosaiced.
 SHOWN_FACE_SCORE = 0.5
 MATCH_IOU = 0.3  # an output face is the input's face when their boxes overlap this much
