@@ -60,6 +60,20 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .geometry import Box
+from .pitch import (
+    AGREE,
+    R_REGION,
+    CellGrid,
+    GridEstimate,
+    estimate_grids,
+    families,
+    fit,
+    harmonic,
+    refine,
+    resample,
+    resample_back,
+    to_integer_grid,
+)
 
 __all__ = ["MosaicRegion", "find_mosaic", "find_mosaic_regions"]
 
@@ -71,17 +85,28 @@ Jpeg = tuple[int, int, float, float]  # JPEG block grid: phase x, y; extra energ
 class MosaicRegion:
     """One mosaiced region.
 
-    box: (x, y, w, h) bounding box; block: cell size in pixels; origin: (x, y) of a grid
-    corner, in ``[0, block)``; mask: ``(H, W)`` bool; score: strength of the evidence
-    (larger is surer, comparable between regions of one image only).
+    box: (x, y, w, h) bounding box; grid: its cells (pitch and phase, fractional for a
+    mosaic rescaled after it was made); mask: ``(H, W)`` bool; score: strength of the
+    evidence (larger is surer, comparable between regions of one image only).
     """
 
     box: Box
-    block: int
-    origin: tuple[int, int]
+    grid: CellGrid
     mask: np.ndarray
     score: float
 
+    @property
+    def block(self) -> int:
+        """The cell size in whole pixels (the grid's pitch, rounded)."""
+        return self.grid.block
+
+    @property
+    def origin(self) -> tuple[int, int]:
+        """A grid corner (x, y) in whole pixels, in ``[0, block)``."""
+        return self.grid.origin
+
+
+MAX_FRACTIONAL = 4  # fractional grid estimates searched, best first
 
 # Stage 1: voting for grids.
 VOTE_MIN = 0.3  # comb score a window needs to vote
@@ -128,7 +153,8 @@ def regions_mask(regions: list[MosaicRegion], shape: tuple[int, ...]) -> np.ndar
 
 def find_mosaic_regions(image: np.ndarray, *, min_block: int = 4, max_block: int = 40,
                         min_blocks: int = 9) -> list[MosaicRegion]:
-    """The pixelated regions of an image, each with its block size and grid origin.
+    """The pixelated regions of an image, each with its grid (block size and origin, or a
+    fractional pitch and phase for a mosaic rescaled after it was made).
 
     Args and checks as :func:`find_mosaic`. Returns regions by decreasing score; their
     masks do not overlap.
@@ -139,6 +165,28 @@ def find_mosaic_regions(image: np.ndarray, *, min_block: int = 4, max_block: int
         raise ValueError(f"need 2 <= min_block <= max_block and min_blocks >= 1, got "
                          f"{min_block}, {max_block}, {min_blocks}")
     y = _luma(image)
+    exact, unsure, drifting = [], [], []
+    for r in _integer_regions(image, y, min_block, max_block, min_blocks):
+        # A rescaled mosaic seen through the nearest integer grid: its cells drift.
+        x0, y0, w, h = r.box
+        estimate = refine(y, (y0, y0 + h, x0, x0 + w), (float(r.block), float(r.block)),
+                          r.mask)
+        if estimate.score < R_REGION:
+            unsure.append(r)  # no clear grid near its block: a fractional one may explain it
+        elif _drift(estimate.grid.pitch, r.block, r.box) < 0.5:
+            exact.append(r)
+        else:
+            drifting.append(estimate)
+    fractional = _fractional_regions(image, y, drifting, regions_mask(exact, image.shape),
+                                     min_block, min_blocks)
+    taken = regions_mask(fractional, image.shape)
+    unsure = [r for r in unsure if (r.mask & taken).sum() <= 0.1 * r.mask.sum()]
+    return sorted(exact + unsure + fractional, key=lambda r: -r.score)
+
+
+def _integer_regions(image: np.ndarray, y: np.ndarray, min_block: int, max_block: int,
+                     min_blocks: int) -> list[MosaicRegion]:
+    """Regions on grids of square, whole-pixel cells (a mosaic as it was made)."""
     h, w = y.shape
     max_block = min(max_block, h // 3, w // 3)  # at least 3 cells across
     if max_block < min_block:
@@ -174,9 +222,93 @@ def find_mosaic_regions(image: np.ndarray, *, min_block: int = 4, max_block: int
         ys, xs = np.nonzero(m)
         box = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
                int(ys.max() - ys.min() + 1))
-        regions.append(MosaicRegion(box, int(b), (int(origin[0]), int(origin[1])), m,
-                                    float(score)))
+        regions.append(MosaicRegion(box, CellGrid.integer_grid(int(b), (int(origin[0]),
+                                                                         int(origin[1]))),
+                                    m, float(score)))
     return regions
+
+
+def _fractional_regions(image: np.ndarray, y: np.ndarray, first: list[GridEstimate],
+                        taken: np.ndarray, min_block: int, min_blocks: int
+                        ) -> list[MosaicRegion]:
+    """Regions on grids whose pitch is not a whole number of pixels (or whose cells are not
+    square): the grids of integer regions whose cells drift (``first``), and those that
+    windows of the image agree on away from ``taken``, best first. Each region found is
+    searched again on its grid refined over the region itself (more cells: a pitch to
+    0.01 px)."""
+    found: list[MosaicRegion] = []
+    seen: list[GridEstimate] = []
+    for estimate in sorted(first + families(estimate_grids(y)), key=lambda e: -e.score):
+        y0, y1, x0, x1 = estimate.roi
+        if estimate.near_integer or estimate.score < R_REGION \
+                or max(estimate.grid.pitch) < min_block or len(seen) == MAX_FRACTIONAL \
+                or taken[y0:y1, x0:x1].mean() > 0.5 \
+                or any(_same_pitch(s.grid, estimate.grid) for s in seen):
+            continue
+        seen.append(estimate)
+        for first_look in _on_grid(image, estimate.grid, taken, min_block, min_blocks):
+            x, y0, bw, bh = first_look.box
+            again = refine(y, (y0, y0 + bh, x, x + bw), first_look.grid.pitch, first_look.mask)
+            regions = [first_look]
+            if again.score > fit(y, first_look.box, first_look.grid.pitch, first_look.mask) \
+                    and not _same_pitch(again.grid, first_look.grid, 0.002):
+                regions = _on_grid(image, again.grid, taken, min_block, min_blocks) or regions
+            for r in regions:
+                mask = r.mask & ~taken
+                if mask.sum() < 0.5 * r.mask.sum() \
+                        or fit(y, r.box, r.grid.pitch, r.mask) < R_REGION:
+                    continue  # (natural texture can look like cells once resampled)
+                taken = taken | mask
+                found.append(MosaicRegion(r.box, r.grid, mask, r.score))
+    return found
+
+
+def _on_grid(image: np.ndarray, grid: CellGrid, taken: np.ndarray, min_block: int,
+             min_blocks: int) -> list[MosaicRegion]:
+    """The regions on one fractional grid: the image resampled so that its cells become
+    squares of the nearest whole size, searched there, the masks mapped back."""
+    h, w = image.shape[:2]
+    q = max(min_block, grid.block)
+    # The whole image: a region may reach far past the windows that saw its grid.
+    m, size = to_integer_grid(grid, (0, h, 0, w), q)
+    resampled = resample(image, m, size)
+    out = []
+    for r in _integer_regions(resampled, _luma(resampled), max(min_block, q - 1), q + 1,
+                              min_blocks):
+        # resampling softens the cell edges: close the one-pixel lines they leave
+        closed = cv2.morphologyEx(r.mask.astype(np.uint8), cv2.MORPH_CLOSE,
+                                  np.ones((3, 3), np.uint8)) > 0
+        mask = ndi.binary_fill_holes(resample_back(closed, m, (h, w))) & ~taken
+        if mask.sum() < min_blocks * q * q / 4:
+            continue
+        ys, xs = np.nonzero(mask)
+        box = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
+               int(ys.max() - ys.min() + 1))
+        scale = r.block / q  # the block found may be a multiple of q
+        cells = CellGrid((grid.pitch[0] * scale, grid.pitch[1] * scale),
+                         _source_phase(m, r.origin))
+        out.append(MosaicRegion(box, cells, mask, r.score))
+    return out
+
+
+def _same_pitch(a: CellGrid, b: CellGrid, tolerance: float = AGREE) -> bool:
+    return (harmonic(a.pitch[0], b.pitch[0], tolerance) == 1
+            and harmonic(a.pitch[1], b.pitch[1], tolerance) == 1)
+
+
+def _drift(pitch: tuple[float, float], block: int, box: Box) -> float:
+    """How far (px) cells of ``block`` drift from cells of ``pitch`` across ``box``."""
+    return max(abs(pitch[0] - block) * box[2] / pitch[0],
+               abs(pitch[1] - block) * box[3] / pitch[1])
+
+
+def _source_phase(m: np.ndarray, origin: tuple[int, int]) -> tuple[float, float]:
+    """Where the resampled grid's corner ``origin`` lies in the source (pixel edges)."""
+    # u' = s * (u - e): the affine map in pixel-edge terms is u = u' / s + e
+    sx, sy = m[0, 0], m[1, 1]
+    ex = 0.5 - (m[0, 2] + 0.5) / sx
+    ey = 0.5 - (m[1, 2] + 0.5) / sy
+    return float(origin[0] / sx + ex), float(origin[1] / sy + ey)
 
 
 def _luma(image: np.ndarray) -> np.ndarray:
