@@ -95,24 +95,24 @@ class TestCenterFace:
         assert len(detections) == len(faces)
 
     def test_weak_peaks_are_checked_zoomed_in(self, centerface):
-        """An 18 px face of scikit-image's LFW subset scores low in the first pass (0.15)
-        and is confirmed at a closer look; the weak peaks on the grass around it are not."""
+        """A 24 px face of scikit-image's LFW subset scores low in the first pass (0.19)
+        and is confirmed at a closer look; the weak peak on the grass beside it is not."""
         import skimage.data
 
-        face_crop = (skimage.data.lfw_subset()[0] * 255).round().astype(np.uint8)
+        face_crop = (skimage.data.lfw_subset()[1] * 255).round().astype(np.uint8)
         image = np.repeat(photo("grass")[..., None], 3, 2)[:400, :400].copy()
-        image[200:218, 200:218] = cv2.resize(face_crop, (18, 18), interpolation=cv2.INTER_AREA
+        image[200:224, 200:224] = cv2.resize(face_crop, (24, 24), interpolation=cv2.INTER_AREA
                                              )[..., None]
-        face = (200, 200, 18, 18)
+        face = (200, 200, 24, 24)
         first = [d for s in pyramid(400) for d in centerface.detect_at(image, s, 0.05)]
-        assert max(d.score for d in first if box_iou(d.box, face) > 0.2) < 0.3
-        assert sum(d.score < 0.3 for d in first) > 2  # weak peaks on the grass too
+        assert 0.08 <= max(d.score for d in first if box_iou(d.box, face) > 0.2) < 0.3
+        assert sum(d.score < 0.3 and box_iou(d.box, face) == 0 for d in first) >= 1
         (found,) = centerface.detect(image)
         assert box_iou(found.box, face) > 0.2 and found.score >= 0.4
 
     def test_pyramid(self):
         assert pyramid(100) == [3.2]  # tiny images enlarged to 320 px
-        assert pyramid(640) == [2.0, 1.0]  # others twice, then halved down to 640 px
+        assert pyramid(640) == [1.5, 0.75]  # others 1.5x, then halved down to 640 px
         assert pyramid(1920)[0] * 1920 == 2560  # no view longer than 2560 px
         assert pyramid(5120)[0] == 0.5  # larger ones shrunk to it (and tiles besides)
 
