@@ -29,6 +29,7 @@ from mosaicgan.jobs.evaluate import make_samples
 from mosaicgan.metrics import masked_psnr, masked_ssim
 from mosaicgan.models.restorer import Restorer
 from mosaicgan.models.shipped import default_model
+from mosaicgan.pitch import CellGrid
 
 
 class SeesNothing:
@@ -61,8 +62,8 @@ def main() -> None:
                    "bicubic + cells": match_cell_means(bicubic, s.mosaic, s.mask, s.block,
                                                        s.origin)}
         for name, restorer in models.items():
-            outputs[name] = restorer.restore(s.mosaic, s.mask,
-                                             [(s.mask, s.block, s.origin)]).image
+            grid = CellGrid.integer_grid(s.block, s.origin)
+            outputs[name] = restorer.restore(s.mosaic, s.mask, [(s.mask, grid)]).image
         for name, out in outputs.items():
             scores.setdefault((name, s.block), []).append(
                 (masked_psnr(out, s.clean, s.mask), masked_ssim(out, s.clean, s.mask)))

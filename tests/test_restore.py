@@ -6,6 +6,7 @@ import torch
 from mosaicgan.api import mosaic_image, restore_files
 from mosaicgan.imageio import read_image, read_metadata, write_image
 from mosaicgan.models.restorer import Restorer, feather_alpha, window_for
+from mosaicgan.pitch import CellGrid
 from mosaicgan.regions.masks import box_mask, ellipse_mask
 
 from .conftest import photo
@@ -134,7 +135,7 @@ def test_bicubic_prefill_starts_a_fresh_restorer_at_the_bicubic_baseline(no_dete
     # Past the feathered edge:
     inner = cv2.erode(mask.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     restorer = _identity_restorer("bicubic")
-    given = restorer.restore(mosaiced, mask, [(mask, block, origin)]).image
+    given = restorer.restore(mosaiced, mask, [(mask, CellGrid.integer_grid(block, origin))]).image
     found = restorer.restore(mosaiced, mask).image  # the grid found by find-mosaic
     for out in (given, found):
         np.testing.assert_array_equal(out[inner], bicubic[inner])
@@ -156,7 +157,7 @@ def test_restored_cells_keep_the_mosaics_colours(no_detections):
     mosaiced = mosaic_image(image, mask, block, origin=origin)
     inner = cv2.erode(mask.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
     restorer = _identity_restorer("bicubic", match_cells=True)
-    for grids in ([(mask, block, origin)], None):  # given, and found by find-mosaic
+    for grids in ([(mask, CellGrid.integer_grid(block, origin))], None):  # given, and found
         out = restorer.restore(mosaiced, mask, grids).image
         np.testing.assert_array_equal(out[~mask], mosaiced[~mask])
         ys, xs, ids, n = cell_ids(mask, block, origin)

@@ -6,7 +6,31 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .pitch import CellGrid, resample, to_integer_grid
+
 BASELINES = ("mosaic", "bicubic", "inpaint_telea")
+
+
+def bicubic_on_grid(mosaic: np.ndarray, mask: np.ndarray, grid: CellGrid) -> np.ndarray:
+    """:func:`bicubic_from_blocks` on any grid: a rescaled mosaic's neighbourhood is
+    resampled so its cells are whole squares, interpolated there, and resampled back."""
+    if grid.is_integer:
+        return bicubic_from_blocks(mosaic, mask, grid.block, grid.origin)
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return mosaic.copy()
+    h, w = mask.shape
+    pad = 2 * grid.block
+    roi = (max(0, ys.min() - pad), min(h, ys.max() + pad + 1), max(0, xs.min() - pad),
+           min(w, xs.max() + pad + 1))
+    q = max(4, grid.block)
+    m, size = to_integer_grid(grid, roi, q)
+    plan = resample(mosaic, m, size)
+    plan_mask = resample(mask.astype(np.uint8) * 255, m, size) >= 128
+    filled = bicubic_from_blocks(plan, plan_mask, q, (0, 0))
+    back = cv2.warpAffine(filled, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+    return np.where(mask[..., None], back, mosaic)
 
 
 def bicubic_from_blocks(mosaic: np.ndarray, mask: np.ndarray, block: int,

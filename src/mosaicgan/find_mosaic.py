@@ -87,13 +87,15 @@ class MosaicRegion:
 
     box: (x, y, w, h) bounding box; grid: its cells (pitch and phase, fractional for a
     mosaic rescaled after it was made); mask: ``(H, W)`` bool; score: strength of the
-    evidence (larger is surer, comparable between regions of one image only).
+    evidence (larger is surer, comparable between regions of one image only); exact:
+    whether each cell is exactly one colour (no lossy step since the mosaic was made).
     """
 
     box: Box
     grid: CellGrid
     mask: np.ndarray
     score: float
+    exact: bool = False  # cells of exactly one colour each (no lossy step since it was made)
 
     @property
     def block(self) -> int:
@@ -107,6 +109,10 @@ class MosaicRegion:
 
 
 MAX_FRACTIONAL = 4  # fractional grid estimates searched, best first
+MAX_ASPECT = 1.5  # cells stretched more than this (a 4:3 picture shown 16:9 is 1.33) are none
+# An integer region whose refined pitch drifts from its block by this many px across it
+# is a rescaled mosaic seen through the nearest integer grid (JPEG noise alone: < 1 px).
+DRIFT = 1.0
 
 # Stage 1: voting for grids.
 VOTE_MIN = 0.3  # comb score a window needs to vote
@@ -173,15 +179,25 @@ def find_mosaic_regions(image: np.ndarray, *, min_block: int = 4, max_block: int
                           r.mask)
         if estimate.score < R_REGION:
             unsure.append(r)  # no clear grid near its block: a fractional one may explain it
-        elif _drift(estimate.grid.pitch, r.block, r.box) < 0.5:
+        elif _drift(estimate.grid.pitch, r.block, r.box) < DRIFT:
             exact.append(r)
         else:
             drifting.append(estimate)
-    fractional = _fractional_regions(image, y, drifting, regions_mask(exact, image.shape),
-                                     min_block, min_blocks)
+    jpeg = _jpeg_phase(y)
+    fractional = _fractional_regions(image, y, drifting, exact, min_block, min_blocks, jpeg)
     taken = regions_mask(fractional, image.shape)
     unsure = [r for r in unsure if (r.mask & taken).sum() <= 0.1 * r.mask.sum()]
-    return sorted(exact + unsure + fractional, key=lambda r: -r.score)
+    regions = [_with_band(y, r) for r in sorted(exact + unsure + fractional,
+                                                key=lambda r: -r.score)]
+    # (a band may reach a neighbour: the stronger region keeps the pixels)
+    taken = np.zeros(image.shape[:2], bool)
+    out = []
+    for r in regions:
+        mask = r.mask & ~taken
+        taken |= mask
+        out.append(r if mask.sum() == r.mask.sum() else MosaicRegion(r.box, r.grid, mask,
+                                                                      r.score, r.exact))
+    return out
 
 
 def _integer_regions(image: np.ndarray, y: np.ndarray, min_block: int, max_block: int,
@@ -209,7 +225,7 @@ def _integer_regions(image: np.ndarray, y: np.ndarray, min_block: int, max_block
     found.sort(key=lambda f: -f[0])
     taken = np.zeros((h, w), bool)
     regions: list[MosaicRegion] = []
-    for score, b, origin, m in found:
+    for score, b, origin, m, lossless in found:
         area = m.sum()
         if area == 0 or (m & taken).sum() > 0.1 * area:
             continue
@@ -224,23 +240,27 @@ def _integer_regions(image: np.ndarray, y: np.ndarray, min_block: int, max_block
                int(ys.max() - ys.min() + 1))
         regions.append(MosaicRegion(box, CellGrid.integer_grid(int(b), (int(origin[0]),
                                                                          int(origin[1]))),
-                                    m, float(score)))
+                                    m, float(score), lossless))
     return regions
 
 
 def _fractional_regions(image: np.ndarray, y: np.ndarray, first: list[GridEstimate],
-                        taken: np.ndarray, min_block: int, min_blocks: int
-                        ) -> list[MosaicRegion]:
+                        exact: list[MosaicRegion], min_block: int, min_blocks: int,
+                        jpeg: Jpeg | None) -> list[MosaicRegion]:
     """Regions on grids whose pitch is not a whole number of pixels (or whose cells are not
     square): the grids of integer regions whose cells drift (``first``), and those that
     windows of the image agree on away from ``taken``, best first. Each region found is
     searched again on its grid refined over the region itself (more cells: a pitch to
-    0.01 px)."""
+    0.01 px). (A JPEG image's own 8x8 blocks are no mosaic.)"""
+    taken = regions_mask(exact, image.shape)
     found: list[MosaicRegion] = []
     seen: list[GridEstimate] = []
     for estimate in sorted(first + families(estimate_grids(y)), key=lambda e: -e.score):
         y0, y1, x0, x1 = estimate.roi
+        px, py = estimate.grid.pitch
         if estimate.near_integer or estimate.score < R_REGION \
+                or max(px, py) > MAX_ASPECT * min(px, py) \
+                or (jpeg is not None and all(abs(p - 8) <= 0.1 for p in estimate.grid.pitch)) \
                 or max(estimate.grid.pitch) < min_block or len(seen) == MAX_FRACTIONAL \
                 or taken[y0:y1, x0:x1].mean() > 0.5 \
                 or any(_same_pitch(s.grid, estimate.grid) for s in seen):
@@ -255,9 +275,11 @@ def _fractional_regions(image: np.ndarray, y: np.ndarray, first: list[GridEstima
                 regions = _on_grid(image, again.grid, taken, min_block, min_blocks) or regions
             for r in regions:
                 mask = r.mask & ~taken
-                if mask.sum() < 0.5 * r.mask.sum() \
-                        or fit(y, r.box, r.grid.pitch, r.mask) < R_REGION:
-                    continue  # (natural texture can look like cells once resampled)
+                if mask.sum() < 0.8 * r.mask.sum() \
+                        or fit(y, r.box, r.grid.pitch, mask) < R_REGION \
+                        or any(_inside(r.box, f.box) for f in found + exact):
+                    continue  # (natural texture can look like cells once resampled; a
+                    # piece of a mosaic found already, through another grid)
                 taken = taken | mask
                 found.append(MosaicRegion(r.box, r.grid, mask, r.score))
     return found
@@ -289,6 +311,13 @@ def _on_grid(image: np.ndarray, grid: CellGrid, taken: np.ndarray, min_block: in
                          _source_phase(m, r.origin))
         out.append(MosaicRegion(box, cells, mask, r.score))
     return out
+
+
+def _inside(a: Box, b: Box) -> bool:
+    """Whether most (70 %) of box ``a`` lies within box ``b``."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ix * iy >= 0.7 * a[2] * a[3]
 
 
 def _same_pitch(a: CellGrid, b: CellGrid, tolerance: float = AGREE) -> bool:
@@ -490,7 +519,7 @@ def _grid_regions(image: np.ndarray, y: np.ndarray, b: int, ox: int, oy: int, ro
         y2, x2 = min(h, ya + crop.shape[0]), min(w, xa + crop.shape[1])
         full[y1:y2, x1:x2] = pix[y1 - ya:y2 - ya, x1 - xa:x2 - xa]
         score = float(np.log(tw[sure]).sum()) * b * b
-        out.append((score, block, origin, full))
+        out.append((score, block, origin, full, lossless))
     return out
 
 
@@ -741,3 +770,82 @@ def _cut(acc: np.ndarray, comp: np.ndarray, far: np.ndarray, ambig: np.ndarray, 
         den = cv2.GaussianBlur(known, (0, 0), b / 2, borderType=cv2.BORDER_REPLICATE)
         pix = np.where(ambig, pix & (num > 0.5 * np.maximum(den, 1e-6)), pix)
     return ndi.binary_fill_holes(pix)
+
+
+# --- feathered edges ---------------------------------------------------------------------
+
+FEATHER_MAX = 24  # px: the widest blend band looked for around a region
+FEATHER_KEEP = 0.1  # a ring belongs to the band while its grid steps are this share of inside
+BAND_SCALE = 1.6
+FAR = 6  # px: the ring past FEATHER_MAX that says what the photo's own steps are
+SOFT_EDGE = 8  # px
+
+
+def _with_band(y: np.ndarray, region: MosaicRegion) -> MosaicRegion:
+    """The region with the band where its mosaic was blended into the photo (a feathered
+    edge): the rings around it, out to where the mosaic's grid steps fade to
+    FEATHER_KEEP of their strength inside, join it.
+
+    Not for an integer grid whose cells are not exact (a JPEG of the mosaic): the
+    blocking JPEG leaves next to a mosaic's edge fades like a blend (on the lines of a
+    block that is a multiple of 8 it is one with the grid), so the feathered edge of such
+    a mosaic is not told from it (a known limit; a rescaled mosaic's fractional grid is
+    not JPEG's)."""
+    if region.grid.is_integer and not region.exact:
+        return region
+    h, w = y.shape
+    x0, y0, bw, bh = region.box
+    pad = FEATHER_MAX + FAR + 2
+    ya, yb = max(0, y0 - pad), min(h, y0 + bh + pad)
+    xa, xb = max(0, x0 - pad), min(w, x0 + bw + pad)
+    part = y[ya:yb, xa:xb]
+    inside = region.mask[ya:yb, xa:xb]
+    dist = cv2.distanceTransform((~inside).astype(np.uint8), cv2.DIST_L2, 3)
+    dx, dy = np.abs(np.diff(part, axis=1)), np.abs(np.diff(part, axis=0))
+    (px, py), (fx, fy) = region.grid.pitch, region.grid.phase
+    # grid lines: the differences between pixels i and i + 1 that straddle a cell edge
+    on_x = np.zeros(dx.shape[1], bool)
+    on_x[np.clip(np.round(np.arange((xa - fx) // px, (xb - fx) // px + 2) * px + fx
+                          ).astype(int) - 1 - xa, 0, dx.shape[1] - 1)] = True
+    on_y = np.zeros(dy.shape[0], bool)
+    on_y[np.clip(np.round(np.arange((ya - fy) // py, (yb - fy) // py + 2) * py + fy
+                          ).astype(int) - 1 - ya, 0, dy.shape[0] - 1)] = True
+
+    def excess(ring_x: np.ndarray, ring_y: np.ndarray) -> float:
+        """Mean step on grid lines over the mean step off them, in a ring."""
+        values = []
+        for d, on, ring in ((dx, on_x[None, :], ring_x), (dy, on_y[:, None], ring_y)):
+            a, b = d[ring & on], d[ring & ~on]
+            if len(a) >= 4 and len(b) >= 4:
+                values.append(float(a.mean() - b.mean()))
+        return min(values) if values else 0.0
+
+    def rings(lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+        ring = (dist > lo) & (dist <= hi)
+        return ring[:, 1:] | ring[:, :-1], ring[1:] | ring[:-1]
+
+    # Steps on the grid lines far outside are the photo's own (or JPEG's 8x8 blocks, on
+    # the lines of a block that is a multiple of 8): what counts is the excess over them.
+    floor = excess(*rings(FEATHER_MAX, FEATHER_MAX + FAR))
+    strength = excess(*rings(-1, 0)) - floor  # the region itself (distance 0)
+    if strength <= 0:
+        return region
+    band = 0
+    for d in range(1, FEATHER_MAX + 1):
+        if excess(*rings(d - 1, d)) - floor < FEATHER_KEEP * strength:
+            break
+        band = d
+    # A rescaled mosaic's edge is as soft as the resampling made every cell edge (a few
+    # px when it was enlarged): only a wider band is a blend.
+    if band == 0 or (not region.grid.is_integer and band < SOFT_EDGE):
+        return region
+    # The grid's steps fade faster than the blend itself (the photo's own texture grows
+    # under them): measured on feathered mosaics, the blend reaches about BAND_SCALE times
+    # as far as the steps can be told from the photo.
+    band = round(band * BAND_SCALE)
+    grown = region.mask.copy()
+    grown[ya:yb, xa:xb] |= dist <= band
+    ys, xs = np.nonzero(grown)
+    box = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
+           int(ys.max() - ys.min() + 1))
+    return MosaicRegion(box, region.grid, grown, region.score, region.exact)

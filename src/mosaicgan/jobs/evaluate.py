@@ -23,6 +23,7 @@ from ..metrics import crop_features, kid, masked_psnr, masked_ssim, region_crops
 from ..models.restorer import Restorer, load_restorer
 from ..mosaic import pixelate_array
 from ..options import Log, RegionSpec
+from ..pitch import CellGrid
 from ..regions.choose import find_regions
 from ..regions.masks import random_region
 from ..sheets import before_after_sheet, screened
@@ -137,7 +138,8 @@ def evaluate_restorer(photos_dir: str | Path, report_dir: str | Path, restorer: 
         for name in BASELINES:
             s.outputs[name] = run_baseline(name, s.mosaic, s.mask, s.block, s.origin)
         # The model knows the mask and the grid, as the bicubic baseline does.
-        result = restorer.restore(s.mosaic, s.mask, [(s.mask, s.block, s.origin)])
+        result = restorer.restore(s.mosaic, s.mask,
+                                  [(s.mask, CellGrid.integer_grid(s.block, s.origin))])
         refused += len(result.refused)
         s.outputs["model"] = result.image
 

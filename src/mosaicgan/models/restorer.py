@@ -23,6 +23,7 @@ from ..find_mosaic import find_mosaic_regions, regions_mask
 from ..geometry import Box, component_masks
 from ..nets import per_sample_norm
 from ..nets.pix2pix import KIND, Pix2PixConfig, build_generator, generator_input, generator_output
+from ..pitch import CellGrid, resample, to_integer_grid
 from .checkpoint import load_checkpoint
 from .device import pick_device
 from .shipped import default_model
@@ -37,7 +38,10 @@ GENERATOR_PIXELS = 1 << 21
 
 
 # A mosaic's grid: the region it covers, its block size and a grid corner (x, y).
-Grid = tuple[np.ndarray, int, tuple[int, int]]
+Grid = tuple[np.ndarray, CellGrid]
+# The block sizes the restorers here are trained on (mosaicgan pairs' default, 6-24 px): a
+# region of a rescaled mosaic is resampled so its cells are one of them.
+TRAINED_BLOCKS = (6, 24)
 
 
 @dataclass
@@ -51,6 +55,19 @@ class RegionPlan:
     crop_mask: np.ndarray  # (side, side) bool: the mask the generator sees
     grid: tuple[int, tuple[int, int]] | None  # (block, origin) for cell matching
     key: Any = None  # the caller's tag (a video track)
+    rescaled: Rescaled | None = None  # a region planned on its resampled neighbourhood
+
+
+@dataclass
+class Rescaled:
+    """A region restored at the scale its model was trained on: its neighbourhood resampled
+    (affine map ``m``, source -> plan space) so that its grid's cells are whole squares of
+    a trained block size. ``image`` and ``region`` are that neighbourhood in plan space
+    (the paste's base); the window, crop and grid of the plan are in plan space too."""
+
+    m: np.ndarray
+    image: np.ndarray
+    region: np.ndarray
 
 
 @dataclass
@@ -219,8 +236,8 @@ class Restorer:
             return image
         for region in regions:
             grid = grid_for(region, grids)
-            if grid is not None:
-                image = bicubic_from_blocks(image, region, *grid)
+            if grid is not None and grid.is_integer:  # (a rescaled one: in its plan)
+                image = bicubic_from_blocks(image, region, grid.block, grid.origin)
         return image
 
     def plan(self, source: np.ndarray, region: np.ndarray, box: Box,
@@ -228,12 +245,42 @@ class Restorer:
              seen: np.ndarray | None = None, key: Any = None) -> RegionPlan:
         """What restoring one region takes: the generator's crop of ``source`` (the image
         as the generator should see it, prefilled) in ``window``, the mask it sees there
-        (``seen``, default the region itself), and the region's grid for cell matching."""
+        (``seen``, default the region itself), and the region's grid for cell matching.
+
+        A region on the grid of a rescaled mosaic (fractional pitch, or cells that are not
+        square) is planned on its neighbourhood resampled so that the cells are squares of
+        a trained block size: the generator sees it as in training, and the result is
+        resampled back (:class:`Rescaled`)."""
+        grid = grid_for(region, grids)
+        if grid is not None and not grid.is_integer:
+            return self._plan_rescaled(source, region, box, grid, seen, key)
         wx, wy, side = window
-        grid = grid_for(region, grids) if self.match_cells else None
+        cells = (grid.block, grid.origin) if grid is not None and self.match_cells else None
         return RegionPlan(box, region, window, crop_padded(source, wx, wy, side),
-                          crop_padded(region if seen is None else seen, wx, wy, side), grid,
+                          crop_padded(region if seen is None else seen, wx, wy, side), cells,
                           key)
+
+    def _plan_rescaled(self, source: np.ndarray, region: np.ndarray, box: Box,
+                       grid: CellGrid, seen: np.ndarray | None, key: Any) -> RegionPlan:
+        height, width = source.shape[:2]
+        q = min(max(grid.block, TRAINED_BLOCKS[0]), TRAINED_BLOCKS[1])
+        wx, wy, side = window_for(box, width, height, self.cfg.size)
+        roi = (max(0, wy), min(height, wy + side), max(0, wx), min(width, wx + side))
+        m, size = to_integer_grid(grid, roi, q)
+        image = resample(source, m, size)
+        plan_region = resample(region.astype(np.uint8) * 255, m, size) >= 128
+        plan_seen = plan_region if seen is None else resample(
+            seen.astype(np.uint8) * 255, m, size) >= 128
+        view = image
+        if self.cfg.prefill == "bicubic":
+            view = bicubic_from_blocks(image, plan_region, q, (0, 0))
+        ys, xs = np.nonzero(plan_region)
+        plan_box = (int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1)
+        px, py, pside = window_for(plan_box, size[0], size[1], self.cfg.size)
+        return RegionPlan(box, region, (px, py, pside), crop_padded(view, px, py, pside),
+                          crop_padded(plan_seen, px, py, pside),
+                          (q, (0, 0)) if self.match_cells else None, key,
+                          Rescaled(m, image, plan_region))
 
     def run(self, images: list[np.ndarray], plans: list[list[RegionPlan]],
             batch: int = 8) -> list[tuple[np.ndarray, list[RegionOutcome]]]:
@@ -247,7 +294,7 @@ class Restorer:
         for image, frame_plans in zip(images, plans, strict=True):
             out, outcomes = image, []
             for p in frame_plans:
-                candidate = _paste_region(out, p.region, next(done), p.window, p.grid)
+                candidate = _paste(out, p, next(done))
                 reasons = safety.screen_region(candidate, p.box)
                 if reasons:
                     outcomes.append(RegionOutcome(p.box, False, reasons, p.key))
@@ -298,6 +345,22 @@ def chunks(sizes: list[int], count: int, budget: int) -> list[list[int]]:
     return runs
 
 
+def _paste(image: np.ndarray, plan: RegionPlan, generated: np.ndarray) -> np.ndarray:
+    """A copy of ``image`` with the plan's generated crop pasted in its region (through
+    its plan space and back, for a rescaled plan)."""
+    if plan.rescaled is None:
+        return _paste_region(image, plan.region, generated, plan.window, plan.grid)
+    r = plan.rescaled
+    pasted = _paste_region(r.image, r.region, generated, plan.window, plan.grid)
+    height, width = image.shape[:2]
+    back = cv2.warpAffine(pasted, r.m, (width, height),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+    alpha = feather_alpha(plan.region)[..., None]
+    blended = np.round(alpha * back + (1 - alpha) * image).astype(np.uint8)
+    return np.where(plan.region[..., None], blended, image)
+
+
 def _paste_region(image: np.ndarray, region: np.ndarray, generated: np.ndarray,
                  window: tuple[int, int, int],
                  grid: tuple[int, tuple[int, int]] | None = None) -> np.ndarray:
@@ -325,18 +388,18 @@ def _paste_region(image: np.ndarray, region: np.ndarray, generated: np.ndarray,
 
 def find_mosaics(image: np.ndarray) -> tuple[np.ndarray, list[Grid]]:
     """What find-mosaic sees in ``image``: the ``(H, W)`` mask of all mosaics, and each
-    mosaic's grid as (mask, block, origin)."""
+    mosaic's grid as (mask, cell grid)."""
     regions = find_mosaic_regions(image)
-    return regions_mask(regions, image.shape), [(r.mask, r.block, r.origin) for r in regions]
+    return regions_mask(regions, image.shape), [(r.mask, r.grid) for r in regions]
 
 
-def grid_for(region: np.ndarray, grids: list[Grid] | None) -> tuple[int, tuple[int, int]] | None:
-    """(block, origin) of the grid that overlaps ``region`` most; None if none does."""
+def grid_for(region: np.ndarray, grids: list[Grid] | None) -> CellGrid | None:
+    """The grid that overlaps ``region`` most; None if none does."""
     best, overlap = None, 0
-    for grid_mask, block, origin in grids or []:
+    for grid_mask, grid in grids or []:
         n = int(np.count_nonzero(grid_mask & region))
         if n > overlap:
-            best, overlap = (block, origin), n
+            best, overlap = grid, n
     return best
 
 

@@ -1,0 +1,149 @@
+"""Mosaics as they reach people: rescaled after they were made (fractional pitch), JPEG'd,
+feathered into the photo; and restoring on such grids."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from mosaicgan.baselines import bicubic_on_grid
+from mosaicgan.find_mosaic import find_mosaic, find_mosaic_regions
+from mosaicgan.imageio import encode_jpeg
+from mosaicgan.models.restorer import Restorer
+from mosaicgan.mosaic import pixelate_array
+from mosaicgan.nets import init_weights
+from mosaicgan.nets.pix2pix import Pix2PixConfig, build_generator
+from mosaicgan.pitch import CellGrid, estimate_grids
+from mosaicgan.regions.masks import box_mask, iou
+
+from .test_find_mosaic import photo
+
+BOX = (90, 40, 260, 200)
+
+
+def rescaled_mosaic(block: int, factor: float, origin=(3, 5), name="chelsea",
+                    interpolation=None):
+    """A mosaic of ``block`` px cells rescaled by ``factor``: cells of block * factor px,
+    a cell edge at origin * factor. Returns the image, its true mask and the true grid."""
+    image = photo(name)
+    h, w = image.shape[:2]
+    mask = box_mask(h, w, BOX)
+    mosaic = pixelate_array(image, mask, block, origin)
+    size = (round(w * factor), round(h * factor))
+    interp = interpolation or (cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC)
+    out = cv2.resize(mosaic, size, interpolation=interp)
+    truth = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA
+                       if factor < 1 else cv2.INTER_LINEAR) >= 0.5
+    # a pixel-edge coordinate u scales to u * (new size / old size)
+    sx, sy = size[0] / w, size[1] / h
+    grid = CellGrid((block * sx, block * sy), (origin[0] * sx, origin[1] * sy))
+    return out, truth, grid
+
+
+def phase_error(found: float, true: float, pitch: float) -> float:
+    d = (found - true) % pitch
+    return min(d, pitch - d)
+
+
+@pytest.mark.parametrize("block,factor", [(12, 0.7), (8, 0.7), (19, 0.7), (14, 0.95), (9, 1.5)])
+def test_fractional_grids_are_found_with_their_pitch_and_phase(block, factor):
+    image, truth, grid = rescaled_mosaic(block, factor)  # pitch 8.4, 5.6, 13.3, 13.3, 13.5
+    (region,) = find_mosaic_regions(image)
+    assert not region.grid.is_integer
+    for axis in (0, 1):
+        assert abs(region.grid.pitch[axis] - grid.pitch[axis]) < 0.03 * grid.pitch[axis]
+        assert phase_error(region.grid.phase[axis], grid.phase[axis], grid.pitch[axis]) < 1.0
+    assert iou(region.mask, truth) >= 0.85
+
+
+def test_cells_that_are_not_square():
+    image = photo("chelsea")
+    h, w = image.shape[:2]
+    mosaic = pixelate_array(image, box_mask(h, w, BOX), 12, (3, 5))
+    stretched = cv2.resize(mosaic, (round(w * 0.75), h), interpolation=cv2.INTER_AREA)
+    truth = cv2.resize(box_mask(h, w, BOX).astype(np.float32), (round(w * 0.75), h),
+                       interpolation=cv2.INTER_AREA) >= 0.5
+    (region,) = find_mosaic_regions(stretched)
+    assert abs(region.grid.pitch[0] - 9.0) < 0.2 and abs(region.grid.pitch[1] - 12) < 0.2
+    assert iou(region.mask, truth) >= 0.85
+
+
+def test_a_rescaled_then_jpeg_mosaic_is_found():
+    image, truth, _ = rescaled_mosaic(12, 0.7)
+    assert iou(find_mosaic(encode_jpeg(image, 80)), truth) >= 0.8
+
+
+def test_estimates_see_the_pitch_in_windows():
+    image, _, _ = rescaled_mosaic(12, 0.7)
+    y = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    best = estimate_grids(y)[0]
+    assert abs(best.grid.pitch[0] - 8.4) < 0.05 and abs(best.grid.pitch[1] - 8.4) < 0.05
+
+
+def test_a_feathered_mosaic_includes_its_band():
+    image = photo("chelsea")
+    h, w = image.shape[:2]
+    mask = box_mask(h, w, BOX)
+    mosaic = pixelate_array(image, mask, 12, (3, 5))
+    alpha = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 3.0)[..., None]
+    feathered = np.round(alpha * mosaic + (1 - alpha) * image).astype(np.uint8)
+    truth = alpha[..., 0] >= 0.05
+    found = find_mosaic(feathered)
+    hard = find_mosaic(mosaic)
+    assert iou(found, truth) >= 0.9
+    assert found.sum() > hard.sum()  # the band, beyond the cells the blend left flat
+    assert iou(hard, mask) >= 0.97  # and an unfeathered mosaic gets no band
+
+
+@pytest.mark.parametrize("factor", [0.7, 1.4])
+def test_clean_rescaled_photos_give_nothing(factor):
+    for name in ("chelsea", "coffee", "immunohistochemistry"):
+        image = photo(name)
+        interp = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
+        scaled = cv2.resize(image, None, fx=factor, fy=factor, interpolation=interp)
+        assert not find_mosaic(scaled).any(), name
+
+
+def test_bicubic_on_a_fractional_grid_keeps_cell_means():
+    image, truth, grid = rescaled_mosaic(12, 0.7, interpolation=cv2.INTER_AREA)
+    filled = bicubic_on_grid(image, truth, grid)
+    assert (filled[~truth] == image[~truth]).all()
+    assert not (filled[truth] == image[truth]).all()
+    # cells well inside: the interpolation's mean is the mosaic's (its cells' value)
+    for cx, cy in ((150, 80), (180, 100), (200, 120)):
+        x0 = int(np.ceil(grid.phase[0] + np.floor((cx - grid.phase[0]) / grid.pitch[0])
+                         * grid.pitch[0])) + 1
+        y0 = int(np.ceil(grid.phase[1] + np.floor((cy - grid.phase[1]) / grid.pitch[1])
+                         * grid.pitch[1])) + 1
+        cell = (slice(y0, y0 + 6), slice(x0, x0 + 6))
+        assert np.abs(filled[cell].mean((0, 1)) - image[cell].mean((0, 1))).max() < 12
+
+
+def identity_restorer(match_cells: bool = True) -> Restorer:
+    cfg = Pix2PixConfig(size=64, ngf=8, ndf=8, residual=True, prefill="bicubic")
+    generator = init_weights(build_generator(cfg)).start_as_identity()
+    return Restorer(generator, cfg, torch.device("cpu"), match_cells=match_cells)
+
+
+def test_restoring_on_a_fractional_grid_keeps_cell_colours_and_the_outside(no_detections):
+    """A fresh residual restorer is its bicubic prefill: on a rescaled mosaic, restoring
+    goes through the resampled neighbourhood and back; outside the region nothing moves,
+    inside each cell keeps the mosaic's colour (cell matching)."""
+    image, _, _ = rescaled_mosaic(12, 0.7)
+    regions = find_mosaic_regions(image)
+    found = regions[0].mask
+    out = identity_restorer().restore(image, found, [(r.mask, r.grid) for r in regions])
+    assert out.synthesized
+    np.testing.assert_array_equal(out.image[~found], image[~found])
+    grid = regions[0].grid
+    inner = []
+    for k in range(6):
+        cx = int(grid.phase[0] + (10 + k) * grid.pitch[0] + grid.pitch[0] / 2)
+        cy = int(grid.phase[1] + (6 + k % 3) * grid.pitch[1] + grid.pitch[1] / 2)
+        cell = (slice(cy - 2, cy + 2), slice(cx - 2, cx + 2))
+        if found[cell].all():
+            inner.append(np.abs(out.image[cell].mean((0, 1)) - image[cell].mean((0, 1))).max())
+    assert inner and max(inner) < 10
+    assert np.abs(out.image[found].astype(int) - image[found]).mean() > 1  # interpolated
