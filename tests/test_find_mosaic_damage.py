@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from mosaicgan.baselines import bicubic_on_grid
-from mosaicgan.find_mosaic import find_mosaic, find_mosaic_regions
+from mosaicgan.find_mosaic import (
+    MosaicFollower,
+    find_mosaic,
+    find_mosaic_regions,
+    follow_regions,
+    regions_mask,
+)
 from mosaicgan.imageio import encode_jpeg
 from mosaicgan.models.restorer import Restorer
 from mosaicgan.mosaic import pixelate_array
@@ -147,3 +153,92 @@ def test_restoring_on_a_fractional_grid_keeps_cell_colours_and_the_outside(no_de
             inner.append(np.abs(out.image[cell].mean((0, 1)) - image[cell].mean((0, 1))).max())
     assert inner and max(inner) < 10
     assert np.abs(out.image[found].astype(int) - image[found]).mean() > 1  # interpolated
+
+
+# --- video: grids followed from frame to frame ----------------------------------------------
+
+def moving_mosaic(n: int, factor: float, block: int = 16, step=(3, 1)):
+    """n frames of a photo whose mosaic box moves ``step`` px per frame (its grid moving
+    with it, as a tool that tracks a face draws it), each rescaled by ``factor``. Returns
+    the frames and their true masks."""
+    image = photo("chelsea")
+    h, w = image.shape[:2]
+    size = (round(w * factor), round(h * factor))
+    frames, truths = [], []
+    for i in range(n):
+        x, y, bw, bh = BOX
+        box = (x + step[0] * i, y + step[1] * i, bw, bh)
+        mask = box_mask(h, w, box)
+        mosaic = pixelate_array(image, mask, block, (box[0] % block, box[1] % block))
+        frames.append(cv2.resize(mosaic, size, interpolation=cv2.INTER_AREA if factor < 1
+                                 else cv2.INTER_CUBIC))
+        truths.append(cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA
+                                 if factor < 1 else cv2.INTER_LINEAR) >= 0.5)
+    return frames, truths
+
+
+@pytest.mark.parametrize("factor", [1.0, 0.667])
+def test_a_moving_mosaic_is_followed_on_its_grid(factor):
+    """As a 1080p clip shown at 720p: one whole-frame search, then each frame's mosaic
+    followed on its grid, found as well as a whole search finds it."""
+    frames, truths = moving_mosaic(6, factor)
+    follower = MosaicFollower()
+    for frame, truth in zip(frames, truths, strict=True):
+        found = regions_mask(follower.regions(frame), frame.shape)
+        whole = find_mosaic(frame)
+        assert iou(found, truth) >= 0.85
+        assert iou(found, truth) >= iou(whole, truth) - 0.03
+    assert (follower.searches, follower.followed) == (1, 5)
+    assert follower.previous[0].grid.is_integer == (factor == 1.0)
+
+
+def test_a_scene_change_or_a_new_mosaic_means_a_whole_search():
+    frames, _ = moving_mosaic(3, 0.667)
+    previous = find_mosaic_regions(frames[0])
+    assert follow_regions(photo("coffee")[:frames[0].shape[0], :frames[0].shape[1]],
+                          previous) is None  # the mosaic is gone
+    assert follow_regions(frames[1], []) == []  # nothing to follow, nothing found
+    follower = MosaicFollower(full_every=2)
+    for frame in frames + frames[:1]:
+        follower.regions(frame)
+    assert (follower.searches, follower.followed) == (2, 2)  # every second frame searched
+    follower.regions(photo("coffee"))
+    assert follower.searches == 3 and follower.previous == []
+    with pytest.raises(ValueError, match="full_every"):
+        MosaicFollower(full_every=0)
+
+
+def test_a_transcoded_video_is_restored_in_every_frame(tmp_path, tiny_model, no_detections):
+    """A mosaiced clip rescaled to two thirds of its size and re-encoded (x264): every
+    frame's mosaic found (one whole-frame search, then followed) and restored."""
+    av = pytest.importorskip("av")
+    from mosaicgan.jobs.restore import restore_video
+    from mosaicgan.options import VideoOptions
+    from mosaicgan.video.io import read_frames
+
+    frames, truths = moving_mosaic(8, 0.667)
+    h, w = frames[0].shape[:2]
+    w, h = w // 2 * 2, h // 2 * 2  # 4:2:0
+    src = tmp_path / "transcoded.mp4"
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=10)
+        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+        v.options = {"crf": "18", "preset": "ultrafast"}
+        for f in frames:
+            for p in v.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f[:h, :w]),
+                                                         format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    out = tmp_path / "restored.mp4"
+    report = restore_video(src, out, Restorer.from_checkpoint(tiny_model, device="cpu"),
+                           options=VideoOptions(progress=False), log=lambda _: None)
+    assert report.frames_written == 8 and report.regions_restored == 8
+    assert (report.frames_searched, report.frames_followed) == (1, 7)
+    before = np.stack([f for _, f in read_frames(src)]).astype(int)
+    after = np.stack([f for _, f in read_frames(out)]).astype(int)
+    for i, truth in enumerate(truths):
+        inside, outside = truth[:h, :w], ~cv2.dilate(truth[:h, :w].astype(np.uint8),
+                                                      np.ones((25, 25), np.uint8)).astype(bool)
+        assert np.abs(after[i] - before[i])[inside].mean() > 3  # restored (a tiny model)
+        assert np.abs(after[i] - before[i])[outside].mean() < 2.5  # one more x264 pass

@@ -10,6 +10,7 @@ import pytest
 
 from mosaicgan.detect.base import Detection
 from mosaicgan.errors import InputError
+from mosaicgan.find_mosaic import MosaicFollower
 from mosaicgan.jobs.mosaic import mosaic_video
 from mosaicgan.jobs.restore import restore_video
 from mosaicgan.jobs.translate import translate_video
@@ -458,14 +459,19 @@ def test_restore_processor_finds_grids_only_when_it_detects(mosaiced, tiny_model
     from mosaicgan.video.processors import RestoreProcessor, RestoreVideoReport
 
     calls = []
-    real = restore_module.find_mosaics
+    real, real_regions = restore_module.find_mosaics, MosaicFollower.regions
 
     def counting(frame):
         calls.append(1)
         return real(frame)
 
+    def counting_regions(self, frame):
+        calls.append(1)
+        return real_regions(self, frame)
+
     monkeypatch.setattr(restore_module, "find_mosaics", counting)
     monkeypatch.setattr(video_jobs, "find_mosaics", counting)
+    monkeypatch.setattr(MosaicFollower, "regions", counting_regions)
     restorer = Restorer.from_checkpoint(tiny_model, device="cpu")
     assert restorer.cfg.prefill == "bicubic"
     frames = list(frames_of(mosaiced))

@@ -59,7 +59,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-from .geometry import Box
+from .geometry import Box, bounding_box
 from .pitch import (
     AGREE,
     R_REGION,
@@ -69,13 +69,20 @@ from .pitch import (
     families,
     fit,
     harmonic,
+    phase_at,
     refine,
     resample,
     resample_back,
     to_integer_grid,
 )
 
-__all__ = ["MosaicRegion", "find_mosaic", "find_mosaic_regions"]
+__all__ = [
+    "MosaicFollower",
+    "MosaicRegion",
+    "find_mosaic",
+    "find_mosaic_regions",
+    "follow_regions",
+]
 
 Roi = tuple[int, int, int, int]  # y0, y1, x0, x1
 Jpeg = tuple[int, int, float, float]  # JPEG block grid: phase x, y; extra energy x, y
@@ -165,11 +172,7 @@ def find_mosaic_regions(image: np.ndarray, *, min_block: int = 4, max_block: int
     Args and checks as :func:`find_mosaic`. Returns regions by decreasing score; their
     masks do not overlap.
     """
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
-    if min_block < 2 or max_block < min_block or min_blocks < 1:
-        raise ValueError(f"need 2 <= min_block <= max_block and min_blocks >= 1, got "
-                         f"{min_block}, {max_block}, {min_blocks}")
+    _check_image(image, min_block, max_block, min_blocks)
     y = _luma(image)
     exact, unsure, drifting = [], [], []
     for r in _integer_regions(image, y, min_block, max_block, min_blocks):
@@ -198,6 +201,115 @@ def find_mosaic_regions(image: np.ndarray, *, min_block: int = 4, max_block: int
         out.append(r if mask.sum() == r.mask.sum() else MosaicRegion(r.box, r.grid, mask,
                                                                       r.score, r.exact))
     return out
+
+
+# Following mosaics from one video frame to the next.
+FOLLOW_MOVE = 0.25  # share of a region's size it may move between frames
+FOLLOW_KEEP = 0.7  # share of its area a followed region must keep (else: search anew)
+FULL_EVERY = 12  # frames between whole-frame searches while regions are followed
+
+
+def follow_regions(image: np.ndarray, previous: list[MosaicRegion], *, min_block: int = 4,
+                   min_blocks: int = 9) -> list[MosaicRegion] | None:
+    """The mosaics of the frame before, looked for again in ``image``: each on its own
+    grid (pitch kept, phase measured anew: the mosaic may move with what it hides), near
+    where it was. None when one of them is not found there with most of its area (a
+    scene change, a mosaic gone or grown): then the whole frame must be searched.
+
+    Much cheaper than :func:`find_mosaic_regions` (no candidate grids, no pitch search;
+    only the regions' surroundings are looked at), and it finds no new mosaic: a caller
+    searches the whole frame now and then (:class:`MosaicFollower`)."""
+    _check_image(image, min_block, min_block, min_blocks)
+    y = _luma(image)
+    h, w = y.shape
+    jpeg = _jpeg_phase(y)
+    taken = np.zeros((h, w), bool)
+    out = []
+    for before in previous:
+        x0, y0, bw, bh = before.box
+        grow = int(max(2 * max(before.grid.pitch), FOLLOW_MOVE * max(bw, bh)))
+        ya, yb = max(0, y0 - grow), min(h, y0 + bh + grow)
+        xa, xb = max(0, x0 - grow), min(w, x0 + bw + grow)
+        found = _on_known_grid(image[ya:yb, xa:xb], y[ya:yb, xa:xb], before, jpeg, (xa, ya),
+                               min_block, min_blocks)
+        if found is None:
+            return None
+        mask = np.zeros((h, w), bool)
+        mask[ya:yb, xa:xb] = found.mask
+        mask &= ~taken
+        if mask.sum() < FOLLOW_KEEP * before.mask.sum():
+            return None
+        box = (found.box[0] + xa, found.box[1] + ya, found.box[2], found.box[3])
+        (fx, fy), pitch = found.grid.phase, found.grid.pitch
+        grid = CellGrid(pitch, ((fx + xa) % pitch[0], (fy + ya) % pitch[1]))
+        region = _with_band(y, MosaicRegion(box, grid, mask, found.score, found.exact))
+        region = MosaicRegion(region.box, region.grid, region.mask & ~taken, region.score,
+                              region.exact)
+        taken |= region.mask
+        out.append(region)
+    return out
+
+
+def _on_known_grid(crop: np.ndarray, y: np.ndarray, before: MosaicRegion, jpeg: Jpeg | None,
+                   offset: tuple[int, int], min_block: int, min_blocks: int
+                   ) -> MosaicRegion | None:
+    """The largest region on ``before``'s grid (its pitch, the phase measured here) in a
+    crop of the frame (coordinates of the crop)."""
+    h, w = y.shape
+    phase, _ = phase_at(y, (0, h, 0, w), before.grid.pitch)
+    if before.grid.is_integer:
+        b = before.block
+        ox, oy = round(phase[0]) % b, round(phase[1]) % b
+        if jpeg is not None:  # the frame's JPEG grid, in the crop's coordinates
+            jpeg = ((jpeg[0] - offset[0]) % 8, (jpeg[1] - offset[1]) % 8, jpeg[2], jpeg[3])
+        found = [MosaicRegion(bounding_box(m), CellGrid.integer_grid(block, origin), m,
+                              score, lossless)
+                 for score, block, origin, m, lossless in (
+                     f for f in _grid_regions(crop, y, b, ox, oy, (0, h, 0, w), min_blocks,
+                                              min_block, b, jpeg) if f[0] is not None)
+                 if m.any()]
+    else:
+        found = _on_grid(crop, CellGrid(before.grid.pitch, phase), np.zeros((h, w), bool),
+                         min_block, min_blocks, known=True)
+    return max(found, key=lambda r: int(r.mask.sum()), default=None)
+
+
+class MosaicFollower:
+    """find-mosaic over the frames of a video, in order: each frame's mosaics followed from
+    the frame before (:func:`follow_regions`), the whole frame searched when that fails,
+    when nothing was found before, and every ``full_every`` frames (for mosaics that
+    appear). ``searches`` and ``followed`` count the frames of each kind."""
+
+    def __init__(self, full_every: int = FULL_EVERY):
+        if full_every < 1:
+            raise ValueError(f"full_every must be >= 1, got {full_every}")
+        self.full_every = full_every
+        self.previous: list[MosaicRegion] = []
+        self.since_search = 0
+        self.searches = 0
+        self.followed = 0
+
+    def regions(self, frame: np.ndarray) -> list[MosaicRegion]:
+        """The mosaics of the next frame."""
+        if self.previous and self.since_search + 1 < self.full_every:
+            found = follow_regions(frame, self.previous)
+            if found is not None:
+                self.previous = found
+                self.since_search += 1
+                self.followed += 1
+                return found
+        self.previous = find_mosaic_regions(frame)
+        self.since_search = 0
+        self.searches += 1
+        return self.previous
+
+
+def _check_image(image: np.ndarray, min_block: int, max_block: int, min_blocks: int) -> None:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
+    if min_block < 2 or max_block < min_block or min_blocks < 1:
+        raise ValueError(f"need 2 <= min_block <= max_block and min_blocks >= 1, got "
+                         f"{min_block}, {max_block}, {min_blocks}")
 
 
 def _integer_regions(image: np.ndarray, y: np.ndarray, min_block: int, max_block: int,
@@ -235,9 +347,7 @@ def _integer_regions(image: np.ndarray, y: np.ndarray, min_block: int, max_block
             continue  # the same mosaic seen through the grid of a divisor of its block
         m = m & ~taken
         taken |= m
-        ys, xs = np.nonzero(m)
-        box = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
-               int(ys.max() - ys.min() + 1))
+        box = bounding_box(m)
         regions.append(MosaicRegion(box, CellGrid.integer_grid(int(b), (int(origin[0]),
                                                                          int(origin[1]))),
                                     m, float(score), lossless))
@@ -286,26 +396,34 @@ def _fractional_regions(image: np.ndarray, y: np.ndarray, first: list[GridEstima
 
 
 def _on_grid(image: np.ndarray, grid: CellGrid, taken: np.ndarray, min_block: int,
-             min_blocks: int) -> list[MosaicRegion]:
+             min_blocks: int, known: bool = False) -> list[MosaicRegion]:
     """The regions on one fractional grid: the image resampled so that its cells become
-    squares of the nearest whole size, searched there, the masks mapped back."""
+    squares of the nearest whole size, searched there, the masks mapped back. A ``known``
+    grid (followed from a frame before) is taken as it is; otherwise the whole sizes
+    next to it, and their phases, are searched too (the estimate is a window's)."""
     h, w = image.shape[:2]
     q = max(min_block, grid.block)
     # The whole image: a region may reach far past the windows that saw its grid.
     m, size = to_integer_grid(grid, (0, h, 0, w), q)
     resampled = resample(image, m, size)
+    luma = _luma(resampled)
+    if known:  # the map puts a cell edge at 0
+        found = [MosaicRegion(bounding_box(mask), CellGrid.integer_grid(block, origin),
+                              mask, score, lossless)
+                 for score, block, origin, mask, lossless in _grid_regions(
+                     resampled, luma, q, 0, 0, (0, size[1], 0, size[0]), min_blocks,
+                     min_block, q, _jpeg_phase(luma)) if score is not None and mask.any()]
+    else:
+        found = _integer_regions(resampled, luma, max(min_block, q - 1), q + 1, min_blocks)
     out = []
-    for r in _integer_regions(resampled, _luma(resampled), max(min_block, q - 1), q + 1,
-                              min_blocks):
+    for r in found:
         # resampling softens the cell edges: close the one-pixel lines they leave
         closed = cv2.morphologyEx(r.mask.astype(np.uint8), cv2.MORPH_CLOSE,
                                   np.ones((3, 3), np.uint8)) > 0
         mask = ndi.binary_fill_holes(resample_back(closed, m, (h, w))) & ~taken
         if mask.sum() < min_blocks * q * q / 4:
             continue
-        ys, xs = np.nonzero(mask)
-        box = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
-               int(ys.max() - ys.min() + 1))
+        box = bounding_box(mask)
         scale = r.block / q  # the block found may be a multiple of q
         cells = CellGrid((grid.pitch[0] * scale, grid.pitch[1] * scale),
                          _source_phase(m, r.origin))
@@ -845,7 +963,5 @@ def _with_band(y: np.ndarray, region: MosaicRegion) -> MosaicRegion:
     band = round(band * BAND_SCALE)
     grown = region.mask.copy()
     grown[ya:yb, xa:xb] |= dist <= band
-    ys, xs = np.nonzero(grown)
-    box = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
-           int(ys.max() - ys.min() + 1))
+    box = bounding_box(grown)
     return MosaicRegion(box, region.grid, grown, region.score, region.exact)

@@ -59,6 +59,13 @@ def hull(*boxes: Box) -> Box:
     return x0, y0, x1 - x0, y1 - y0
 
 
+def bounding_box(mask: np.ndarray) -> Box:
+    """The (x, y, w, h) box of a bool mask's True pixels (there must be one)."""
+    ys, xs = np.nonzero(mask)
+    return (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
+            int(ys.max() - ys.min() + 1))
+
+
 def components(mask: np.ndarray, min_area: int = 1) -> list[tuple[Box, np.ndarray]]:
     """(box, (h, w) bool crop of the component) for each 8-connected part of ``mask``."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8),

@@ -200,6 +200,21 @@ def refine(y: np.ndarray, roi: Roi, pitch: tuple[float, float],
                         roi, min(scores))
 
 
+def phase_at(y: np.ndarray, roi: Roi, pitch: tuple[float, float]
+             ) -> tuple[tuple[float, float], float]:
+    """Phase (x, y) of a grid of a known pitch over ``roi``, and its R score (the smaller
+    of across and down): where a grid seen before lies now."""
+    col, row = _profiles(y, roi)
+    phase, scores = [], []
+    for profile, p, start in ((col, pitch[0], roi[2]), (row, pitch[1], roi[0])):
+        if len(profile) < 2:
+            return (0.0, 0.0), 0.0
+        c = concentration(profile, np.array([p]))[0, 0]
+        phase.append(float((-np.angle(c) / (2 * np.pi) * p + 1 + start) % p))
+        scores.append(float(np.abs(c)))
+    return (phase[0], phase[1]), min(scores)
+
+
 def harmonic(small: float, large: float, tolerance: float = AGREE) -> int:
     """k >= 1 when ``large`` is within ``tolerance`` of ``k * small``, else 0: a spike train
     of pitch ``large`` also concentrates at ``large / k``."""

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..geometry import Box
 from ..imageio import read_image_form, read_mask, write_like
-from ..models.restorer import Restorer, RestoreResult, find_mosaics, load_restorer
+from ..models.restorer import Restorer, RestoreResult, find_mosaics, load_restorer, regions_of
 from ..options import DEFAULT_VIDEO, Log, VideoOptions, silent
 from ..video.io import probe, process_video, read_frames
 from ..video.processors import Refused, RestoreProcessor, RestoreVideoReport
@@ -29,6 +30,14 @@ def restore_image(image: np.ndarray, restorer: Restorer,
     if mask is None:
         return restorer.restore(image, *find_mosaics(image))
     return restorer.restore(image, mask)
+
+
+def restore_regions(image: np.ndarray, mask: np.ndarray | None = None
+                    ) -> list[tuple[Box, np.ndarray]]:
+    """The regions :func:`restore_image` would restore in ``image`` (inside ``mask``, or
+    where mosaics are found): ``(box, (H, W) bool)`` each, largest first. For a look
+    before restoring (the web app's overlay)."""
+    return regions_of(find_mosaics(image)[0] if mask is None else mask.astype(bool))
 
 
 def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *,
@@ -83,9 +92,11 @@ def restore_video(src: str | Path, dst: str | Path, restorer: Restorer, *,
     """Restore the mosaics of a video with a :class:`~mosaicgan.models.restorer.Restorer`.
 
     mask: ``(H, W)`` bool (display orientation) to restore in every frame; default: the
-        mosaics found in each ``detect_every``-th frame (``find_mosaic``), tracked over
-        time (a region missed for up to 2 detections is filled in) with crop windows
-        held steady, so restored content does not swim.
+        mosaics found in each ``detect_every``-th frame, tracked over time (a region
+        missed for up to 2 detections is filled in) with crop windows held steady, so
+        restored content does not swim. Finding follows each mosaic from one frame to
+        the next on its grid (:class:`~mosaicgan.find_mosaic.MosaicFollower`): the whole
+        frame is searched on the first frame, when a mosaic is lost, and every 12th.
     Pixels outside the regions are passed through (within the codec's tolerance).
 
     The safety gate screens every region in every frame, and decides per track: a

@@ -19,7 +19,7 @@ from .. import safety
 from ..baselines import bicubic_from_blocks
 from ..cells import match_cell_means
 from ..errors import ModelError
-from ..find_mosaic import find_mosaic_regions, regions_mask
+from ..find_mosaic import MosaicRegion, find_mosaic_regions, regions_mask
 from ..geometry import Box, component_masks
 from ..nets import per_sample_norm
 from ..nets.pix2pix import KIND, Pix2PixConfig, build_generator, generator_input, generator_output
@@ -389,8 +389,13 @@ def _paste_region(image: np.ndarray, region: np.ndarray, generated: np.ndarray,
 def find_mosaics(image: np.ndarray) -> tuple[np.ndarray, list[Grid]]:
     """What find-mosaic sees in ``image``: the ``(H, W)`` mask of all mosaics, and each
     mosaic's grid as (mask, cell grid)."""
-    regions = find_mosaic_regions(image)
-    return regions_mask(regions, image.shape), [(r.mask, r.grid) for r in regions]
+    return mask_and_grids(find_mosaic_regions(image), image.shape)
+
+
+def mask_and_grids(regions: list[MosaicRegion], shape: tuple[int, ...]
+                   ) -> tuple[np.ndarray, list[Grid]]:
+    """Found mosaics as restoring takes them: the mask of all, each one's (mask, grid)."""
+    return regions_mask(regions, shape), [(r.mask, r.grid) for r in regions]
 
 
 def grid_for(region: np.ndarray, grids: list[Grid] | None) -> CellGrid | None:

@@ -25,8 +25,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..find_mosaic import MosaicFollower
 from ..geometry import Box, hull
-from ..models.restorer import MIN_REGION_AREA, find_mosaics, regions_of, window_for
+from ..models.restorer import (
+    MIN_REGION_AREA,
+    find_mosaics,
+    mask_and_grids,
+    regions_of,
+    window_for,
+)
 from ..mosaic import default_block, mosaic_image
 from ..options import Log
 from .io import VideoReport
@@ -229,6 +236,15 @@ class RestoreVideoReport(VideoReport):
     synthesized: dict[int, dict[str, Any]] = field(default_factory=dict)
     refused: dict[int, dict[str, Any]] = field(default_factory=dict)
     withheld: dict[int, dict[str, Any]] = field(default_factory=dict)  # tracks kept as input
+    frames_searched: int = 0  # frames find-mosaic searched whole...
+    frames_followed: int = 0  # ...and those whose mosaics it followed from the frame before
+
+    def summary(self) -> str:
+        line = super().summary()
+        if self.frames_searched:
+            line += (f"; mosaics searched for in {self.frames_searched} whole frame(s), "
+                     f"followed on their grids in {self.frames_followed}")
+        return line
 
 
 def _note(table: dict[int, dict[str, Any]], track: int, index: int, box: Box,
@@ -296,13 +312,18 @@ class RestoreProcessor:
         # the last ones known.
         self.grids: dict[int, list] = {}
         self.last_grids: list | None = None
+        # Each frame's mosaics followed from the frame before on their grids (a few % of
+        # a whole-frame search), the frame searched whole when that fails.
+        self.finder = MosaicFollower()
 
     def _detect(self, frame: np.ndarray, index: int) -> np.ndarray | None:
         if self.mask is not None:
             return self.mask
         if index % self.detect_every:
             return None
-        mask, grids = find_mosaics(frame)
+        mask, grids = mask_and_grids(self.finder.regions(frame), frame.shape)
+        self.report.frames_searched = self.finder.searches
+        self.report.frames_followed = self.finder.followed
         if self.restorer.uses_grids:
             self.grids[index] = grids
         return mask
