@@ -73,6 +73,15 @@ def detector_replaced(detector) -> Iterator:
         shared._detector = before
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fast_path_cache(tmp_path_factory) -> Iterator[Path]:
+    """Measured fast paths are cached in a folder of the test session, never the user's."""
+    with pytest.MonkeyPatch.context() as mp:
+        folder = tmp_path_factory.mktemp("cache")
+        mp.setenv("XDG_CACHE_HOME", str(folder))
+        yield folder
+
+
 @pytest.fixture
 def no_detections() -> Iterator[FakeDetector]:
     """The shared detector sees nothing (for tests about something else)."""

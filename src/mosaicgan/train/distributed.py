@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -61,6 +62,13 @@ def broadcast_modules(modules: dict[str, torch.nn.Module]) -> None:
     for module in modules.values():
         for t in [*module.parameters(), *module.buffers()]:
             dist.broadcast(t.data, 0)
+
+
+def broadcast_object(obj: Any) -> Any:
+    """Rank 0's ``obj`` (picklable) on every process."""
+    box = [obj]
+    dist.broadcast_object_list(box, 0)
+    return box[0]
 
 
 def finish(d: Dist) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -34,10 +35,12 @@ from ..models.checkpoint import (
     save_checkpoint,
 )
 from ..models.device import pick_device
+from ..models.fastpath import Decision, FastPath, path_from_dict
 from ..options import Log, silent
 from ..sheets import sample_sheet, screened_rows
-from .distributed import broadcast_modules, finish, from_env
-from .precision import Amp, fused_adam, pick_precision
+from .autotune import training_path
+from .distributed import broadcast_modules, broadcast_object, finish, from_env
+from .precision import Amp, fused_adam
 
 
 class _StopRequests:
@@ -75,8 +78,8 @@ class LoopOptions:
     batch: int = 1
     seed: int = 0
     device: str = "auto"
-    precision: str = "auto"
-    channels_last: bool | None = None  # None: on for CPU and CUDA
+    precision: str = "auto"  # auto: the fastest native precision here, measured (autotune)
+    channels_last: bool | None = None  # None: measured, with the precision
     compile: bool = False  # torch.compile the networks (slow first steps, faster after)
     decay_from: float = 0.5  # constant lr, then linear decay to 0 from this fraction of steps
     sample_every: int = 500
@@ -214,32 +217,79 @@ class _Run:
 
 
 def _set_up(make_trainer: Callable[[torch.device, torch.memory_format, bool], Trainer],
-            opts: LoopOptions, run_dir: Path, args: dict | None) -> _Run:
-    """Device, processes, precision and memory format; the trainer built on them."""
+            opts: LoopOptions, run_dir: Path, args: dict | None, first_batch: dict,
+            recorded: FastPath | None, log: Log) -> _Run:
+    """Device, processes, the fast path (measured, cached, or the resumed run's own) and
+    the trainer built on it."""
     device = pick_device(opts.device)
     ddp = from_env(device)
     if ddp.world > 1 and device.type == "cuda":
         device = torch.device("cuda", ddp.local_rank)
         torch.cuda.set_device(device)
-    precision = pick_precision(opts.precision, device)
-    channels_last = opts.channels_last
-    if channels_last is None:
-        channels_last = device.type in ("cpu", "cuda")
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    decision = _fast_path(make_trainer, opts, device, ddp, _to_device(first_batch, device),
+                          recorded)
+    if ddp.main:
+        log(f"fast path: {decision.describe()}")
+    path = decision.path
     torch.manual_seed(opts.seed)
-    trainer = make_trainer(device, memory_format, fused_adam(device))
+    trainer = make_trainer(device, path.memory_format, fused_adam(device))
     if ddp.world > 1:
         broadcast_modules(trainer.modules())
     if opts.compile:
         for module in trainer.modules().values():
             module.compile()  # in place: state_dict keys stay those of the plain module
     # A trainer may keep its tensors contiguous where channels_last is wrong or slow.
-    channels_last = getattr(trainer, "memory_format", memory_format) == torch.channels_last
+    channels_last = getattr(trainer, "memory_format", path.memory_format) == torch.channels_last
     meta = {"loop": asdict(opts), "args": args or {},
-            "runtime": {"device": str(device), "precision": precision,
-                        "channels_last": channels_last, "compile": opts.compile}}
-    return _Run(trainer, opts, run_dir, device, ddp, Amp(device, precision, ddp.world),
-                precision, channels_last, meta)
+            "runtime": {"device": str(device), "precision": path.precision,
+                        "channels_last": channels_last, "compile": opts.compile,
+                        "fast_path": decision.describe()}}
+    return _Run(trainer, opts, run_dir, device, ddp, Amp(device, path.precision, ddp.world),
+                path.precision, channels_last, meta)
+
+
+def _fast_path(make_trainer: Callable, opts: LoopOptions, device: torch.device, ddp: Any,
+               batch: dict, recorded: FastPath | None) -> Decision:
+    """The path to train on. A resumed run keeps the one it was trained with (so it
+    continues exactly) unless a flag says otherwise; under torchrun rank 0 measures and
+    every process takes its choice."""
+    if recorded is not None and opts.precision in ("auto", recorded.precision) and \
+            opts.channels_last in (None, recorded.channels_last):
+        return Decision(recorded, source="the resumed run's")
+    decision = None
+    if ddp.main:
+        workload = {**_model_key(make_trainer, device), "batch": opts.batch,
+                    "shapes": {k: list(v.shape) for k, v in batch.items() if torch.is_tensor(v)}}
+        decision = training_path(make_trainer, batch, device, precision=opts.precision,
+                                 channels_last=opts.channels_last, seed=opts.seed,
+                                 workload=workload)
+    if ddp.world > 1:
+        decision = broadcast_object(decision)
+    assert decision is not None
+    return decision
+
+
+def _model_key(make_trainer: Callable, device: torch.device) -> dict:
+    """The trainer's kind and model config, for the cache key: built on the meta device
+    (no memory, no arithmetic), or for real when that fails (a factory loading weights)."""
+    try:
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # weights loaded into meta tensors: a no-op
+            trainer = make_trainer(torch.device("meta"), torch.contiguous_format, False)
+    except Exception:
+        trainer = make_trainer(device, torch.contiguous_format, False)
+    return {"kind": trainer.kind, "config": trainer.config_dict()}
+
+
+def _recorded_path(run_dir: Path) -> FastPath | None:
+    """The path an existing run was trained with (None for a run from before it was saved)."""
+    try:
+        runtime = json.loads((run_dir / CHECKPOINT_JSON).read_text()).get("runtime", {})
+    except (OSError, ValueError):
+        return None
+    if "precision" not in runtime:
+        return None
+    return path_from_dict(runtime)
 
 
 def _resume(run: _Run, log: Log) -> int:
@@ -317,7 +367,10 @@ def run_training(make_trainer: Callable[[torch.device, torch.memory_format, bool
     if has_run and not resume:
         raise ModelError(f"{run_dir}: already holds a training run; "
                          "add --resume to continue it or choose another output folder")
-    run = _set_up(make_trainer, opts, run_dir, args)
+    first = collate([train_set[k] for k in StepSampler(len(train_set), opts.batch, opts.seed,
+                                                        0, 1)])
+    recorded = _recorded_path(run_dir) if resume and has_run else None
+    run = _set_up(make_trainer, opts, run_dir, args, first, recorded, log)
     if not run.ddp.main:
         log = silent  # only rank 0 prints, writes checkpoints, samples and logs
     start = _resume(run, log) if resume and has_run else 0

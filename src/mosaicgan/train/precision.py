@@ -8,20 +8,22 @@ from dataclasses import dataclass
 
 import torch
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from ..models.fastpath import PRECISIONS, native_bf16
+
+__all__ = ["PRECISIONS", "Amp", "adam", "frozen", "fused_adam", "pick_precision"]
 
 
 def pick_precision(name: str, device: torch.device) -> str:
-    """``auto`` = bf16 on CPU and on GPUs that support it, fp16 on older GPUs, fp32 on MPS."""
+    """An explicit precision as given; ``auto`` without measuring: bf16 where it is native
+    (CPUs with AVX512-BF16 or AMX, recent GPUs), fp16 on other CUDA GPUs, else fp32.
+    Training measures instead (:mod:`.autotune`); this guess is for estimates only."""
     if name not in PRECISIONS:
         raise ValueError(f"unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}")
     if name != "auto":
         return name
-    if device.type == "cpu":
-        return "bf16"  # measured 1.5x faster than fp32 for a pix2pix step on 2 cores
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "fp32"
+    if native_bf16(device):
+        return "bf16"
+    return "fp16" if device.type == "cuda" else "fp32"
 
 
 def fused_adam(device: torch.device) -> bool:

@@ -1,0 +1,266 @@
+"""The fast path for a workload on this machine, chosen by measurement and cached.
+
+One rule for training and inference. The candidates are what the hardware runs natively:
+fp32 always (the reference, so the choice can never be slower than it); bf16 only where
+the CPU has it in hardware (oneDNN's probe: AVX512-BF16 or AMX) or the GPU supports it;
+fp16 on CUDA GPUs; each contiguous and channels_last; inference adds other backends
+(:mod:`.backends`). Emulated bf16 is never a candidate: on an AVX2 CPU a bf16 pix2pix
+step is 18x slower than fp32.
+
+Each candidate is built and called once untimed (a warm-up: oneDNN primitives, cuDNN
+autotuning, session start), its result compared with fp32's, then timed for a few calls;
+the fastest candidate within tolerance wins. The decision is cached as JSON in the
+user's cache folder (``$XDG_CACHE_HOME/mosaicgan``, else ``~/.cache/mosaicgan``), keyed
+by the machine (device, CPU capability and model or GPU name, threads, torch version)
+and the workload (model config, batch, size), so later runs start at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+CACHE_FILE = "fastpath.json"
+CACHE_VERSION = 1  # bump when what a cached decision means changes
+TIMED_CALLS = 3  # timed calls per candidate, after its warm-up
+TIME_BUDGET_S = 1.5  # ... or fewer, once a candidate has spent this long (at least one)
+HOPELESS = 2.0  # stop timing a candidate once a call takes this many times the best median
+
+
+@dataclass(frozen=True)
+class FastPath:
+    """How a model runs: autocast precision, memory format, backend."""
+
+    precision: str = "fp32"
+    channels_last: bool = False
+    backend: str = "torch"
+
+    @property
+    def label(self) -> str:
+        parts = [] if self.backend == "torch" else [self.backend]
+        if self.backend == "torch" or self.precision != "fp32":
+            parts.append(self.precision)
+        if self.channels_last:
+            parts.append("channels_last")
+        return "+".join(parts)
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """The autocast dtype (None: plain fp32)."""
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+
+PLAIN = FastPath()  # fp32, contiguous, torch: the reference every choice is checked against
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 runs in hardware here (not emulated in fp32 arithmetic)."""
+    if device.type == "cpu":
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    return False
+
+
+def native_precisions(device: torch.device) -> list[str]:
+    """fp32 always; bf16 where native; fp16 on CUDA (CPU fp16 is emulated almost everywhere)."""
+    out = ["fp32"]
+    if native_bf16(device):
+        out.append("bf16")
+    if device.type == "cuda":
+        out.append("fp16")
+    return out
+
+
+def candidates(device: torch.device, precision: str = "auto",
+               channels_last: bool | None = None,
+               backends: tuple[str, ...] = ("torch",)) -> list[FastPath]:
+    """The paths to measure, plain fp32 first. An explicit ``precision`` or
+    ``channels_last`` (the user's flags) leaves only the paths that have it."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    precisions = native_precisions(device) if precision == "auto" else [precision]
+    formats = [False, True] if device.type in ("cpu", "cuda") else [False]
+    if channels_last is not None:
+        formats = [channels_last]
+    paths = [FastPath(p, cl) for p in precisions for cl in formats]
+    # Other backends run their own graph optimisations in fp32 and in their own layout.
+    if precision in ("auto", "fp32") and channels_last is not True:
+        paths += [FastPath("fp32", False, b) for b in backends if b != "torch"]
+    return paths
+
+
+def machine(device: torch.device) -> dict[str, Any]:
+    """What a decision depends on besides the workload (also printed by benchmarks)."""
+    info: dict[str, Any] = {"device": device.type, "torch": torch.__version__,
+                            "threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    else:
+        info["cpu"] = cpu_model()
+        info["capability"] = torch.backends.cpu.get_cpu_capability()
+        info["native_bf16"] = native_bf16(torch.device("cpu"))
+    return info
+
+
+def cpu_model() -> str:
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f
+                        if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def cache_path() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mosaicgan" / CACHE_FILE
+
+
+def cache_key(machine_info: dict[str, Any], workload: dict[str, Any]) -> str:
+    text = json.dumps({"v": CACHE_VERSION, "machine": machine_info, "workload": workload},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _read_cache(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}  # none yet, or unreadable: measure again
+    return data if isinstance(data, dict) else {}
+
+
+def _write_cache(path: Path, key: str, entry: dict[str, Any]) -> None:
+    """Add one entry, atomically (a concurrent writer may win; its entry is as good)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = _read_cache(path)
+        data[key] = entry
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home: the decision still holds for this run
+
+
+@dataclass
+class Decision:
+    """The chosen path, with what it was chosen from (seconds per call, and why others lost)."""
+
+    path: FastPath
+    seconds: dict[str, float] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)
+    gaps: dict[str, float] = field(default_factory=dict)
+    source: str = "only candidate"  # "measured", "cache", "only candidate"
+
+    def describe(self) -> str:
+        if not self.seconds and not self.rejected:
+            return f"{self.path.label} ({self.source})"
+        times = ", ".join(f"{k} {_fmt(v)}" for k, v in self.seconds.items())
+        out = f"{self.path.label} ({self.source}; per call: {times}"
+        if self.rejected:
+            out += "; rejected: " + ", ".join(f"{k} ({v})" for k, v in self.rejected.items())
+        return out + ")"
+
+    def speedup(self) -> float | None:
+        """Plain fp32's time over the chosen path's, when both were measured."""
+        plain, chosen = self.seconds.get(PLAIN.label), self.seconds.get(self.path.label)
+        return plain / chosen if plain and chosen else None
+
+
+def _fmt(seconds: float) -> str:
+    return f"{seconds:.3f} s" if seconds >= 0.1 else f"{seconds * 1000:.1f} ms"
+
+
+# prepare(path) -> a function doing one call of the workload on that path and returning
+# what its numerics are judged by, or None when the path is the same as one already built
+# (a model that keeps itself contiguous, say).
+Prepare = Callable[[FastPath], Callable[[], torch.Tensor] | None]
+Gap = Callable[[torch.Tensor, torch.Tensor], float]
+
+
+def choose(paths: list[FastPath], prepare: Prepare, gap: Gap, tolerance: float,
+           device: torch.device, workload: dict[str, Any], *, use_cache: bool = True,
+           timer: Callable[[], float] = time.perf_counter) -> Decision:
+    """The fastest of ``paths`` whose first result is within ``tolerance`` of the first
+    path's (``gap(result, reference)``); the first path (plain fp32 when it is in the list)
+    wins ties and every failure. Cached per machine and workload."""
+    if len(paths) == 1:
+        return Decision(paths[0])
+    info = machine(device)
+    key = cache_key(info, {**workload, "paths": [p.label for p in paths]})
+    path = cache_path()
+    if use_cache:
+        entry = _read_cache(path).get(key)
+        by_label = {p.label: p for p in paths}
+        if isinstance(entry, dict) and entry.get("chosen") in by_label:
+            return Decision(by_label[entry["chosen"]], entry.get("seconds", {}),
+                            entry.get("rejected", {}), entry.get("gaps", {}), "cache")
+    decision = _measure(paths, prepare, gap, tolerance, timer)
+    if use_cache:
+        _write_cache(path, key, {"chosen": decision.path.label, "seconds": decision.seconds,
+                                 "rejected": decision.rejected, "gaps": decision.gaps,
+                                 "machine": info, "workload": workload,
+                                 "tolerance": tolerance,
+                                 "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    return decision
+
+
+def _measure(paths: list[FastPath], prepare: Prepare, gap: Gap, tolerance: float,
+             timer: Callable[[], float]) -> Decision:
+    decision = Decision(paths[0], source="measured")
+    reference: torch.Tensor | None = None
+    best = math.inf
+    for p in paths:
+        try:
+            call = prepare(p)
+            if call is None:
+                continue
+            result = call()  # the warm-up: judged, not timed
+            if reference is None:
+                reference = result
+            else:
+                g = float(gap(result, reference))
+                decision.gaps[p.label] = g
+                if not g <= tolerance:  # also catches NaN
+                    decision.rejected[p.label] = f"differs from {paths[0].label} by {g:.2g}"
+                    continue
+            times: list[float] = []
+            while len(times) < TIMED_CALLS and (not times or sum(times) < TIME_BUDGET_S):
+                t0 = timer()
+                call()
+                times.append(timer() - t0)
+                if times[-1] > HOPELESS * best:
+                    break
+            del call
+        except Exception as exc:  # a path this build cannot run is simply not chosen
+            if reference is None:
+                raise  # the reference itself failed: the workload is broken, say so
+            decision.rejected[p.label] = f"{type(exc).__name__}: {str(exc)[:80]}"
+            continue
+        seconds = sorted(times)[len(times) // 2]  # the median (upper one of two)
+        decision.seconds[p.label] = seconds
+        if seconds < best:
+            best, decision.path = seconds, p
+    return decision
+
+
+def path_from_dict(d: dict[str, Any]) -> FastPath:
+    return FastPath(**{k: v for k, v in d.items() if k in asdict(PLAIN)})
