@@ -73,7 +73,7 @@ def test_fused_adam_takes_the_same_steps(tiny_pairs):
 
 
 def test_bf16_channels_last_gradients_match_fp32(tiny_pairs):
-    """The CPU default (bf16 autocast + channels_last) must give the fp32 gradients."""
+    """The bf16 autocast + channels_last candidate must give the fp32 gradients."""
     cfg = Pix2PixConfig(size=32, ngf=16, ndf=16, dropout=0.0)
     batch = batch_of(PairedDataset(tiny_pairs, "train", 32, augment=False))
     grads = {}

@@ -292,7 +292,12 @@ def loop_options(fn):
         click.option("--device", type=click.Choice(DEVICES), default=None,
                      help="[default: auto]"),
         click.option("--precision", type=click.Choice(PRECISIONS), default=None,
-                     help="auto = bf16 on CPU and recent GPUs [default: auto]."),
+                     help="auto = the fastest precision this hardware runs natively (fp32; "
+                          "bf16 where the CPU or GPU has it; fp16 on GPUs), timed on a few "
+                          "steps at the start, checked against fp32 and cached "
+                          "[default: auto]."),
+        click.option("--channels-last/--no-channels-last", "channels_last", default=None,
+                     help="Memory format [default: measured with the precision]."),
         click.option("--resume", is_flag=True, help="Continue the run in the output folder."),
         click.option("--seed", type=click.IntRange(0), default=None, help="[default: 0]"),
         click.option("--ngf", type=click.IntRange(1), default=None,
@@ -306,7 +311,8 @@ def loop_options(fn):
         click.option("--workers", type=click.IntRange(0), default=None,
                      help="Data loader worker processes [0]."),
         click.option("--compile/--no-compile", "compile_", default=None,
-                     help="torch.compile the networks: slower start, faster steps [off]."),
+                     help="torch.compile the networks on the chosen path: slower start, "
+                          "faster steps on some machines [off]."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -314,8 +320,8 @@ def loop_options(fn):
 
 
 def _run_training(train_fn, dataset, output, config, *, steps, epochs, batch, device,
-                  precision, resume, seed, sample_every, checkpoint_every, workers, compile_,
-                  **extra):
+                  precision, channels_last, resume, seed, sample_every, checkpoint_every,
+                  workers, compile_, **extra):
     """Shared by the train commands: loop options, resume rules, the final line."""
     from .train.loop import LoopOptions, saved_options, with_overrides
 
@@ -324,7 +330,7 @@ def _run_training(train_fn, dataset, output, config, *, steps, epochs, batch, de
     saved = saved_options(output) if resume else None
     base = saved[1] if saved else LoopOptions(steps=20000)
     loop = with_overrides(base, steps=steps, batch=batch, device=device, precision=precision,
-                          seed=seed, sample_every=sample_every,
+                          channels_last=channels_last, seed=seed, sample_every=sample_every,
                           checkpoint_every=checkpoint_every, workers=workers, compile=compile_)
     config = {k: v for k, v in config.items() if v is not None}
     if saved and config:
