@@ -11,11 +11,13 @@ from __future__ import annotations
 from .find_mosaic import find_mosaic
 from .jobs.batch import BatchReport
 from .jobs.cam import cam_files
+from .jobs.catalog import ModelInfo, describe_model, find_models
 from .jobs.evaluate import EvalReport, evaluate
 from .jobs.find import find_mosaic_files
 from .jobs.mosaic import mosaic_files, mosaic_video, redact
 from .jobs.pairs import PairsReport, make_pairs, unpair_aligned
-from .jobs.restore import restore_files, restore_image, restore_video
+from .jobs.preview import is_video, video_frame
+from .jobs.restore import restore_files, restore_image, restore_regions, restore_video
 from .jobs.train import screen_dataset, train_cyclegan, train_pix2pix
 from .jobs.translate import translate_files, translate_video
 from .models.export import export_model
@@ -28,11 +30,12 @@ from .regions.choose import find_regions, given_regions, load_classifier
 from .sheets import heatmap_overlay
 
 __all__ = [
-    "BatchReport", "EvalReport", "PairsReport", "RegionSpec", "RestoreResult", "Restorer",
-    "Translator", "VideoOptions", "cam_files", "default_model", "evaluate", "export_model",
-    "find_mosaic", "find_mosaic_files", "find_regions", "given_regions", "heatmap_overlay",
-    "load_classifier", "load_restorer", "load_translator", "make_pairs", "mosaic_files",
-    "mosaic_image", "mosaic_video", "redact", "restore_files", "restore_image",
+    "BatchReport", "EvalReport", "ModelInfo", "PairsReport", "RegionSpec", "RestoreResult",
+    "Restorer", "Translator", "VideoOptions", "cam_files", "default_model", "describe_model",
+    "evaluate", "export_model", "find_models", "find_mosaic", "find_mosaic_files",
+    "find_regions", "given_regions", "heatmap_overlay", "is_video", "load_classifier",
+    "load_restorer", "load_translator", "make_pairs", "mosaic_files", "mosaic_image",
+    "mosaic_video", "redact", "restore_files", "restore_image", "restore_regions",
     "restore_video", "screen_dataset", "train_cyclegan", "train_pix2pix", "translate_files",
-    "translate_video", "unpair_aligned",
+    "translate_video", "unpair_aligned", "video_frame",
 ]

@@ -523,6 +523,31 @@ def demo(output, minutes, seed):
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1",
+              help="Address to serve on; anything but loopback lets others on that network in.")
+@click.option("--port", type=click.IntRange(1, 65535), default=7860)
+@click.option("--model", "models", multiple=True, metavar="RUN_OR_MODEL",
+              help="A run folder or model JSON to offer (repeat for more).")
+@click.option("--runs", type=click.Path(file_okay=False, path_type=Path),
+              help="A folder searched for trained runs and exported models.")
+@click.option("--max-upload", type=click.IntRange(1), default=500, metavar="MB",
+              help="Largest upload accepted.")
+@click.pass_context
+def ui(ctx, host, port, models, runs, max_upload):
+    """Start the local web app (anonymise, restore, translate, models): offline, one job
+    at a time, the same jobs and safety gate as these commands."""
+    try:
+        from .ui.server import serve
+    except ImportError as exc:
+        _fail(f"the web app needs gradio ({exc.name or exc} is missing): "
+              "pip install 'mosaicgan[ui]'")
+    from .imageio import DEFAULT_MAX_PIXELS
+
+    serve(host, port, models, runs, max_upload,
+          ctx.parent.params.get("max_pixels") or DEFAULT_MAX_PIXELS, log=_log)
+
+
+@main.command()
 def env() -> None:
     """Print versions for bug reports."""
     import platform

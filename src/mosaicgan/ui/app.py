@@ -1,0 +1,37 @@
+"""The page: a header with its limits, and one tab per job (each built by its module)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from . import anonymise, models, restore, translate
+from .context import Context
+
+TABS = ("Anonymise", "Restore", "Translate", "Models")
+CSS = """
+footer {display: none !important}
+#header p {margin: 0}
+"""
+
+
+def header(ctx: Context) -> str:
+    return (f"## mosaicgan\nRuns on this computer only; nothing leaves it. Uploads up to "
+            f"**{ctx.workspace.max_upload_mb} MB** (images up to "
+            f"{ctx.max_pixels / 1e6:.0f} million pixels), kept in a private folder that is "
+            "removed when the server stops. One job runs at a time; others wait in the "
+            "queue.")
+
+
+def build_app(ctx: Context) -> gr.Blocks:
+    with gr.Blocks(title="mosaicgan", analytics_enabled=False) as app:
+        gr.Markdown(header(ctx), elem_id="header")
+        with gr.Tabs():
+            with gr.Tab(TABS[0], id="anonymise"):
+                anonymise.build(ctx)
+            with gr.Tab(TABS[1], id="restore"):
+                restore.build(ctx)
+            with gr.Tab(TABS[2], id="translate"):
+                translate.build(ctx)
+            with gr.Tab(TABS[3], id="models"):
+                models.build(ctx)
+    return app

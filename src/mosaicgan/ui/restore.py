@@ -1,0 +1,187 @@
+"""The Restore tab: the mosaics found in an image or a video, shown and editable (untick
+one, draw one more), restored with the shipped model or a chosen run by
+``api.restore_files``, the job ``mosaicgan restore`` runs: the same safety gate, whose
+refusals the page lists in plain words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from .. import api
+from ..imageio import read_image, read_metadata, write_image
+from ..regions.base import boxes_mask
+from .boxes import box_from_corners, format_boxes, overlay, parse_boxes
+from .context import SHIPPED, Context
+from .guard import PROGRESS, TRACKED, fail, guarded
+from .media import Upload, take
+
+# The gate's reasons, as the page says them
+SEEN = {"face": "a face was visible", "nudity": "nudity was visible"}
+
+
+def refusal_words(reasons: list[str]) -> str:
+    """``["face"]`` -> ``"kept mosaiced: a face was visible"`` (in the restored result)."""
+    seen = " and ".join(SEEN.get(r, f"{r} was detected") for r in reasons) or "refused"
+    return f"kept mosaiced: {seen}"
+
+
+def label(n: int, box: tuple[int, ...]) -> str:
+    x, y, w, h = box
+    return f"{n}: at {x},{y}, {w}×{h}"
+
+
+def build(ctx: Context) -> None:
+    guard = guarded(ctx.workspace)
+    state = gr.State({})
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            upload = gr.File(label="Mosaiced image or video", elem_id="restore-upload")
+            model = gr.Dropdown(ctx.choices("restore"), value=SHIPPED, label="Model",
+                                elem_id="restore-model")
+            found = gr.CheckboxGroup([], label="Mosaics found (untick one to leave it)",
+                                     elem_id="restore-found")
+            added = gr.Textbox(label="More regions (x,y,w,h per line): click two opposite "
+                                     "corners on the picture", lines=2,
+                               elem_id="restore-added")
+            clear = gr.Button("Clear added regions", size="sm")
+            gr.Markdown("Only the regions restore. Wherever a face or nudity would show in "
+                        "a restored region, it stays mosaiced: no option turns this off.")
+            go = gr.Button("Restore", variant="primary", elem_id="restore-go")
+        with gr.Column(scale=2):
+            status = gr.Markdown(elem_id="restore-status")
+            picture = gr.Image(label="Mosaics found (click to add a region)", format="png",
+                               interactive=False, elem_id="restore-picture", height=460)
+            compare = gr.ImageSlider(label="Before / after", format="png",
+                                     elem_id="restore-compare", max_height=460)
+            video = gr.Video(label="Result", visible=False, interactive=False,
+                             elem_id="restore-video")
+            download = gr.File(label="Download (PNG with what was restored and refused in "
+                                     "its metadata)", interactive=False,
+                               elem_id="restore-download")
+
+    def regions(st: dict) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+        if not st.get("found"):
+            return []
+        with np.load(st["found"]) as saved:
+            masks = [saved[f"m{i}"] for i in range(len(saved.files))]
+        return list(zip(st["boxes"], masks, strict=True))
+
+    def redraw(st: dict, ticked: list[str], text: str) -> np.ndarray | None:
+        up = Upload.from_state(st)
+        if up is None:
+            return None
+        kept = [i for i, box in enumerate(st["boxes"]) if label(i + 1, box) in ticked]
+        masks = [m for i, (_, m) in enumerate(regions(st)) if i in kept]
+        mask = np.logical_or.reduce(masks) if masks else None
+        leave = [tuple(b) for i, b in enumerate(st["boxes"]) if i not in kept]
+        corner = st.get("corner")
+        return overlay(up.picture(), [tuple(st["boxes"][i]) for i in kept] + parse_boxes(text),
+                       leave=leave, mask=mask, corner=tuple(corner) if corner else None,
+                       labels=False)
+
+    @guard
+    def load(path: str | None, progress: gr.Progress = PROGRESS) -> tuple[Any, ...]:
+        if path is None:
+            return ({}, None, gr.update(choices=[], value=[]), "", None,
+                    gr.update(value=None, visible=False), None, "")
+        up, image = take(ctx.workspace, path)
+        progress(0.2, desc="finding mosaics")
+        found = api.restore_regions(image)
+        saved = up.job / "found.npz"
+        np.savez_compressed(saved, **{f"m{i}": m for i, (_, m) in enumerate(found)})
+        st = {**up.as_state(), "found": str(saved), "boxes": [list(b) for b, _ in found]}
+        names = [label(i + 1, b) for i, (b, _) in enumerate(found)]
+        frame = " (its first frame)" if up.video else ""
+        note = (f"**{up.src.name}**{frame}: {len(found)} mosaic(s) found." if found else
+                f"**{up.src.name}**{frame}: no mosaic found; draw the regions to restore.")
+        return (st, redraw(st, names, ""), gr.update(choices=names, value=names), "", None,
+                gr.update(value=None, visible=False), None, note)
+
+    upload.change(load, upload,
+                  [state, picture, found, added, compare, video, download, status],
+                  concurrency_id="job", concurrency_limit=1)
+
+    @guard
+    def click(st: dict, ticked: list[str], text: str, evt: gr.SelectData) -> tuple[Any, ...]:
+        if not st:
+            raise fail("upload a mosaiced image or video first")
+        x, y = (int(v) for v in evt.index)
+        corner = st.get("corner")
+        if corner is None:
+            st = {**st, "corner": [x, y]}
+        else:
+            box = box_from_corners(corner, (x, y))
+            st = {**st, "corner": None}
+            if box is not None:
+                text = format_boxes([*parse_boxes(text), box])
+        return st, text, redraw(st, ticked, text)
+
+    picture.select(click, [state, found, added], [state, added, picture], concurrency_limit=None)
+
+    @guard
+    def edited(st: dict, ticked: list[str], text: str) -> np.ndarray | None:
+        return redraw(st, ticked, text)
+
+    found.input(edited, [state, found, added], picture, concurrency_limit=None)
+    added.input(edited, [state, found, added], picture, concurrency_limit=None)
+    clear.click(lambda st, ticked: ("", redraw(st, ticked, "")), [state, found],
+                [added, picture], concurrency_limit=None)
+
+    @guard
+    def run(st: dict, source: str, ticked: list[str], text: str,
+            progress: gr.Progress = TRACKED) -> tuple[Any, ...]:
+        up = Upload.from_state(st)
+        if up is None:
+            raise fail("upload a mosaiced image or video first")
+        every = [label(i + 1, b) for i, b in enumerate(st["boxes"])]
+        more = parse_boxes(text)
+        mask_file = None
+        if set(ticked) != set(every) or more:  # edited: restore exactly what is shown
+            height, width = up.picture().shape[:2]
+            mask = boxes_mask(height, width, more)
+            for i, (_, m) in enumerate(regions(st)):
+                if every[i] in ticked:
+                    mask |= m
+            if not mask.any():
+                raise fail("nothing to restore: tick a mosaic found or draw a region")
+            mask_file = up.job / "mask.png"
+            write_image(mask_file, mask.astype(np.uint8) * 255)
+        elif not every:
+            raise fail("no mosaic was found: draw the regions to restore on the picture")
+        progress(0, desc="restoring")
+        lines: list[str] = []
+        report = api.restore_files([up.src], up.job / "out", model=source or SHIPPED,
+                                   mask=mask_file, log=lines.append)
+        if report.failed:
+            raise fail(ctx.workspace.short(report.failed[0][1]))
+        out = Path(report.written[0])
+        if up.video:
+            after = api.video_frame(out)
+            kept = [ctx.workspace.short(n).replace("a face or nudity was detected",
+                                                   "a face or nudity was visible")
+                    for n in report.notes]
+            note = "Restored the video." + "".join(f"\n\n- {n}" for n in kept)
+        else:
+            after = read_image(out)
+            note = _image_note(read_metadata(out) or {})
+        return (redraw(st, ticked, text), (up.picture(), after),
+                gr.update(value=str(out) if up.video else None, visible=up.video),
+                str(out), note)
+
+    go.click(run, [state, model, found, added], [picture, compare, video, download, status],
+             concurrency_id="job", concurrency_limit=1)
+
+
+def _image_note(meta: dict) -> str:
+    """What the restore did, in plain words, from the metadata it wrote."""
+    restored, refused = meta.get("synthesized") or [], meta.get("refused") or []
+    lines = [f"Restored {len(restored)} region(s)."]
+    for r in refused:
+        x, y, w, h = r["box"]
+        lines.append(f"- Region at {x},{y} ({w}×{h}): {refusal_words(r.get('reasons', []))} "
+                     "in the restored result, so it was left as it was.")
+    return "\n".join(lines)

@@ -1,0 +1,334 @@
+"""`mosaicgan ui` in a real browser: Playwright drives Debian's Chromium (headless) against
+the app served in this process (a thread), so the detector fixtures reach its jobs.
+
+Screenshots go under the test's tmp folder (``UI_SHOTS=DIR`` keeps them in DIR instead);
+``UI_README_SHOT=1`` rewrites docs/ui.png from the page.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mosaicgan.detect.base import Detection
+from mosaicgan.imageio import read_image, read_metadata, write_image
+from mosaicgan.mosaic import mosaic_image
+from mosaicgan.regions.masks import box_mask
+
+from .conftest import ASTRONAUT_FACE, MarkerDetector, photo
+
+pytest.importorskip("gradio", reason="the web app needs gradio: pip install -e '.[dev]'")
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="the browser tests need playwright: pip install -e '.[dev]'")
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+if not Path(CHROMIUM).is_file():
+    pytest.skip(f"no Chromium at {CHROMIUM}: install it with `apt-get install -y chromium` "
+                "(as root, or with sudo), or set CHROMIUM to its path",
+                allow_module_level=True)
+
+REPO = Path(__file__).resolve().parents[1]
+TIMEOUT = 30_000  # ms: the longest any step may take on a busy 2-core machine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, tiny_translation_model) -> Path:
+    folder = tmp_path_factory.mktemp("runs")
+    shutil.copytree(tiny_translation_model, folder / "coffee2cat")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(runs) -> Iterator:
+    from mosaicgan.ui.server import start
+
+    served = start(port=free_port(), runs=runs, max_upload_mb=2)
+    yield served
+    served.close()
+    assert not served.workspace.root.exists()  # uploads and outputs gone with the server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--no-sandbox", "--disable-gpu"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(server, browser) -> Iterator:
+    context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                  accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    outside: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith((server.url.rstrip("/"), "data:",
+                                                             "blob:")) else outside.append(r.url))
+    page.goto(server.url)
+    page.get_by_role("tab", name="Anonymise").wait_for()
+    yield page
+    assert outside == []  # offline: nothing is fetched from anywhere else
+    context.close()
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    folder = Path(os.environ.get("UI_SHOTS") or tmp_path / "shots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+def upload(page, elem: str, path: Path) -> None:
+    page.locator(f"#{elem} input[type=file]").set_input_files(str(path))
+
+
+def status(page, elem: str, text: str) -> str:
+    """Wait until the status box ``elem`` holds ``text``; its whole text."""
+    box = page.locator(f"#{elem}")
+    sync_api.expect(box).to_contain_text(text, timeout=TIMEOUT)
+    return box.inner_text()
+
+
+def click_image(page, elem: str, x: int, y: int) -> None:
+    """Click the shown picture at image pixel (x, y) (scaled down to fit, never up, and
+    centred in its element: as gradio maps a click back), and wait for the picture the
+    click redraws."""
+    img = page.locator(f"#{elem} img")
+    loaded = "i => i.complete && i.naturalWidth > 0"
+    page.wait_for_function(loaded, arg=img.element_handle())
+    before = img.get_attribute("src")
+    natural = img.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    box = img.bounding_box()
+    scale = min(box["width"] / natural[0], box["height"] / natural[1], 1)
+    left = (box["width"] - natural[0] * scale) / 2
+    top = (box["height"] - natural[1] * scale) / 2
+    img.click(position={"x": left + (x + 0.5) * scale, "y": top + (y + 0.5) * scale})
+    page.wait_for_function(f"([i, s]) => i && i.src !== s && ({loaded})(i)",
+                           arg=[page.locator(f"#{elem} img").element_handle(), before])
+
+
+def download(page, elem: str, name: str) -> Path:
+    """Download the file the ``elem`` File component offers (it must be named ``name``)."""
+    link = page.locator(f"#{elem} a[download]")
+    sync_api.expect(link).to_have_attribute("href", re.compile(f"/{re.escape(name)}$"))
+    with page.expect_download() as dl:
+        link.click()
+    return Path(dl.value.path())
+
+
+def choose(page, elem: str, label: str) -> None:
+    page.locator(f"#{elem}").get_by_label(label, exact=True).check()
+
+
+def boxes_in(page, elem: str) -> list[tuple[int, ...]]:
+    text = page.locator(f"#{elem} textarea").input_value()
+    return [tuple(int(v) for v in line.split(",")) for line in text.splitlines() if line]
+
+
+# --- the page ---------------------------------------------------------------------------
+
+def test_page_loads_with_its_tabs(page, shots):
+    tabs = page.get_by_role("tab")
+    sync_api.expect(tabs).to_have_text(["Anonymise", "Restore", "Translate", "Models"])
+    sync_api.expect(page.locator("#header")).to_contain_text("Uploads up to 2 MB")
+    page.get_by_role("tab", name="Models").click()
+    table = page.locator("#models-table")
+    sync_api.expect(table).to_contain_text("shipped restorer")
+    sync_api.expect(table).to_contain_text("coffee2cat")
+    sync_api.expect(page.locator("#models-card")).to_contain_text("model card")
+    page.screenshot(path=shots / "models.png")
+
+
+def test_anonymise_drawn_boxes_pixels(page, tmp_path, shots):
+    """Two boxes drawn by clicks; the downloaded PNG is mosaiced inside, identical outside."""
+    image = photo("chelsea")  # 451 x 300
+    write_image(tmp_path / "cat.png", image)
+    upload(page, "anon-upload", tmp_path / "cat.png")
+    status(page, "anon-status", "451×300 image")
+    for (x0, y0), (x1, y1) in [((40, 60), (160, 200)), ((300, 20), (420, 110))]:
+        click_image(page, "anon-picture", x0, y0)
+        click_image(page, "anon-picture", x1, y1)
+    sync_api.expect(page.locator("#anon-boxes textarea")).to_have_value(
+        re.compile(r"^\d+,\d+,\d+,\d+\n\d+,\d+,\d+,\d+$"))
+    boxes = boxes_in(page, "anon-boxes")
+    # Each box within a pixel of the corners clicked (the picture is shown scaled).
+    assert np.abs(np.array(boxes) - [[40, 60, 120, 140], [300, 20, 120, 90]]).max() <= 1
+    page.locator("#anon-show").click()
+    status(page, "anon-status", "2 region(s) to hide")
+    page.locator("#anon-apply").click()
+    status(page, "anon-status", "Done: 2 region(s) hidden with mosaic")
+    page.screenshot(path=shots / "anonymise-boxes.png", full_page=True)
+    got = read_image(download(page, "anon-download", "cat.png"))
+    mask = box_mask(300, 451, boxes[0]) | box_mask(300, 451, boxes[1])
+    np.testing.assert_array_equal(got[~mask], image[~mask])
+    assert (got[mask] != image[mask]).any(axis=-1).mean() > 0.5
+    for box in boxes:  # each box is its own mosaic (default block: ~16 across)
+        one = box_mask(300, 451, box)
+        np.testing.assert_array_equal(got[one], mosaic_image(image, one)[one])
+
+
+def test_anonymise_faces_on_the_astronaut(page, tmp_path, shots):
+    """Faces found by the real detector, shown before applying, filled solid."""
+    image = photo("astronaut")
+    write_image(tmp_path / "astronaut.png", image)
+    upload(page, "anon-upload", tmp_path / "astronaut.png")
+    status(page, "anon-status", "512×512 image")
+    choose(page, "anon-mode", "Faces")
+    choose(page, "anon-style", "solid")
+    page.locator("#anon-show").click()
+    text = status(page, "anon-status", "1 region(s) to hide")
+    assert "face" in text
+    page.locator("#anon-apply").click()
+    status(page, "anon-status", "Done: 1 region(s) hidden with solid")
+    page.screenshot(path=shots / "anonymise-faces.png", full_page=True)
+    got = read_image(download(page, "anon-download", "astronaut.png"))
+    x, y, w, h = ASTRONAUT_FACE
+    assert (got[y + h // 4:y + 3 * h // 4, x + w // 4:x + 3 * w // 4] == 0).all()
+    np.testing.assert_array_equal(got[400:], image[400:])  # her suit, far below the face
+
+
+def test_restore_shows_the_gates_refusal(page, tmp_path, shots):
+    """The demo's mosaiced face through the shipped model: the gate keeps it mosaiced and
+    the page says so in plain words; the download is the input's pixels, with metadata."""
+    from mosaicgan.jobs.demo import MOSAIC_BLOCK, PHOTOS, bundled_photos
+
+    image = bundled_photos()["astronaut"]
+    h, w = image.shape[:2]
+    fx, fy, fw, fh = PHOTOS["astronaut"]
+    box = (round(fx * w), round(fy * h), round(fw * w), round(fh * h))
+    mosaiced = mosaic_image(image, box_mask(h, w, box), MOSAIC_BLOCK)
+    write_image(tmp_path / "face.png", mosaiced)
+    page.get_by_role("tab", name="Restore").click()
+    upload(page, "restore-upload", tmp_path / "face.png")
+    status(page, "restore-status", "1 mosaic(s) found")
+    page.locator("#restore-go").click()
+    text = status(page, "restore-status", "kept mosaiced: a face was visible")
+    assert "Restored 0 region(s)" in text
+    page.screenshot(path=shots / "restore-refused.png", full_page=True)
+    out = download(page, "restore-download", "face.png")
+    np.testing.assert_array_equal(read_image(out), mosaiced)
+    meta = read_metadata(out)
+    assert meta["operation"] == "restore" and meta["synthesized"] == []
+    assert [r["reasons"] for r in meta["refused"]] == [["face"]]
+
+
+def test_broken_and_too_large_uploads_then_a_good_one(page, tmp_path, shots):
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really" * 50)
+    upload(page, "anon-upload", tmp_path / "broken.png")
+    toast = page.locator(".toast-body", has_text="broken.png")
+    sync_api.expect(toast).to_contain_text("not an image file")
+    page.screenshot(path=shots / "broken.png")
+    assert str(tmp_path) not in toast.inner_text() and "mosaicgan-ui-" not in toast.inner_text()
+    # Over the stated 2 MB limit: refused with a message, the server goes on.
+    (tmp_path / "big.png").write_bytes(os.urandom(3 << 20))
+    upload(page, "anon-upload", tmp_path / "big.png")
+    sync_api.expect(page.locator(".toast-body", has_text="2 MB")).to_be_visible()
+    write_image(tmp_path / "coffee.png", photo("coffee"))
+    upload(page, "anon-upload", tmp_path / "coffee.png")
+    status(page, "anon-status", "coffee.png")
+    status(page, "anon-status", "400×400 image")
+
+
+class SlowMarker(MarkerDetector):
+    """Sees a face where the clip's magenta square is, slowly (so the progress shows)."""
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        time.sleep(0.04)
+        return super().detect(image)
+
+
+def magenta_clip(path: Path, n: int = 40, fps: int = 10) -> Path:
+    """A clip of a drifting gradient with a magenta square moving right (H.264), and a
+    440 Hz AAC track as long."""
+    import av
+
+    yy, xx = np.mgrid[:96, :160].astype(np.float32)
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = 160, 96, "yuv420p"
+        v.options = {"crf": "12", "preset": "ultrafast"}
+        a = c.add_stream("aac", rate=8000)
+        a.layout = "mono"
+        for i in range(n):
+            rgb = np.stack([xx + i, yy * 2, 255 - xx], -1).clip(0, 255).astype(np.uint8)
+            rgb[20:52, 10 + 2 * i:42 + 2 * i] = MarkerDetector.MAGENTA
+            for p in v.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+        t = np.arange(8000 * n // fps) / 8000
+        samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+        for k in range(0, samples.shape[1], 1024):
+            chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, k:k + 1024]),
+                                               format="flt", layout="mono")
+            chunk.sample_rate, chunk.pts = 8000, k
+            for p in a.encode(chunk):
+                c.mux(p)
+        for p in a.encode():
+            c.mux(p)
+    return path
+
+
+def test_video_anonymised_with_progress_and_playable(page, tmp_path, shots, inject):
+    """Faces (injected: a magenta square) tracked through a short clip with audio: progress
+    shown while it runs, the result plays in the page, audio kept, the square hidden."""
+    import av
+
+    from .test_video import audio_packets
+
+    inject(SlowMarker())
+    src = magenta_clip(tmp_path / "clip.mp4")
+    upload(page, "anon-upload", src)
+    status(page, "anon-status", "160×96 video")
+    choose(page, "anon-mode", "Faces")
+    page.locator("#anon-show").click()
+    status(page, "anon-status", "1 region(s) to hide")
+    page.locator("#anon-apply").click()
+    progress = page.locator(".progress-text, .progress-level-inner").first
+    progress.wait_for(state="visible")
+    page.screenshot(path=shots / "video-progress.png", full_page=True)
+    status(page, "anon-status", "Done: 1 region(s) hidden with mosaic")
+    player = page.locator("#anon-video video")
+    player.wait_for()
+    page.wait_for_function(
+        "v => v.readyState >= 2 && v.duration > 3", arg=player.element_handle())
+    page.screenshot(path=shots / "video-done.png", full_page=True)
+    out = download(page, "anon-download", "clip.mp4")
+    assert audio_packets(out) == audio_packets(src)
+    with av.open(str(out)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == 40
+    for i in (0, 20, 39):  # the square's middle is no longer magenta
+        cell = frames[i][30:42, 20 + 2 * i:32 + 2 * i].astype(int)
+        assert np.abs(cell - MarkerDetector.MAGENTA).max(axis=-1).min() > 40
+
+
+@pytest.mark.skipif(not os.environ.get("UI_README_SHOT"), reason="UI_README_SHOT=1 rewrites "
+                    "docs/ui.png")
+def test_readme_screenshot(page, tmp_path):
+    image = photo("astronaut")
+    write_image(tmp_path / "astronaut.png", image)
+    upload(page, "anon-upload", tmp_path / "astronaut.png")
+    status(page, "anon-status", "512×512 image")
+    choose(page, "anon-mode", "Faces")
+    page.locator("#anon-apply").click()
+    status(page, "anon-status", "Done")
+    page.screenshot(path=REPO / "docs" / "ui.png")
