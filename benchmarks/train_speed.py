@@ -1,16 +1,18 @@
-"""Training speed: images/s of a training step, plain fp32 against the defaults.
+"""Training speed: images/s of a training step, plain fp32 against the default.
 
     .venv/bin/python benchmarks/train_speed.py [--models pix2pix,cyclegan] [--rounds 3]
         [--sizes 256,128] [--batches 1,4] [--compile] [--check-losses 20] [--device auto]
+        [--remeasure]
 
 "plain" is fp32 with contiguous tensors and torch's default Adam, as the reference code
-runs; "default" is what `mosaicgan train` uses on this device (bf16 autocast where
-supported, with channels_last for pix2pix, CycleGAN's instance norm staying contiguous,
-and Adam's fused kernel); "+compile" adds torch.compile (`--compile`). Variants
-alternate step by step from the same weights and data; the table gives median seconds
-per step, images/s and the speed-up over plain, and says whether the machine stayed
-quiet. `--check-losses N` also trains N steps each way from the same start and reports
-how far the default path's losses drift from fp32.
+runs: the baseline. "default" is what `mosaicgan train` runs here: the path its start-up
+measurement chooses (mosaicgan.train.autotune: native precisions only, channels_last or
+not, checked against fp32; taken from the user's cache as training would, or measured
+afresh with `--remeasure`) with Adam's fused kernel; "+compile" adds torch.compile
+(`--compile`). Variants alternate step by step from the same weights and data; the table
+gives the chosen path, what choosing it cost, median seconds per step, images/s and the
+ratio to plain, and says whether the machine stayed quiet. `--check-losses N` also trains
+N steps each way from the same start and reports how far the default's losses drift.
 """
 
 from __future__ import annotations
@@ -18,40 +20,60 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import NoiseMeter, alternate, table, wait_for_quiet
+from common import NoiseMeter, alternate, machine_line, table, wait_for_quiet
 
 from mosaicgan.models.device import pick_device
+from mosaicgan.models.fastpath import Decision
+from mosaicgan.train.autotune import training_path
 from mosaicgan.train.cyclegan import CycleGAN, CycleGANConfig
 from mosaicgan.train.pix2pix import Pix2Pix, Pix2PixConfig
-from mosaicgan.train.precision import Amp, fused_adam, pick_precision
+from mosaicgan.train.precision import Amp, fused_adam
+
+
+def trainer(kind: str, size: int, device: torch.device, fmt: torch.memory_format,
+            fused: bool):
+    if kind == "pix2pix":
+        return Pix2Pix(Pix2PixConfig(size=size, mask_channel=True, dropout=0.0), device, fmt,
+                       fused)
+    return CycleGAN(CycleGANConfig(size=size, pool_size=0), device, fmt, fused)
+
+
+def batch_of(size: int, batch: int, device: torch.device) -> dict:
+    gen = torch.Generator().manual_seed(1)
+    return {"a": torch.rand(batch, 3, size, size, generator=gen).to(device),
+            "b": torch.rand(batch, 3, size, size, generator=gen).to(device),
+            "mask": (torch.rand(batch, 1, size, size, generator=gen) > 0.7).to(device)}
 
 
 def make(kind: str, size: int, batch: int, device: torch.device, precision: str,
          channels_last: bool, compiled: bool = False, fused: bool | None = None):
     """A model, its precision policy and a fixed random batch. ``fused`` (Adam's fused
-    kernel) defaults to what training uses here, except for plain fp32 (the reference's
-    multi-tensor Adam)."""
+    kernel) defaults to what training uses here."""
     torch.manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     if fused is None:
-        fused = precision != "fp32" and fused_adam(device)
-    if kind == "pix2pix":
-        model = Pix2Pix(Pix2PixConfig(size=size, mask_channel=True, dropout=0.0), device, fmt,
-                        fused)
-    else:
-        model = CycleGAN(CycleGANConfig(size=size, pool_size=0), device, fmt, fused)
+        fused = fused_adam(device)
+    model = trainer(kind, size, device, fmt, fused)
     if compiled:
         for module in model.modules().values():
             module.compile()
-    gen = torch.Generator().manual_seed(1)
-    data = {"a": torch.rand(batch, 3, size, size, generator=gen).to(device),
-            "b": torch.rand(batch, 3, size, size, generator=gen).to(device),
-            "mask": (torch.rand(batch, 1, size, size, generator=gen) > 0.7).to(device)}
-    return model, Amp(device, precision), data
+    return model, Amp(device, precision), batch_of(size, batch, device)
+
+
+def chosen_path(kind: str, size: int, batch: int, device: torch.device,
+                remeasure: bool) -> tuple[Decision, float]:
+    """The path `mosaicgan train` takes for this workload, and the seconds choosing took."""
+    t0 = time.perf_counter()
+    decision = training_path(lambda dev, fmt, fused: trainer(kind, size, dev, fmt, fused),
+                             batch_of(size, batch, device), device,
+                             workload={"benchmark": kind, "size": size, "batch": batch},
+                             use_cache=not remeasure)
+    return decision, time.perf_counter() - t0
 
 
 def step_fn(*spec, **kw):
@@ -89,48 +111,55 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     parser.add_argument("--check-losses", type=int, default=0, metavar="N")
+    parser.add_argument("--remeasure", action="store_true",
+                        help="choose the default afresh instead of from the user's cache")
     args = parser.parse_args()
     device = pick_device(args.device)
-    fast_precision = pick_precision("auto", device)
-    fast_cl = device.type in ("cpu", "cuda")
     quiet = wait_for_quiet()
-    rows, drift_rows = [], []
+    rows, drift_rows, decisions = [], [], []
     with NoiseMeter() as noise:
         for kind in args.models.split(","):
             for size in map(int, args.sizes.split(",")):
                 for batch in map(int, args.batches.split(",")):
                     spec = (kind, size, batch, device)
-                    variants = {"plain": step_fn(*spec, "fp32", False),
-                                "default": step_fn(*spec, fast_precision, fast_cl)}
+                    decision, choosing = chosen_path(*spec, args.remeasure)
+                    path = decision.path
+                    decisions.append(f"{kind} {size} batch {batch}: {decision.describe()}")
+                    variants = {"plain": step_fn(*spec, "fp32", False, fused=False),
+                                "default": step_fn(*spec, path.precision, path.channels_last)}
                     if args.compile:
-                        variants["+compile"] = step_fn(*spec, fast_precision, fast_cl,
-                                                       compiled=True)
+                        variants["+compile"] = step_fn(*spec, path.precision,
+                                                       path.channels_last, compiled=True)
                     for fn in variants.values():  # warm-up (and compilation)
                         fn()
                         fn()
                     secs = alternate(variants, args.rounds)
-                    row = [kind, size, batch]
+                    row = [kind, size, batch, path.label,
+                           f"{choosing:.1f} s ({decision.source})"]
                     for name in variants:
                         row += [f"{secs[name]:.3f}", f"{batch / secs[name]:.2f}",
                                 f"{secs['plain'] / secs[name]:.2f}x"]
                     rows.append(row)
                     print(f"done {kind} {size} batch {batch}", file=sys.stderr)
-                if args.check_losses:
-                    drift = loss_drift(kind, size, device, fast_precision, fast_cl,
-                                       args.check_losses)
-                    drift_rows.append([kind, size, args.check_losses, f"{100 * drift:.1f}%"])
-    label = f"{fast_precision}{' + channels_last (pix2pix)' if fast_cl else ''}" + \
-        (" + fused Adam" if fused_adam(device) else "")
+                    if args.check_losses and batch == 1:
+                        drift = loss_drift(kind, size, device, path.precision,
+                                           path.channels_last, args.check_losses)
+                        drift_rows.append([kind, size, path.label, args.check_losses,
+                                           f"{100 * drift:.1f}%"])
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"training step on {device} ({name}, {torch.get_num_threads()} CPU threads), "
-          f"torch {torch.__version__}; default = {label}")
-    header = ["model", "size", "batch"]
+    print(machine_line())
+    print(f"training step on {device} ({name}, {torch.get_num_threads()} CPU threads); "
+          f"plain = fp32, contiguous, torch's default Adam; default = the chosen path"
+          f"{' + fused Adam' if fused_adam(device) else ''}")
+    header = ["model", "size", "batch", "default path", "choosing took"]
     for variant in ["plain", "default"] + (["+compile"] if args.compile else []):
-        header += [f"{variant} s/step", f"{variant} img/s", "speed-up"]
+        header += [f"{variant} s/step", f"{variant} img/s", "vs plain"]
     print(table(header, rows))
+    print("\nchoices (seconds per step as measured at the start):")
+    print("\n".join(decisions))
     if drift_rows:
         print("\nlosses, default vs fp32 from the same start (largest relative gap of means):")
-        print(table(["model", "size", "steps", "gap"], drift_rows))
+        print(table(["model", "size", "path", "steps", "gap"], drift_rows))
     print(f"machine: {'idle at start' if quiet else 'NOT idle at start'}; {noise.verdict()}")
 
 

@@ -227,7 +227,7 @@ def test_real_training_steps_pass_the_numerics_check(native_bf16, monkeypatch):
     (bf16 is computed for real here, emulated where the CPU lacks it: slow, but correct)."""
     monkeypatch.setattr(fastpath, "TIMED_CALLS", 1)  # numerics are the point here
     d = autotune.training_path(tiny_factory(), tiny_batch(), CPU, use_cache=False)
-    assert d.source == "measured"
+    assert d.source.startswith("measured")
     assert set(d.seconds) | set(d.rejected) == {"fp32", "fp32+channels_last", "bf16",
                                                 "bf16+channels_last"}
     assert d.rejected == {}, d.rejected
@@ -294,3 +294,17 @@ def test_measurement_leaves_the_run_as_an_unmeasured_one_would_start(tiny_pairs,
     for key in a.tensors:
         if key.startswith(("G.", "D.")):
             assert torch.equal(a.tensors[key], b.tensors[key]), key
+
+
+def test_a_measurement_crowded_out_by_other_processes_is_not_cached(native_bf16, tmp_path,
+                                                                    monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    crowded = fastpath._crowded
+    monkeypatch.setattr(fastpath, "_crowded", lambda wall, cpu: True)
+    d = decide(candidates(CPU), {"fp32": 1.0, "fp32+channels_last": 0.9, "bf16": 0.5,
+                                 "bf16+channels_last": 0.6})
+    assert d.path == FastPath("bf16") and "busy" in d.source
+    assert not (tmp_path / "mosaicgan" / "fastpath.json").exists()
+    assert crowded(10.0, 0.5 * 10.0 * torch.get_num_threads()) is True
+    assert crowded(10.0, 0.95 * 10.0 * torch.get_num_threads()) is False
+    assert crowded(0.1, 0.0) is False  # too short to tell

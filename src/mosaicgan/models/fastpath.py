@@ -35,6 +35,9 @@ CACHE_VERSION = 1  # bump when what a cached decision means changes
 TIMED_CALLS = 3  # timed calls per candidate, after its warm-up
 TIME_BUDGET_S = 1.5  # ... or fewer, once a candidate has spent this long (at least one)
 HOPELESS = 2.0  # stop timing a candidate once a call takes this many times the best median
+# A CPU measurement during which this process got less than this share of its threads'
+# time was crowded out by other processes: used for this run, not cached.
+BUSY_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -213,7 +216,12 @@ def choose(paths: list[FastPath], prepare: Prepare, gap: Gap, tolerance: float,
         if isinstance(entry, dict) and entry.get("chosen") in by_label:
             return Decision(by_label[entry["chosen"]], entry.get("seconds", {}),
                             entry.get("rejected", {}), entry.get("gaps", {}), "cache")
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     decision = _measure(paths, prepare, gap, tolerance, timer)
+    if device.type == "cpu" and _crowded(time.perf_counter() - wall0,
+                                         time.process_time() - cpu0):
+        decision.source = "measured on a busy machine, not cached"
+        return decision
     if use_cache:
         _write_cache(path, key, {"chosen": decision.path.label, "seconds": decision.seconds,
                                  "rejected": decision.rejected, "gaps": decision.gaps,
@@ -221,6 +229,12 @@ def choose(paths: list[FastPath], prepare: Prepare, gap: Gap, tolerance: float,
                                  "tolerance": tolerance,
                                  "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     return decision
+
+
+def _crowded(wall: float, cpu: float) -> bool:
+    """Whether other processes took much of the CPU while this one measured (judged only
+    over measurements long enough to tell)."""
+    return wall > 0.5 and cpu < BUSY_SHARE * wall * torch.get_num_threads()
 
 
 def _measure(paths: list[FastPath], prepare: Prepare, gap: Gap, tolerance: float,
