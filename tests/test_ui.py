@@ -231,20 +231,21 @@ def test_restore_shows_the_gates_refusal(page, tmp_path, shots):
 
 
 def test_broken_and_too_large_uploads_then_a_good_one(page, tmp_path, shots):
-    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really" * 50)
+    write_image(tmp_path / "whole.png", photo("coffee"))
+    (tmp_path / "broken.png").write_bytes((tmp_path / "whole.png").read_bytes()[:5000])
     upload(page, "anon-upload", tmp_path / "broken.png")
-    toast = page.locator(".toast-body", has_text="broken.png")
-    sync_api.expect(toast).to_contain_text("not an image file")
+    said = status(page, "anon-status", "Not used. broken.png: corrupt or truncated image")
     page.screenshot(path=shots / "broken.png")
-    assert str(tmp_path) not in toast.inner_text() and "mosaicgan-ui-" not in toast.inner_text()
+    assert str(tmp_path) not in said and "mosaicgan-ui-" not in said  # no folder named
     # Over the stated 2 MB limit: refused with a message, the server goes on.
     (tmp_path / "big.png").write_bytes(os.urandom(3 << 20))
     upload(page, "anon-upload", tmp_path / "big.png")
-    sync_api.expect(page.locator(".toast-body", has_text="2 MB")).to_be_visible()
+    sync_api.expect(page.locator(".toast-body", has_text="big.png")).to_contain_text(
+        "exceed the maximum allowed size of 2.0 Mb")  # (gradio refuses it before uploading)
     write_image(tmp_path / "coffee.png", photo("coffee"))
     upload(page, "anon-upload", tmp_path / "coffee.png")
     status(page, "anon-status", "coffee.png")
-    status(page, "anon-status", "400×400 image")
+    status(page, "anon-status", "600×400 image")
 
 
 class SlowMarker(MarkerDetector):
@@ -256,8 +257,8 @@ class SlowMarker(MarkerDetector):
 
 
 def magenta_clip(path: Path, n: int = 40, fps: int = 10) -> Path:
-    """A clip of a drifting gradient with a magenta square moving right (H.264), and a
-    440 Hz AAC track as long."""
+    """A clip of a drifting gradient with a magenta-framed square of black and white stripes
+    moving right (H.264), and a 440 Hz AAC track as long."""
     import av
 
     yy, xx = np.mgrid[:96, :160].astype(np.float32)
@@ -270,6 +271,8 @@ def magenta_clip(path: Path, n: int = 40, fps: int = 10) -> Path:
         for i in range(n):
             rgb = np.stack([xx + i, yy * 2, 255 - xx], -1).clip(0, 255).astype(np.uint8)
             rgb[20:52, 10 + 2 * i:42 + 2 * i] = MarkerDetector.MAGENTA
+            rgb[24:48, 14 + 2 * i:38 + 2 * i] = 0
+            rgb[24:48, 14 + 2 * i:38 + 2 * i:4] = 255  # stripes a mosaic averages away
             for p in v.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
                 c.mux(p)
         for p in v.encode():
@@ -299,6 +302,7 @@ def test_video_anonymised_with_progress_and_playable(page, tmp_path, shots, inje
     upload(page, "anon-upload", src)
     status(page, "anon-status", "160×96 video")
     choose(page, "anon-mode", "Faces")
+    page.locator("#anon-block input[type=number]").fill("8")
     page.locator("#anon-show").click()
     status(page, "anon-status", "1 region(s) to hide")
     page.locator("#anon-apply").click()
@@ -316,9 +320,9 @@ def test_video_anonymised_with_progress_and_playable(page, tmp_path, shots, inje
     with av.open(str(out)) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == 40
-    for i in (0, 20, 39):  # the square's middle is no longer magenta
-        cell = frames[i][30:42, 20 + 2 * i:32 + 2 * i].astype(int)
-        assert np.abs(cell - MarkerDetector.MAGENTA).max(axis=-1).min() > 40
+    for i in (0, 20, 39):  # the stripes are gone from the square wherever it went
+        inside = frames[i][28:44, 18 + 2 * i:34 + 2 * i].astype(float)
+        assert inside.std(axis=1).mean() < 30, i  # (the clip's own stripes: std ~ 110)
 
 
 @pytest.mark.skipif(not os.environ.get("UI_README_SHOT"), reason="UI_README_SHOT=1 rewrites "

@@ -17,7 +17,7 @@ from ..options import STYLES, RegionSpec, VideoOptions
 from ..regions.base import boxes_mask
 from .boxes import box_from_corners, format_boxes, overlay, parse_boxes
 from .context import Context
-from .guard import PROGRESS, TRACKED, fail, guarded
+from .guard import EXPECTED, PROGRESS, TRACKED, fail, guarded, refused_upload
 from .media import Upload, take
 
 BOXES, BRUSH, FACES, CAM, NUDITY = ("Boxes I draw", "A mask I brush", "Faces",
@@ -84,18 +84,25 @@ def build(ctx: Context) -> None:
         return overlay(up.picture(), parse_boxes(text), mask=extra_mask,
                        corner=tuple(corner) if corner else None)
 
+    empty = ({}, None, None, None, gr.update(value=None, visible=False), None)
+
     @guard
     def load(path: str | None) -> tuple[Any, ...]:
         if path is None:
-            return {}, None, None, None, gr.update(value=None, visible=False), None, ""
-        up, image = take(ctx.workspace, path)
+            return (*empty, gr.update(), "")
+        try:
+            up, image = take(ctx.workspace, path)
+        except EXPECTED as exc:
+            return (*empty, None, refused_upload(ctx.workspace, exc))
         what = "video: its first frame is shown" if up.video else "image"
         note = f"**{up.src.name}**: {image.shape[1]}×{image.shape[0]} {what}."
         return (up.as_state(), image, {"background": image, "layers": [], "composite": image},
-                None, gr.update(value=None, visible=False), None, note)
+                None, gr.update(value=None, visible=False), None, gr.update(), note)
 
-    upload.change(load, upload, [state, picture, brush, compare, video, download, status],
-                  concurrency_id="job", concurrency_limit=1)
+    loaded = [state, picture, brush, compare, video, download, upload, status]
+    # (upload and clear, not change: emptying the box after a bad file must not reload)
+    upload.upload(load, upload, loaded, concurrency_id="job", concurrency_limit=1)
+    upload.clear(load, upload, loaded, concurrency_limit=None)
 
     @guard
     def click(st: dict, text: str, evt: gr.SelectData) -> tuple[Any, ...]:

@@ -24,6 +24,17 @@ def one_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def message(workspace: Workspace, exc: BaseException) -> str:
+    """The one line the page shows for an expected failure."""
+    return workspace.short(one_line(exc))
+
+
+def refused_upload(workspace: Workspace, exc: BaseException) -> str:
+    """The status line for an upload that cannot be used (the upload box is emptied, so
+    the next file can be dropped at once)."""
+    return f"**Not used.** {message(workspace, exc)}"
+
+
 def guarded(workspace: Workspace) -> Callable[[F], F]:
     """A decorator: the event's failures become one gr.Error line (paths inside the
     workspace shortened to file names)."""
@@ -35,7 +46,7 @@ def guarded(workspace: Workspace) -> Callable[[F], F]:
             except gr.Error:
                 raise
             except EXPECTED as exc:
-                raise gr.Error(workspace.short(one_line(exc)), print_exception=False) from None
+                raise gr.Error(message(workspace, exc), print_exception=False) from None
             except Exception as exc:
                 traceback.print_exc(file=sys.stderr)
                 raise gr.Error(f"unexpected error ({type(exc).__name__}: "

@@ -16,7 +16,7 @@ from ..imageio import read_image, read_metadata, write_image
 from ..regions.base import boxes_mask
 from .boxes import box_from_corners, format_boxes, overlay, parse_boxes
 from .context import SHIPPED, Context
-from .guard import PROGRESS, TRACKED, fail, guarded
+from .guard import EXPECTED, PROGRESS, TRACKED, fail, guarded, refused_upload
 from .media import Upload, take
 
 # The gate's reasons, as the page says them
@@ -83,12 +83,17 @@ def build(ctx: Context) -> None:
                        leave=leave, mask=mask, corner=tuple(corner) if corner else None,
                        labels=False)
 
+    empty = ({}, None, gr.update(choices=[], value=[]), "", None,
+             gr.update(value=None, visible=False), None)
+
     @guard
     def load(path: str | None, progress: gr.Progress = PROGRESS) -> tuple[Any, ...]:
         if path is None:
-            return ({}, None, gr.update(choices=[], value=[]), "", None,
-                    gr.update(value=None, visible=False), None, "")
-        up, image = take(ctx.workspace, path)
+            return (*empty, gr.update(), "")
+        try:
+            up, image = take(ctx.workspace, path)
+        except EXPECTED as exc:
+            return (*empty, None, refused_upload(ctx.workspace, exc))
         progress(0.2, desc="finding mosaics")
         found = api.restore_regions(image)
         saved = up.job / "found.npz"
@@ -99,11 +104,12 @@ def build(ctx: Context) -> None:
         note = (f"**{up.src.name}**{frame}: {len(found)} mosaic(s) found." if found else
                 f"**{up.src.name}**{frame}: no mosaic found; draw the regions to restore.")
         return (st, redraw(st, names, ""), gr.update(choices=names, value=names), "", None,
-                gr.update(value=None, visible=False), None, note)
+                gr.update(value=None, visible=False), None, gr.update(), note)
 
-    upload.change(load, upload,
-                  [state, picture, found, added, compare, video, download, status],
-                  concurrency_id="job", concurrency_limit=1)
+    loaded = [state, picture, found, added, compare, video, download, upload, status]
+    # (upload and clear, not change: emptying the box after a bad file must not reload)
+    upload.upload(load, upload, loaded, concurrency_id="job", concurrency_limit=1)
+    upload.clear(load, upload, loaded, concurrency_limit=None)
 
     @guard
     def click(st: dict, ticked: list[str], text: str, evt: gr.SelectData) -> tuple[Any, ...]:

@@ -13,7 +13,7 @@ import gradio as gr
 from .. import api
 from ..imageio import read_image
 from .context import Context
-from .guard import TRACKED, fail, guarded
+from .guard import EXPECTED, TRACKED, fail, guarded, refused_upload
 from .media import Upload, take
 
 
@@ -46,17 +46,24 @@ def build(ctx: Context) -> None:
 
     model.change(directions, model, direction, concurrency_limit=None)
 
+    empty = ({}, None, gr.update(value=None, visible=False), None)
+
     @guard
     def load(path: str | None) -> tuple[Any, ...]:
         if path is None:
-            return {}, None, gr.update(value=None, visible=False), None, ""
-        up, image = take(ctx.workspace, path)
-        return (up.as_state(), None, gr.update(value=None, visible=False), None,
+            return (*empty, gr.update(), "")
+        try:
+            up, image = take(ctx.workspace, path)
+        except EXPECTED as exc:
+            return (*empty, None, refused_upload(ctx.workspace, exc))
+        return (up.as_state(), None, gr.update(value=None, visible=False), None, gr.update(),
                 f"**{up.src.name}**: {image.shape[1]}×{image.shape[0]}"
                 f"{' video' if up.video else ''}.")
 
-    upload.change(load, upload, [state, compare, video, download, status],
-                  concurrency_id="job", concurrency_limit=1)
+    loaded = [state, compare, video, download, upload, status]
+    # (upload and clear, not change: emptying the box after a bad file must not reload)
+    upload.upload(load, upload, loaded, concurrency_id="job", concurrency_limit=1)
+    upload.clear(load, upload, loaded, concurrency_limit=None)
 
     @guard
     def run(st: dict, source: str | None, way: str,
