@@ -72,21 +72,16 @@ def alternate(variants: dict[str, Callable[[], None]], rounds: int) -> dict[str,
 
 
 def machine_line() -> str:
-    """The CPU, its capability and bf16 support, the torch version: printed with every figure."""
-    import platform
-
+    """The CPU, its capability and bf16 support, the torch version: printed with every figure
+    (the same facts the fast-path cache is keyed by, from mosaicgan.models.fastpath)."""
     import torch
 
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f
-                         if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"machine: {model}, {os.cpu_count()} cores, torch {torch.__version__}, "
-            f"CPU capability {torch.backends.cpu.get_cpu_capability()}, native bf16 "
-            f"{torch.ops.mkldnn._is_mkldnn_bf16_supported()}")
+    from mosaicgan.models.fastpath import machine
+
+    info = machine(torch.device("cpu"))
+    return (f"machine: {info['cpu']}, {os.cpu_count()} cores ({info['threads']} torch "
+            f"threads), torch {info['torch']}, CPU capability {info['capability']}, native "
+            f"bf16 {'yes' if info['native_bf16'] else 'no'}")
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:

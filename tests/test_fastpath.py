@@ -305,6 +305,9 @@ def test_a_measurement_crowded_out_by_other_processes_is_not_cached(native_bf16,
                                  "bf16+channels_last": 0.6})
     assert d.path == FastPath("bf16") and "busy" in d.source
     assert not (tmp_path / "mosaicgan" / "fastpath.json").exists()
+    # ... but this process keeps it: every model built here takes the same path.
+    calls: dict[str, int] = {}
+    assert decide(candidates(CPU), {"fp32": 0.1}, calls=calls) is d and calls == {}
     assert crowded(10.0, 0.5 * 10.0 * torch.get_num_threads()) is True
     assert crowded(10.0, 0.95 * 10.0 * torch.get_num_threads()) is False
     assert crowded(0.1, 0.0) is False  # too short to tell

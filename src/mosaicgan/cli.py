@@ -465,13 +465,23 @@ def translate(inputs, output, model, direction, device, video):
 @main.command()
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="The model's JSON path (its .safetensors goes beside it).")
-@click.option("--half/--full", default=True, help="Store weights as fp16 (half the size).")
-def export(run, output, half):
+              help="The model's JSON path (its .safetensors goes beside it), or with "
+                   "--format onnx the .onnx path (a CycleGAN writes NAME.AtoB.onnx and "
+                   "NAME.BtoA.onnx).")
+@click.option("--half/--full", default=True,
+              help="Store weights as fp16 (half the size; safetensors only).")
+@click.option("--format", "format_", type=click.Choice(["safetensors", "onnx"]),
+              default="safetensors",
+              help="safetensors + JSON (what mosaicgan loads) or an ONNX graph for any ONNX "
+                   "runtime: dynamic batch and size, the mask as 4th input channel, the "
+                   "residual step inside; prefill, paste and the safety gate stay outside "
+                   "(see mosaicgan.models.export) [safetensors].")
+def export(run, output, half, format_):
     """Export a run's generator(s) alone, the form a model is shipped in."""
     from . import api
 
-    click.echo(f"exported -> {api.export_model(run, output, half=half)}", err=True)
+    click.echo(f"exported -> {api.export_model(run, output, half=half, format=format_)}",
+               err=True)
 
 
 @main.command("eval")

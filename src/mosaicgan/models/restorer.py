@@ -24,6 +24,7 @@ from ..geometry import Box, component_masks
 from ..nets import per_sample_norm
 from ..nets.pix2pix import KIND, Pix2PixConfig, build_generator, generator_input, generator_output
 from ..pitch import CellGrid, resample, to_integer_grid
+from .backends import fast_generator
 from .checkpoint import load_checkpoint
 from .device import pick_device
 from .shipped import default_model
@@ -155,7 +156,9 @@ class Restorer:
 
     def __init__(self, generator: torch.nn.Module, cfg: Pix2PixConfig, device: torch.device,
                  source: str = "", match_cells: bool = True):
-        self.G = per_sample_norm(generator).to(device).eval()
+        # The fastest backend here (torch, ONNX Runtime, OpenVINO), measured on first use.
+        self.G = fast_generator(per_sample_norm(generator).to(device).eval(), device,
+                                {"use": "restore"})
         self.cfg = cfg
         self.device = device
         self.source = source

@@ -59,6 +59,5 @@ def training_path(make_trainer: Callable[[torch.device, torch.memory_format, boo
 
         return step
 
-    kw = {"timer": timer} if timer is not None else {}
     return choose(paths, prepare, loss_gap, LOSS_TOLERANCE, device,
-                  {"task": "train", **(workload or {})}, use_cache=use_cache, **kw)
+                  {"task": "train", **(workload or {})}, use_cache=use_cache, timer=timer)
