@@ -35,6 +35,9 @@ CACHE_VERSION = 1  # bump when what a cached decision means changes
 TIMED_CALLS = 3  # timed calls per candidate, after its warm-up
 TIME_BUDGET_S = 1.5  # ... or fewer, once a candidate has spent this long (at least one)
 HOPELESS = 2.0  # stop timing a candidate once a call takes this many times the best median
+# A path must beat the reference (plain fp32) by this fraction to replace it: timing
+# noise alone never moves a run off fp32.
+WIN_MARGIN = 0.03
 # A CPU measurement during which this process got less than this share of its threads'
 # time was crowded out by other processes: used for this run, not cached.
 BUSY_SHARE = 0.6
@@ -207,7 +210,8 @@ def choose(paths: list[FastPath], prepare: Prepare, gap: Gap, tolerance: float,
            timer: Callable[[], float] | None = None) -> Decision:
     """The fastest of ``paths`` whose first result is within ``tolerance`` of the first
     path's (``gap(result, reference)``); the first path (plain fp32 when it is in the list)
-    wins ties and every failure. Cached per machine and workload."""
+    stays unless another beats it by :data:`WIN_MARGIN`, and wins every failure. Cached
+    per machine and workload."""
     if len(paths) == 1:
         return Decision(paths[0])
     info = machine(device)
@@ -286,6 +290,9 @@ def _measure(paths: list[FastPath], prepare: Prepare, gap: Gap, tolerance: float
         decision.seconds[p.label] = seconds
         if seconds < best:
             best, decision.path = seconds, p
+    reference_s = decision.seconds.get(paths[0].label, math.inf)
+    if best > (1 - WIN_MARGIN) * reference_s:
+        decision.path = paths[0]
     return decision
 
 
