@@ -221,7 +221,7 @@ def test_restore_shows_the_gates_refusal(page, tmp_path, shots):
     status(page, "restore-status", "1 mosaic(s) found")
     page.locator("#restore-go").click()
     text = status(page, "restore-status", "kept mosaiced: a face was visible")
-    assert "Restored 0 region(s)" in text
+    assert "Restored 0 of 1 region(s)" in text
     page.screenshot(path=shots / "restore-refused.png", full_page=True)
     out = download(page, "restore-download", "face.png")
     np.testing.assert_array_equal(read_image(out), mosaiced)

@@ -64,17 +64,20 @@ def build(ctx: Context) -> None:
                 apply = gr.Button("Apply", variant="primary", elem_id="anon-apply")
         with gr.Column(scale=2):
             status = gr.Markdown(elem_id="anon-status")
-            picture = gr.Image(label="Regions (click to draw boxes)", interactive=False,
-                               format="png", elem_id="anon-picture", height=460)
-            brush = gr.ImageEditor(label="Brush the mask", visible=False, type="numpy",
-                                   sources=[], transforms=[], layers=False,
-                                   brush=gr.Brush(colors=["#ff2020"], color_mode="fixed"),
-                                   elem_id="anon-brush", height=460)
-            compare = gr.ImageSlider(label="Before / after", format="png",
-                                     elem_id="anon-compare", max_height=460)
+            with gr.Row(equal_height=True):
+                picture = gr.Image(label="Regions (click to draw boxes)", interactive=False,
+                                   format="png", elem_id="anon-picture", height=420,
+                                   buttons=["fullscreen"])
+                brush = gr.ImageEditor(label="Brush the mask", visible=False, type="numpy",
+                                       sources=[], transforms=[], layers=False,
+                                       brush=gr.Brush(colors=["#ff2020"], color_mode="fixed"),
+                                       elem_id="anon-brush", height=420)
+                compare = gr.ImageSlider(label="Before / after", format="png",
+                                         elem_id="anon-compare", max_height=420)
             video = gr.Video(label="Result", visible=False, interactive=False,
-                             elem_id="anon-video")
-            download = gr.File(label="Download", interactive=False, elem_id="anon-download")
+                             elem_id="anon-video", buttons=["download"], height=360)
+            download = gr.File(label="Download", interactive=False, elem_id="anon-download",
+                               height=90)
 
     def redraw(st: dict, text: str, extra_mask: np.ndarray | None = None) -> np.ndarray | None:
         up = Upload.from_state(st)
@@ -101,7 +104,8 @@ def build(ctx: Context) -> None:
 
     loaded = [state, picture, brush, compare, video, download, upload, status]
     # (upload and clear, not change: emptying the box after a bad file must not reload)
-    upload.upload(load, upload, loaded, concurrency_id="job", concurrency_limit=1)
+    upload.upload(load, upload, loaded, concurrency_id="job", concurrency_limit=1,
+                  show_progress_on=picture)
     upload.clear(load, upload, loaded, concurrency_limit=None)
 
     @guard
@@ -146,6 +150,9 @@ def build(ctx: Context) -> None:
 
     mode.change(switch, mode, [boxes, box_buttons, cam_group, margin, brush, picture],
                 concurrency_limit=None)
+    # (a block size means something for a mosaic only)
+    style.change(lambda how: gr.update(visible=how == "mosaic"), style, block,
+                 concurrency_limit=None)
 
     def spec(choice: str, target_name: str, score: float, grow: float) -> RegionSpec:
         if choice == CAM:
@@ -188,7 +195,7 @@ def build(ctx: Context) -> None:
 
     region_inputs = [state, mode, boxes, brush, target, min_score, margin]
     show.click(preview, region_inputs, [picture, status], concurrency_id="job",
-               concurrency_limit=1)
+               concurrency_limit=1, show_progress_on=picture)
 
     @guard
     def run(st: dict, choice: str, text: str, painted: dict | None, target_name: str,
@@ -223,7 +230,7 @@ def build(ctx: Context) -> None:
 
     apply.click(run, [*region_inputs, style, block],
                 [picture, compare, video, download, status], concurrency_id="job",
-                concurrency_limit=1)
+                concurrency_limit=1, show_progress_on=compare)
 
 
 def _regions_shown(up: Upload, regions_json: Path) -> tuple[np.ndarray, int]:

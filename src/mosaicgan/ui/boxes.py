@@ -46,7 +46,7 @@ def overlay(image: np.ndarray, act: list[Box] | None = None, leave: list[Box] | 
     page lists them) and those to ``leave`` alone in grey; ``corner``: a first click."""
     out = image.copy()
     if mask is not None and mask.any():
-        tint = out[mask].astype(np.float32) * 0.55 + np.array(ACT, np.float32) * 0.45
+        tint = out[mask].astype(np.float32) * 0.7 + np.array(ACT, np.float32) * 0.3
         out[mask] = tint.astype(np.uint8)
     thick = max(2, round(max(image.shape[:2]) / 300))
     for colour, boxes in ((LEAVE, leave or []), (ACT, act or [])):

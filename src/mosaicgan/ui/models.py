@@ -18,12 +18,12 @@ def rows(models: list[api.ModelInfo]) -> list[list[str]]:
 
 def build(ctx: Context) -> None:
     models = ctx.models()
+    rescan = gr.Button("Look for new runs", size="sm", elem_id="models-rescan")
     table = gr.Dataframe(rows(models), headers=COLUMNS, interactive=False,
                          elem_id="models-table", label="Models")
     pick = gr.Dropdown([(m.name, m.source) for m in models], value=models[0].source,
                        label="Model card", elem_id="models-pick")
     card = gr.Markdown(models[0].card or "_no model card_", elem_id="models-card")
-    rescan = gr.Button("Look for new runs", size="sm")
 
     def show(source: str) -> str:
         info = next((m for m in ctx.models() if m.source == source), None)

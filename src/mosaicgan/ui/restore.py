@@ -53,15 +53,17 @@ def build(ctx: Context) -> None:
             go = gr.Button("Restore", variant="primary", elem_id="restore-go")
         with gr.Column(scale=2):
             status = gr.Markdown(elem_id="restore-status")
-            picture = gr.Image(label="Mosaics found (click to add a region)", format="png",
-                               interactive=False, elem_id="restore-picture", height=460)
-            compare = gr.ImageSlider(label="Before / after", format="png",
-                                     elem_id="restore-compare", max_height=460)
+            with gr.Row(equal_height=True):
+                picture = gr.Image(label="Mosaics found (click to add a region)",
+                                   format="png", interactive=False, elem_id="restore-picture",
+                                   height=420, buttons=["fullscreen"])
+                compare = gr.ImageSlider(label="Before / after", format="png",
+                                         elem_id="restore-compare", max_height=420)
             video = gr.Video(label="Result", visible=False, interactive=False,
-                             elem_id="restore-video")
+                             elem_id="restore-video", buttons=["download"], height=360)
             download = gr.File(label="Download (PNG with what was restored and refused in "
                                      "its metadata)", interactive=False,
-                               elem_id="restore-download")
+                               elem_id="restore-download", height=90)
 
     def regions(st: dict) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
         if not st.get("found"):
@@ -108,7 +110,8 @@ def build(ctx: Context) -> None:
 
     loaded = [state, picture, found, added, compare, video, download, upload, status]
     # (upload and clear, not change: emptying the box after a bad file must not reload)
-    upload.upload(load, upload, loaded, concurrency_id="job", concurrency_limit=1)
+    upload.upload(load, upload, loaded, concurrency_id="job", concurrency_limit=1,
+                  show_progress_on=picture)
     upload.clear(load, upload, loaded, concurrency_limit=None)
 
     @guard
@@ -179,13 +182,13 @@ def build(ctx: Context) -> None:
                 str(out), note)
 
     go.click(run, [state, model, found, added], [picture, compare, video, download, status],
-             concurrency_id="job", concurrency_limit=1)
+             concurrency_id="job", concurrency_limit=1, show_progress_on=compare)
 
 
 def _image_note(meta: dict) -> str:
     """What the restore did, in plain words, from the metadata it wrote."""
     restored, refused = meta.get("synthesized") or [], meta.get("refused") or []
-    lines = [f"Restored {len(restored)} region(s)."]
+    lines = [f"Restored {len(restored)} of {len(restored) + len(refused)} region(s)."]
     for r in refused:
         x, y, w, h = r["box"]
         lines.append(f"- Region at {x},{y} ({w}×{h}): {refusal_words(r.get('reasons', []))} "

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import MosaicganError
 from ..imageio import DEFAULT_MAX_PIXELS
 from .workspace import Workspace
 
@@ -55,6 +56,11 @@ def start(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, models: Sequence[s
         # Read by gradio when it is imported and when the app is built: set first.
         os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
         os.environ["GRADIO_TEMP_DIR"] = str(workspace.gradio_dir)
+        try:
+            import gradio  # noqa: F401
+        except ImportError:
+            raise MosaicganError("the web app needs gradio, which is not installed: "
+                                 "pip install 'mosaicgan[ui]'") from None
         from .. import api
         from .app import CSS, build_app
         from .context import Context

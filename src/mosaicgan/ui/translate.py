@@ -36,8 +36,9 @@ def build(ctx: Context) -> None:
             compare = gr.ImageSlider(label="Input / output", format="png",
                                      elem_id="translate-compare", max_height=460)
             video = gr.Video(label="Result", visible=False, interactive=False,
-                             elem_id="translate-video")
-            download = gr.File(label="Download", interactive=False, elem_id="translate-download")
+                             elem_id="translate-video", buttons=["download"])
+            download = gr.File(label="Download", interactive=False,
+                               elem_id="translate-download", height=90)
 
     def directions(source: str | None) -> Any:
         info = next((m for m in ctx.models() if m.source == source), None)
@@ -90,4 +91,4 @@ def build(ctx: Context) -> None:
                 str(out), f"Translated {way} with {Path(source).name}.")
 
     go.click(run, [state, model, direction], [compare, video, download, status],
-             concurrency_id="job", concurrency_limit=1)
+             concurrency_id="job", concurrency_limit=1, show_progress_on=compare)
