@@ -546,12 +546,8 @@ def demo(output, minutes, seed):
 def ui(ctx, host, port, models, runs, max_upload):
     """Start the local web app (anonymise, restore, translate, models): offline, one job
     at a time, the same jobs and safety gate as these commands."""
-    try:
-        from .ui.server import serve
-    except ImportError as exc:
-        _fail(f"the web app needs gradio ({exc.name or exc} is missing): "
-              "pip install 'mosaicgan[ui]'")
     from .imageio import DEFAULT_MAX_PIXELS
+    from .ui.server import serve  # (it says in one line when gradio is missing)
 
     serve(host, port, models, runs, max_upload,
           ctx.parent.params.get("max_pixels") or DEFAULT_MAX_PIXELS, log=_log)
