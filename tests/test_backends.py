@@ -191,3 +191,20 @@ def test_restoring_on_onnxruntime_matches_torch(tiny_model, monkeypatch, no_dete
     # Outputs within 1e-4 round to the same byte but for values at a rounding edge.
     assert np.abs(results["torch"].astype(int) - results["onnxruntime"].astype(int)).max() <= 1
     assert not np.array_equal(results["torch"], image)  # it did restore something
+
+
+def test_the_export_command_writes_onnx(tiny_model, tmp_path):
+    import onnx
+    from click.testing import CliRunner
+
+    from mosaicgan.cli import main
+
+    out = tmp_path / "m.onnx"
+    done = CliRunner().invoke(main, ["export", str(tiny_model), "-o", str(out), "--format",
+                                     "onnx"])
+    assert done.exit_code == 0, done.output
+    assert "exported ->" in done.output
+    onnx.checker.check_model(onnx.load(str(out)))
+    bad = CliRunner().invoke(main, ["export", str(tiny_model), "-o", str(out), "--format",
+                                    "tflite"])
+    assert bad.exit_code == 2 and "tflite" in bad.output
