@@ -24,6 +24,7 @@ from mosaicgan.mosaic import mosaic_image
 from mosaicgan.regions.masks import box_mask
 
 from .conftest import ASTRONAUT_FACE, MarkerDetector, photo
+from .test_ui_parts import magenta_clip
 
 pytest.importorskip("gradio", reason="the web app needs gradio: pip install -e '.[dev]'")
 sync_api = pytest.importorskip("playwright.sync_api",
@@ -185,6 +186,31 @@ def test_anonymise_drawn_boxes_pixels(page, tmp_path, shots):
         np.testing.assert_array_equal(got[one], mosaic_image(image, one)[one])
 
 
+def test_anonymise_brushed_mask_blurred(page, tmp_path):
+    """A stroke brushed across the cat's eyes: blurred there, identical far from it."""
+    image = photo("chelsea")
+    write_image(tmp_path / "cat.png", image)
+    upload(page, "anon-upload", tmp_path / "cat.png")
+    status(page, "anon-status", "451×300 image")
+    choose(page, "anon-mode", "A mask I brush")
+    choose(page, "anon-style", "blur")
+    canvas = page.locator("#anon-brush canvas").first
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    y = box["y"] + box["height"] * 0.4
+    page.mouse.move(box["x"] + box["width"] * 0.3, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=3)
+    page.mouse.up()
+    page.locator("#anon-apply").click()
+    status(page, "anon-status", "Done: 1 region(s) hidden with blur")
+    got = read_image(download(page, "anon-download", "cat.png"))
+    changed = (got != image).any(axis=-1)
+    ys, xs = np.nonzero(changed)
+    assert changed.sum() > 500 and np.ptp(xs) > 3 * np.ptp(ys)  # a horizontal stroke
+    np.testing.assert_array_equal(got[250:], image[250:])
+
+
 def test_anonymise_faces_on_the_astronaut(page, tmp_path, shots):
     """Faces found by the real detector, shown before applying, filled solid."""
     image = photo("astronaut")
@@ -230,6 +256,54 @@ def test_restore_shows_the_gates_refusal(page, tmp_path, shots):
     assert [r["reasons"] for r in meta["refused"]] == [["face"]]
 
 
+def test_restore_edited_regions(page, tmp_path, shots, no_detections):
+    """Two mosaics found; one unticked: only the other is restored, the rest untouched.
+    Nothing ticked and nothing drawn: one line says there is nothing to restore."""
+    image = photo("chelsea")
+    boxes = [(48, 48, 96, 96), (288, 96, 96, 96)]
+    mask = box_mask(300, 451, boxes[0]) | box_mask(300, 451, boxes[1])
+    mosaiced = mosaic_image(image, mask, 12)
+    write_image(tmp_path / "two.png", mosaiced)
+    page.get_by_role("tab", name="Restore").click()
+    upload(page, "restore-upload", tmp_path / "two.png")
+    status(page, "restore-status", "2 mosaic(s) found")
+    found = page.locator("#restore-found input[type=checkbox]")
+    sync_api.expect(found).to_have_count(2)
+    found.nth(0).uncheck()
+    found.nth(1).uncheck()
+    page.locator("#restore-go").click()
+    sync_api.expect(page.locator(".toast-body")).to_contain_text(
+        "nothing to restore: tick a mosaic found or draw a region")
+    found.nth(1).check()
+    labels = page.locator("#restore-found label")
+    kept = [int(v) for v in re.findall(r"\d+", labels.nth(1).inner_text())[1:]]
+    page.locator("#restore-go").click()
+    status(page, "restore-status", "Restored 1 of 1 region(s).")
+    page.screenshot(path=shots / "restore-edited.png", full_page=True)
+    out = download(page, "restore-download", "two.png")
+    got = read_image(out)
+    region = box_mask(300, 451, tuple(kept))
+    np.testing.assert_array_equal(got[~region], mosaiced[~region])
+    assert (got[region] != mosaiced[region]).any(axis=-1).mean() > 0.5
+    assert len(read_metadata(out)["synthesized"]) == 1 and read_metadata(out)["refused"] == []
+
+
+def test_translate_with_a_run_found_under_the_runs_folder(page, tmp_path, no_detections):
+    image = photo("coffee")[:64, :96]
+    write_image(tmp_path / "cup.png", image)
+    page.get_by_role("tab", name="Translate").click()
+    sync_api.expect(page.locator("#translate-model input")).to_have_value(re.compile("coffee2cat"))
+    upload(page, "translate-upload", tmp_path / "cup.png")
+    status(page, "translate-status", "96×64")
+    page.locator("#translate-go").click()
+    status(page, "translate-status", "Translated AtoB with coffee2cat")
+    out = download(page, "translate-download", "cup.png")
+    got = read_image(out)
+    assert got.shape == image.shape and not np.array_equal(got, image)
+    meta = read_metadata(out)
+    assert meta["operation"] == "translate" and meta["direction"] == "AtoB"
+
+
 def test_broken_and_too_large_uploads_then_a_good_one(page, tmp_path, shots):
     write_image(tmp_path / "whole.png", photo("coffee"))
     (tmp_path / "broken.png").write_bytes((tmp_path / "whole.png").read_bytes()[:5000])
@@ -254,40 +328,6 @@ class SlowMarker(MarkerDetector):
     def detect(self, image: np.ndarray) -> list[Detection]:
         time.sleep(0.04)
         return super().detect(image)
-
-
-def magenta_clip(path: Path, n: int = 40, fps: int = 10) -> Path:
-    """A clip of a drifting gradient with a magenta-framed square of black and white stripes
-    moving right (H.264), and a 440 Hz AAC track as long."""
-    import av
-
-    yy, xx = np.mgrid[:96, :160].astype(np.float32)
-    with av.open(str(path), "w") as c:
-        v = c.add_stream("libx264", rate=fps)
-        v.width, v.height, v.pix_fmt = 160, 96, "yuv420p"
-        v.options = {"crf": "12", "preset": "ultrafast"}
-        a = c.add_stream("aac", rate=8000)
-        a.layout = "mono"
-        for i in range(n):
-            rgb = np.stack([xx + i, yy * 2, 255 - xx], -1).clip(0, 255).astype(np.uint8)
-            rgb[20:52, 10 + 2 * i:42 + 2 * i] = MarkerDetector.MAGENTA
-            rgb[24:48, 14 + 2 * i:38 + 2 * i] = 0
-            rgb[24:48, 14 + 2 * i:38 + 2 * i:4] = 255  # stripes a mosaic averages away
-            for p in v.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                c.mux(p)
-        for p in v.encode():
-            c.mux(p)
-        t = np.arange(8000 * n // fps) / 8000
-        samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
-        for k in range(0, samples.shape[1], 1024):
-            chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, k:k + 1024]),
-                                               format="flt", layout="mono")
-            chunk.sample_rate, chunk.pts = 8000, k
-            for p in a.encode(chunk):
-                c.mux(p)
-        for p in a.encode():
-            c.mux(p)
-    return path
 
 
 def test_video_anonymised_with_progress_and_playable(page, tmp_path, shots, inject):

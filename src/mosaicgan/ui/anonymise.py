@@ -19,6 +19,7 @@ from .boxes import box_from_corners, format_boxes, overlay, parse_boxes
 from .context import Context
 from .guard import EXPECTED, PROGRESS, TRACKED, fail, guarded, refused_upload
 from .media import Upload, take
+from .widgets import hidden, shown
 
 BOXES, BRUSH, FACES, CAM, NUDITY = ("Boxes I draw", "A mask I brush", "Faces",
                                     "A class the classifier sees (CAM)", "Nudity")
@@ -77,7 +78,7 @@ def build(ctx: Context) -> None:
             video = gr.Video(label="Result", visible=False, interactive=False,
                              elem_id="anon-video", buttons=["download"], height=360)
             download = gr.File(label="Download", interactive=False, elem_id="anon-download",
-                               height=90)
+                               visible=False)
 
     def redraw(st: dict, text: str, extra_mask: np.ndarray | None = None) -> np.ndarray | None:
         up = Upload.from_state(st)
@@ -87,7 +88,7 @@ def build(ctx: Context) -> None:
         return overlay(up.picture(), parse_boxes(text), mask=extra_mask,
                        corner=tuple(corner) if corner else None)
 
-    empty = ({}, None, None, None, gr.update(value=None, visible=False), None)
+    empty = ({}, None, None, None, hidden(), hidden())
 
     @guard
     def load(path: str | None) -> tuple[Any, ...]:
@@ -100,7 +101,7 @@ def build(ctx: Context) -> None:
         what = "video: its first frame is shown" if up.video else "image"
         note = f"**{up.src.name}**: {image.shape[1]}×{image.shape[0]} {what}."
         return (up.as_state(), image, {"background": image, "layers": [], "composite": image},
-                None, gr.update(value=None, visible=False), None, gr.update(), note)
+                None, hidden(), hidden(), gr.update(), note)
 
     loaded = [state, picture, brush, compare, video, download, upload, status]
     # (upload and clear, not change: emptying the box after a bad file must not reload)
@@ -220,13 +221,13 @@ def build(ctx: Context) -> None:
         if report.failed:
             raise fail(ctx.workspace.short(report.failed[0][1]))
         out = Path(report.written[0])
-        shown = _regions_shown(up, regions_dir / Path(up.src.name).with_suffix(".json"))
+        hid = _regions_shown(up, regions_dir / Path(up.src.name).with_suffix(".json"))
         after = api.video_frame(out) if up.video else read_image(out)
         notes = [ctx.workspace.short(line) for line in lines if "no region found" in line]
-        note = f"Done: {shown[1]} region(s) hidden with {how}. " + " ".join(notes)
-        return (shown[0], (up.picture(), after),
-                gr.update(value=str(out) if up.video else None, visible=up.video),
-                str(out), note)
+        note = f"Done: {hid[1]} region(s) hidden with {how}. " + " ".join(notes)
+        return (hid[0], (up.picture(), after),
+                shown(out if up.video else None, up.video),
+                shown(out), note)
 
     apply.click(run, [*region_inputs, style, block],
                 [picture, compare, video, download, status], concurrency_id="job",

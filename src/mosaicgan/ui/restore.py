@@ -18,6 +18,7 @@ from .boxes import box_from_corners, format_boxes, overlay, parse_boxes
 from .context import SHIPPED, Context
 from .guard import EXPECTED, PROGRESS, TRACKED, fail, guarded, refused_upload
 from .media import Upload, take
+from .widgets import hidden, shown
 
 # The gate's reasons, as the page says them
 SEEN = {"face": "a face was visible", "nudity": "nudity was visible"}
@@ -63,7 +64,7 @@ def build(ctx: Context) -> None:
                              elem_id="restore-video", buttons=["download"], height=360)
             download = gr.File(label="Download (PNG with what was restored and refused in "
                                      "its metadata)", interactive=False,
-                               elem_id="restore-download", height=90)
+                               elem_id="restore-download", visible=False)
 
     def regions(st: dict) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
         if not st.get("found"):
@@ -86,7 +87,7 @@ def build(ctx: Context) -> None:
                        labels=False)
 
     empty = ({}, None, gr.update(choices=[], value=[]), "", None,
-             gr.update(value=None, visible=False), None)
+             hidden(), hidden())
 
     @guard
     def load(path: str | None, progress: gr.Progress = PROGRESS) -> tuple[Any, ...]:
@@ -106,7 +107,7 @@ def build(ctx: Context) -> None:
         note = (f"**{up.src.name}**{frame}: {len(found)} mosaic(s) found." if found else
                 f"**{up.src.name}**{frame}: no mosaic found; draw the regions to restore.")
         return (st, redraw(st, names, ""), gr.update(choices=names, value=names), "", None,
-                gr.update(value=None, visible=False), None, gr.update(), note)
+                hidden(), hidden(), gr.update(), note)
 
     loaded = [state, picture, found, added, compare, video, download, upload, status]
     # (upload and clear, not change: emptying the box after a bad file must not reload)
@@ -178,8 +179,8 @@ def build(ctx: Context) -> None:
             after = read_image(out)
             note = _image_note(read_metadata(out) or {})
         return (redraw(st, ticked, text), (up.picture(), after),
-                gr.update(value=str(out) if up.video else None, visible=up.video),
-                str(out), note)
+                shown(out if up.video else None, up.video),
+                shown(out), note)
 
     go.click(run, [state, model, found, added], [picture, compare, video, download, status],
              concurrency_id="job", concurrency_limit=1, show_progress_on=compare)

@@ -15,6 +15,7 @@ from ..imageio import read_image
 from .context import Context
 from .guard import EXPECTED, TRACKED, fail, guarded, refused_upload
 from .media import Upload, take
+from .widgets import hidden, shown
 
 
 def build(ctx: Context) -> None:
@@ -38,7 +39,7 @@ def build(ctx: Context) -> None:
             video = gr.Video(label="Result", visible=False, interactive=False,
                              elem_id="translate-video", buttons=["download"])
             download = gr.File(label="Download", interactive=False,
-                               elem_id="translate-download", height=90)
+                               elem_id="translate-download", visible=False)
 
     def directions(source: str | None) -> Any:
         info = next((m for m in ctx.models() if m.source == source), None)
@@ -47,7 +48,7 @@ def build(ctx: Context) -> None:
 
     model.change(directions, model, direction, concurrency_limit=None)
 
-    empty = ({}, None, gr.update(value=None, visible=False), None)
+    empty = ({}, None, hidden(), hidden())
 
     @guard
     def load(path: str | None) -> tuple[Any, ...]:
@@ -57,7 +58,7 @@ def build(ctx: Context) -> None:
             up, image = take(ctx.workspace, path)
         except EXPECTED as exc:
             return (*empty, None, refused_upload(ctx.workspace, exc))
-        return (up.as_state(), None, gr.update(value=None, visible=False), None, gr.update(),
+        return (up.as_state(), None, hidden(), hidden(), gr.update(),
                 f"**{up.src.name}**: {image.shape[1]}×{image.shape[0]}"
                 f"{' video' if up.video else ''}.")
 
@@ -82,13 +83,13 @@ def build(ctx: Context) -> None:
             raise fail(ctx.workspace.short(report.failed[0][1]))
         if report.skipped:
             reason = ctx.workspace.short(report.skipped[0][1])
-            return (None, gr.update(value=None, visible=False), None,
+            return (None, hidden(), hidden(),
                     f"Not written: the safety gate refused the output ({reason}).")
         out = Path(report.written[0])
         after = api.video_frame(out) if up.video else read_image(out)
         return ((up.picture(), after),
-                gr.update(value=str(out) if up.video else None, visible=up.video),
-                str(out), f"Translated {way} with {Path(source).name}.")
+                shown(out if up.video else None, up.video),
+                shown(out), f"Translated {way} with {Path(source).name}.")
 
     go.click(run, [state, model, direction], [compare, video, download, status],
              concurrency_id="job", concurrency_limit=1, show_progress_on=compare)

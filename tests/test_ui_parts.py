@@ -1,0 +1,207 @@
+"""The web app's parts that need no browser: boxes, the workspace, the model catalogue, the
+previews the API gained for it, the server's start-up rules and the `ui` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mosaicgan import api
+from mosaicgan.cli import main
+from mosaicgan.errors import InputError, ModelError, MosaicganError
+from mosaicgan.mosaic import mosaic_image
+from mosaicgan.regions.masks import box_mask
+from mosaicgan.ui import server
+from mosaicgan.ui.boxes import box_from_corners, format_boxes, overlay, parse_boxes
+from mosaicgan.ui.workspace import Workspace
+
+from .conftest import MarkerDetector, photo
+
+MAGENTA = MarkerDetector.MAGENTA
+
+
+def magenta_clip(path: Path, n: int = 40, fps: int = 10) -> Path:
+    """A clip of a drifting gradient with a magenta-framed square of black and white stripes
+    moving right (H.264), and a 440 Hz AAC track as long."""
+    import av
+
+    yy, xx = np.mgrid[:96, :160].astype(np.float32)
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = 160, 96, "yuv420p"
+        v.options = {"crf": "12", "preset": "ultrafast"}
+        a = c.add_stream("aac", rate=8000)
+        a.layout = "mono"
+        for i in range(n):
+            rgb = np.stack([xx + i, yy * 2, 255 - xx], -1).clip(0, 255).astype(np.uint8)
+            rgb[20:52, 10 + 2 * i:42 + 2 * i] = MAGENTA
+            rgb[24:48, 14 + 2 * i:38 + 2 * i] = 0
+            rgb[24:48, 14 + 2 * i:38 + 2 * i:4] = 255  # stripes a mosaic averages away
+            for p in v.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+        t = np.arange(8000 * n // fps) / 8000
+        samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+        for k in range(0, samples.shape[1], 1024):
+            chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, k:k + 1024]),
+                                               format="flt", layout="mono")
+            chunk.sample_rate, chunk.pts = 8000, k
+            for p in a.encode(chunk):
+                c.mux(p)
+        for p in a.encode():
+            c.mux(p)
+    return path
+
+
+def test_boxes_text_and_clicks():
+    assert parse_boxes("10,20,30,40\n\n 1, 2, 3, 4 ") == [(10, 20, 30, 40), (1, 2, 3, 4)]
+    assert format_boxes([(10, 20, 30, 40), (1, 2, 3, 4)]) == "10,20,30,40\n1,2,3,4"
+    with pytest.raises(ValueError, match="box on line 2: box '1,2,3' is not X,Y,W,H"):
+        parse_boxes("1,2,3,4\n1,2,3")
+    assert box_from_corners((50, 10), (20, 40)) == (20, 10, 30, 30)  # any two corners
+    assert box_from_corners((5, 5), (5, 9)) is None  # no area
+
+
+def test_overlay_draws_only_around_the_regions():
+    image = np.full((60, 80, 3), 100, np.uint8)
+    mask = box_mask(60, 80, (30, 10, 10, 10))
+    out = overlay(image, [(20, 20, 30, 30)], mask=mask, labels=False)
+    assert (out[mask] != 100).any(axis=-1).all() and out[0, 0].tolist() == [100, 100, 100]
+    assert out[20, 35].tolist() != [100, 100, 100]  # the outline
+    assert (image == 100).all()  # drawn on a copy
+
+
+def test_workspace_limit_names_and_removal(tmp_path):
+    ws = Workspace(max_upload_mb=1)
+    try:
+        assert ws.root.stat().st_mode & 0o077 == 0  # private to this user
+        small = tmp_path / "a.png"
+        small.write_bytes(b"x" * 100)
+        taken = ws.take(small)
+        assert taken.name == "a.png" and taken.read_bytes() == small.read_bytes()
+        assert taken.is_relative_to(ws.root)
+        big = tmp_path / "big.mp4"
+        big.write_bytes(b"x" * (2 << 20))
+        with pytest.raises(InputError, match=r"^big.mp4: 2 MB is more than the upload limit "
+                                             r"of 1 MB$"):
+            ws.take(big)
+        assert ws.short(f"{taken}: corrupt") == "a.png: corrupt"
+    finally:
+        ws.remove()
+    assert not ws.root.exists()
+
+
+def test_describe_and_find_models(tmp_path, tiny_model, tiny_translation_model):
+    shipped = api.describe_model("default")
+    assert (shipped.kind, shipped.task, shipped.size, shipped.steps) == ("pix2pix", "restore",
+                                                                         256, 10000)
+    assert "model card" in shipped.card and shipped.megabytes > 10
+    import shutil
+
+    shutil.copytree(tiny_model, tmp_path / "runs" / "restorer")
+    shutil.copytree(tiny_translation_model, tmp_path / "runs" / "deep" / "translator")
+    (tmp_path / "runs" / "restorer" / "README.md").write_text("# my restorer\n")
+    (tmp_path / "runs" / "broken").mkdir()
+    (tmp_path / "runs" / "broken" / "checkpoint.json").write_text("{not json")
+    (tmp_path / "runs" / "report.json").write_text(json.dumps({"rows": []}))
+    found = {m.name: m for m in api.find_models(tmp_path / "runs")}
+    assert set(found) == {"restorer", "deep/translator"}  # the broken one left out
+    assert found["restorer"].task == "restore" and found["restorer"].card == "# my restorer\n"
+    assert found["deep/translator"].task == "translate"
+    assert found["deep/translator"].directions == ("AtoB",)
+    with pytest.raises(ModelError, match=r"no checkpoint\.json or model\.json"):
+        api.describe_model(tmp_path)
+
+
+def test_restore_regions_are_what_restore_would_restore():
+    image = photo("chelsea")
+    mosaiced = mosaic_image(image, box_mask(300, 451, (96, 48, 128, 96)), 16)
+    [(box, region)] = api.restore_regions(mosaiced)
+    assert np.abs(np.array(box) - [96, 48, 128, 96]).max() <= 16
+    assert region.dtype == bool and region[100, 150]
+    mask = box_mask(300, 451, (10, 10, 20, 20)) | box_mask(300, 451, (100, 100, 50, 40))
+    assert [b for b, _ in api.restore_regions(mosaiced, mask)] == [(100, 100, 50, 40),
+                                                                   (10, 10, 20, 20)]
+
+
+def test_video_frame(tmp_path):
+    clip = magenta_clip(tmp_path / "clip.mp4", n=5)
+    assert api.is_video(clip) and not api.is_video(tmp_path / "a.png")
+    frame = api.video_frame(clip)
+    assert frame.shape == (96, 160, 3)
+    assert np.abs(frame[21, 12].astype(int) - MAGENTA).max() < 12  # the first frame's square
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(clip.read_bytes()[:300])
+    with pytest.raises(InputError, match=r"broken\.mp4"):
+        api.video_frame(broken)
+
+
+def test_loopback_and_the_warning_for_other_hosts(monkeypatch):
+    assert server.is_loopback("127.0.0.1") and server.is_loopback("localhost")
+    assert server.is_loopback("::1") and not server.is_loopback("0.0.0.0")
+    assert not server.is_loopback("192.168.1.5")
+
+    class Started(Exception):
+        pass
+
+    def fake_start(*args, **kwargs):
+        raise Started
+
+    monkeypatch.setattr(server, "start", fake_start)
+    said: list[str] = []
+    with pytest.raises(Started):
+        server.serve("0.0.0.0", log=said.append)
+    assert said == ["warning: serving on 0.0.0.0: anyone who can reach this machine on that "
+                    "network can use the app (upload files, run the models)"]
+    said.clear()
+    with pytest.raises(Started):
+        server.serve("127.0.0.1", log=said.append)
+    assert said == []
+
+
+def test_ui_without_gradio_is_one_line(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # `import gradio` now fails
+    monkeypatch.setenv("GRADIO_TEMP_DIR", "unused")  # (start sets it; restored after)
+    result = CliRunner().invoke(main, ["ui", "--port", "7999"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        "error: the web app needs gradio, which is not installed: pip install 'mosaicgan[ui]'")
+
+
+def test_a_bad_model_fails_at_start_and_leaves_no_workspace(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", "unused")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where mkdtemp makes it
+    with pytest.raises(MosaicganError, match="no such model"):
+        server.start(port=7999, models=[str(tmp_path / "missing.json")])
+    assert not list(tmp_path.glob("mosaicgan-ui-*"))
+
+
+def test_brushed_strokes_become_the_mask():
+    from mosaicgan.ui.anonymise import brushed
+
+    layer = np.zeros((30, 40, 4), np.uint8)
+    layer[5:10, 5:20, 3] = 255
+    mask = brushed({"background": None, "layers": [layer], "composite": None}, (60, 80))
+    assert mask.shape == (60, 80) and mask[10:20, 10:40].all() and mask.sum() == 10 * 30
+    assert not brushed(None, (6, 8)).any()
+
+
+def test_refusals_in_plain_words():
+    from mosaicgan.ui.restore import _image_note, refusal_words
+
+    assert refusal_words(["face"]) == "kept mosaiced: a face was visible"
+    assert refusal_words(["face", "nudity"]) == ("kept mosaiced: a face was visible and "
+                                                 "nudity was visible")
+    note = _image_note({"synthesized": [[0, 0, 8, 8]],
+                        "refused": [{"box": [1, 2, 3, 4], "reasons": ["face"]}]})
+    assert note.splitlines() == ["Restored 1 of 2 region(s).",
+                                 "- Region at 1,2 (3×4): kept mosaiced: a face was visible in "
+                                 "the restored result, so it was left as it was."]
