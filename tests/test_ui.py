@@ -367,12 +367,37 @@ def test_video_anonymised_with_progress_and_playable(page, tmp_path, shots, inje
 
 @pytest.mark.skipif(not os.environ.get("UI_README_SHOT"), reason="UI_README_SHOT=1 rewrites "
                     "docs/ui.png")
-def test_readme_screenshot(page, tmp_path):
-    image = photo("astronaut")
-    write_image(tmp_path / "astronaut.png", image)
+def test_readme_screenshot(browser, runs, tmp_path):
+    """docs/ui.png: the astronaut's face found and mosaiced, as the page shows it (served
+    with the default upload limit)."""
+    from PIL import Image
+
+    from mosaicgan.ui.server import start
+
+    served = start(port=free_port(), runs=runs)
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(served.url)
+    write_image(tmp_path / "astronaut.png", photo("astronaut"))
     upload(page, "anon-upload", tmp_path / "astronaut.png")
     status(page, "anon-status", "512×512 image")
     choose(page, "anon-mode", "Faces")
     page.locator("#anon-apply").click()
-    status(page, "anon-status", "Done")
-    page.screenshot(path=REPO / "docs" / "ui.png")
+    status(page, "anon-status", "Done: 1 region(s) hidden")
+    page.evaluate("window.scrollTo(0, 0)")
+    slider = page.locator("#anon-compare img").first.bounding_box()
+    page.mouse.move(slider["x"] + slider["width"] / 2, slider["y"] + slider["height"] / 2)
+    page.mouse.down()  # the slider's handle to the left of her face: the mosaic shows
+    page.mouse.move(slider["x"] + slider["width"] * 0.3, slider["y"] + slider["height"] / 2,
+                    steps=4)
+    page.mouse.up()
+    page.mouse.move(0, 0)
+    page.screenshot(path=tmp_path / "ui.png")
+    # A palette PNG: the README's picture stays small (< 300 KB).
+    shot = Image.open(tmp_path / "ui.png").convert("RGB")
+    shot.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(
+        REPO / "docs" / "ui.png", optimize=True)
+    assert (REPO / "docs" / "ui.png").stat().st_size < 300_000
+    context.close()
+    served.close()
