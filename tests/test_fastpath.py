@@ -139,7 +139,7 @@ def test_warm_up_is_judged_not_timed(native_bf16):
 
         def step():
             calls[path.label] = calls.get(path.label, 0) + 1
-            clock.now += (10.0 if first[0] else 0) + (0.1 if path.precision == "fp32" else 0.05)
+            clock.now += (0.3 if first[0] else 0) + (0.1 if path.precision == "fp32" else 0.05)
             first[0] = False
             return torch.ones(1)
         return step
@@ -154,10 +154,15 @@ def test_timing_stops_at_the_budget_and_for_a_hopeless_path(native_bf16):
     """A slow step is timed fewer times (the start of training stays short), and a path
     far slower than the best so far is not timed further."""
     calls: dict[str, int] = {}
-    cost = {"fp32": 1.5, "bf16": 20.0}  # bf16: > HOPELESS x fp32 on its first timed call
+    cost = {"fp32": 1.5, "bf16": 20.0}
     d = decide(candidates(CPU, channels_last=False), cost, use_cache=False, calls=calls)
-    assert calls == {"fp32": 1 + 1, "bf16": 1 + 1}  # 1.5 s reaches the 1.5 s budget
-    assert d.path == PLAIN
+    assert calls == {"fp32": 1 + 1, "bf16": 1}  # 1.5 s passes the 1 s budget; bf16's
+    assert d.path == PLAIN                        # warm-up alone is > 4x: not timed further
+    assert d.seconds["bf16"] == pytest.approx(20.0)
+    calls.clear()
+    decide(candidates(CPU, channels_last=False), {"fp32": 1.5, "bf16": 4.0}, use_cache=False,
+           calls=calls)
+    assert calls == {"fp32": 2, "bf16": 2}  # timed once, > 2x the best: not again
 
 
 def test_the_decision_is_cached_per_machine_and_workload(native_bf16, tmp_path, monkeypatch):

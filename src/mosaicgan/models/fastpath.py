@@ -33,8 +33,9 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 CACHE_FILE = "fastpath.json"
 CACHE_VERSION = 1  # bump when what a cached decision means changes
 TIMED_CALLS = 3  # timed calls per candidate, after its warm-up
-TIME_BUDGET_S = 1.5  # ... or fewer, once a candidate has spent this long (at least one)
+TIME_BUDGET_S = 1.0  # ... or fewer, once a candidate has spent this long (at least one)
 HOPELESS = 2.0  # stop timing a candidate once a call takes this many times the best median
+HOPELESS_WARMUP = 4.0  # not timed at all when its warm-up took this many times the best
 # A path must beat the reference (plain fp32) by this fraction to replace it: timing
 # noise alone never moves a run off fp32.
 WIN_MARGIN = 0.03
@@ -264,7 +265,9 @@ def _measure(paths: list[FastPath], prepare: Prepare, gap: Gap, tolerance: float
             call = prepare(p)
             if call is None:
                 continue
+            t0 = timer()
             result = call()  # the warm-up: judged, not timed
+            warm_up = timer() - t0
             if reference is None:
                 reference = result
             else:
@@ -273,8 +276,11 @@ def _measure(paths: list[FastPath], prepare: Prepare, gap: Gap, tolerance: float
                 if not g <= tolerance:  # also catches NaN
                     decision.rejected[p.label] = f"differs from {paths[0].label} by {g:.2g}"
                     continue
-            times: list[float] = []
-            while len(times) < TIMED_CALLS and (not times or sum(times) < TIME_BUDGET_S):
+            # A warm-up far slower than the best so far cannot win: no more calls for it.
+            hopeless = warm_up > HOPELESS_WARMUP * best
+            times: list[float] = [warm_up] if hopeless else []
+            while not hopeless and len(times) < TIMED_CALLS and \
+                    (not times or sum(times) < TIME_BUDGET_S):
                 t0 = timer()
                 call()
                 times.append(timer() - t0)
