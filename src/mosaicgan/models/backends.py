@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import math
 import os
 import warnings
 from collections.abc import Callable
@@ -174,9 +175,12 @@ def choose_backend(module: torch.nn.Module, sample: torch.Tensor, device: torch.
         backend = build(module, path, device, in_channels, digest)
         return lambda: backend(sample).cpu()
 
+    # Keyed by channels and pixels to the nearest power of two: a folder of photos of
+    # slightly different sizes shares one decision.
+    pixels = 2 ** round(math.log2(max(1, sample.shape[-1] * sample.shape[-2])))
     return choose(paths, prepare, output_gap, OUTPUT_TOLERANCE, device,
                   {"task": "inference", **workload, "weights": digest,
-                   "shape": list(sample.shape)},
+                   "channels": in_channels, "pixels": pixels},
                   use_cache=use_cache)
 
 
