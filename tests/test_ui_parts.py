@@ -71,7 +71,7 @@ def test_boxes_text_and_clicks():
 def test_overlay_draws_only_around_the_regions():
     image = np.full((60, 80, 3), 100, np.uint8)
     mask = box_mask(60, 80, (30, 10, 10, 10))
-    out = overlay(image, [(20, 20, 30, 30)], mask=mask, labels=False)
+    out = overlay(image, [(20, 20, 30, 30)], mask=mask, labels=[""])
     assert (out[mask] != 100).any(axis=-1).all() and out[0, 0].tolist() == [100, 100, 100]
     assert out[20, 35].tolist() != [100, 100, 100]  # the outline
     assert (image == 100).all()  # drawn on a copy

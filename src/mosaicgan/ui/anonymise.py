@@ -50,8 +50,9 @@ def build(ctx: Context) -> None:
             with gr.Group(visible=False) as cam_group:
                 target = gr.Textbox(label="Class (a name or part of one, or auto)",
                                     value="auto", elem_id="anon-target")
-                min_score = gr.Slider(0, 1, value=0.2, step=0.05, elem_id="anon-min-score",
-                                      label="Act only where the class probability reaches")
+                min_score = gr.Slider(0, 1, value=0.0, step=0.05, elem_id="anon-min-score",
+                                      label="Act only where the class probability reaches "
+                                            "(0: always)")
             margin = gr.Slider(0, 1, value=MARGINS[FACES], step=0.05, visible=False,
                                label="Margin (a fraction of each region's size; for CAM of "
                                      "the image's longer side)", elem_id="anon-margin")

@@ -41,21 +41,24 @@ def box_from_corners(a: tuple[int, int], b: tuple[int, int]) -> Box | None:
 
 def overlay(image: np.ndarray, act: list[Box] | None = None, leave: list[Box] | None = None,
             mask: np.ndarray | None = None, corner: tuple[int, int] | None = None,
-            labels: bool = True) -> np.ndarray:
-    """``image`` with ``mask`` tinted, the boxes to ``act`` on outlined (numbered, as the
-    page lists them) and those to ``leave`` alone in grey; ``corner``: a first click."""
+            labels: list[str] | None = None) -> np.ndarray:
+    """``image`` with ``mask`` tinted, the boxes to ``act`` on outlined and those to
+    ``leave`` alone in grey, each named by ``labels`` (acted on first, then left; default
+    numbered in turn, as the page lists them); ``corner``: a first click."""
     out = image.copy()
     if mask is not None and mask.any():
         tint = out[mask].astype(np.float32) * 0.7 + np.array(ACT, np.float32) * 0.3
         out[mask] = tint.astype(np.uint8)
     thick = max(2, round(max(image.shape[:2]) / 300))
-    for colour, boxes in ((LEAVE, leave or []), (ACT, act or [])):
-        for n, (x, y, w, h) in enumerate(boxes, 1):
-            cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), colour, thick)
-            if labels:
-                scale = thick / 3
-                cv2.putText(out, str(n), (x + thick + 2, y + round(22 * scale) + thick),
-                            cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
+    act, leave = act or [], leave or []
+    names = labels or [str(n) for n in range(1, len(act) + len(leave) + 1)]
+    drawn = [(LEAVE, box, name) for box, name in zip(leave, names[len(act):], strict=False)]
+    drawn += [(ACT, box, name) for box, name in zip(act, names, strict=False)]
+    for colour, (x, y, w, h), name in drawn:
+        cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), colour, thick)
+        scale = thick / 3
+        cv2.putText(out, name, (x + thick + 2, y + round(22 * scale) + thick),
+                    cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
     if corner is not None:
         cv2.drawMarker(out, (int(corner[0]), int(corner[1])), CORNER, cv2.MARKER_CROSS,
                        8 * thick, thick)

@@ -62,8 +62,8 @@ def build(ctx: Context) -> None:
                                          elem_id="restore-compare", max_height=420)
             video = gr.Video(label="Result", visible=False, interactive=False,
                              elem_id="restore-video", buttons=["download"], height=360)
-            download = gr.File(label="Download (PNG with what was restored and refused in "
-                                     "its metadata)", interactive=False,
+            download = gr.File(label="Download (an image: a PNG whose metadata lists the "
+                                     "regions restored and refused)", interactive=False,
                                elem_id="restore-download", visible=False)
 
     def regions(st: dict) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
@@ -80,14 +80,17 @@ def build(ctx: Context) -> None:
         kept = [i for i, box in enumerate(st["boxes"]) if label(i + 1, box) in ticked]
         masks = [m for i, (_, m) in enumerate(regions(st)) if i in kept]
         mask = np.logical_or.reduce(masks) if masks else None
-        leave = [tuple(b) for i, b in enumerate(st["boxes"]) if i not in kept]
+        left = [i for i in range(len(st["boxes"])) if i not in kept]
+        more = parse_boxes(text)
+        # Numbered as the list of mosaics found; regions drawn get +1, +2, ...
+        names = [str(i + 1) for i in kept] + [f"+{n}" for n in range(1, len(more) + 1)]
         corner = st.get("corner")
-        return overlay(up.picture(), [tuple(st["boxes"][i]) for i in kept] + parse_boxes(text),
-                       leave=leave, mask=mask, corner=tuple(corner) if corner else None,
-                       labels=False)
+        return overlay(up.picture(), [tuple(st["boxes"][i]) for i in kept] + more,
+                       leave=[tuple(st["boxes"][i]) for i in left], mask=mask,
+                       corner=tuple(corner) if corner else None,
+                       labels=names + [str(i + 1) for i in left])
 
-    empty = ({}, None, gr.update(choices=[], value=[]), "", None,
-             hidden(), hidden())
+    empty = ({}, None, gr.update(choices=[], value=[]), "", None, hidden(), hidden())
 
     @guard
     def load(path: str | None, progress: gr.Progress = PROGRESS) -> tuple[Any, ...]:
