@@ -41,11 +41,33 @@ and only there. The search has three stages, all vectorised over pixels and cell
    cell out, or the cell is a smooth blend around it, the cut cannot be seen (a mosaiced
    patch of sky next to sky); there the mask is interpolated from the pixels around it.
 
+4. **Rescaled mosaics.** A mosaic made at one size and shown at another (a 1080p video at
+   720p) has cells of a fractional pitch (16 px x 2/3 = 10.67) with soft edges, which no
+   whole-pixel grid fits. :mod:`mosaicgan.pitch` estimates pitch and phase to a fraction
+   of a pixel, in x and y separately, from the periodicity of the gradients along rows
+   and columns (the phase concentration R of ``|dx|``, ``|dy|`` profiles), in windows that
+   vote. Each fractional grid is searched by resampling the image so its cells become
+   whole-pixel squares, running stages 2-3 there and mapping the masks back. An integer
+   region whose cells drift from its grid by a pixel or more across it is such a mosaic
+   seen through the nearest integer grid, and is handed over.
+
+5. **Feathered edges.** Around each region, rings one pixel wide are added while the
+   excess of steps on the grid's lines (over steps off them, relative to the photo far
+   out) stays above a tenth of its strength inside: the band where a blended mosaic
+   fades into the photo belongs to the region, and is restored with it.
+
+In a video, :class:`MosaicFollower` follows each frame's mosaics from the frame before on
+their own grids (the pitch kept, the phase measured anew), searching the whole frame only
+on the first frame, when a mosaic is lost, and every ``FULL_EVERY`` frames.
+
 Overlapping results of different grids are resolved by evidence; a result whose grid is a
 refinement of an accepted one's is dropped. Known limits: mosaics whose neighbouring cells
 have nearly equal colours (sky, saturated areas, smooth walls) are found only in part,
 more so after strong JPEG compression, and their edge is a guess where the surroundings
-are equally flat.
+are equally flat. Mosaics rescaled to cells under about 5 px, cells stretched more than
+1.5:1, a feathered edge on a JPEG'd integer mosaic (JPEG's own blocking fades the same
+way), and mosaics on small photos (too few cells for the pitch windows) are found less
+well or not at all.
 
 Pure NumPy / SciPy / OpenCV: no files, no prints. Images are ``(H, W, 3)`` uint8 RGB,
 masks ``(H, W)`` bool.
