@@ -258,16 +258,16 @@ def follow_regions(image: np.ndarray, previous: list[MosaicRegion], *, min_block
             return None
         mask = np.zeros((h, w), bool)
         mask[ya:yb, xa:xb] = found.mask
-        mask &= ~taken
-        if mask.sum() < FOLLOW_KEEP * before.mask.sum():
-            return None
         box = (found.box[0] + xa, found.box[1] + ya, found.box[2], found.box[3])
         (fx, fy), pitch = found.grid.phase, found.grid.pitch
         grid = CellGrid(pitch, ((fx + xa) % pitch[0], (fy + ya) % pitch[1]))
         region = _with_band(y, MosaicRegion(box, grid, mask, found.score, found.exact))
-        region = MosaicRegion(region.box, region.grid, region.mask & ~taken, region.score,
+        mask = region.mask & ~taken  # (as found before: with its band, if it had one)
+        if mask.sum() < FOLLOW_KEEP * before.mask.sum():
+            return None
+        region = MosaicRegion(bounding_box(mask), region.grid, mask, region.score,
                               region.exact)
-        taken |= region.mask
+        taken |= mask
         out.append(region)
     return out
 
