@@ -154,7 +154,7 @@ def boxes_in(page, elem: str) -> list[tuple[int, ...]]:
 
 # --- the page ---------------------------------------------------------------------------
 
-def test_page_loads_with_its_tabs(page, shots):
+def test_page_loads_with_its_tabs(page, shots, runs):
     tabs = page.get_by_role("tab")
     sync_api.expect(tabs).to_have_text(["Anonymise", "Restore", "Translate", "Models"])
     sync_api.expect(page.locator("#header")).to_contain_text("Uploads up to 2 MB")
@@ -164,6 +164,11 @@ def test_page_loads_with_its_tabs(page, shots):
     sync_api.expect(table).to_contain_text("coffee2cat")
     sync_api.expect(page.locator("#models-card")).to_contain_text("model card")
     page.screenshot(path=shots / "models.png")
+    # A run that appears while the server runs is offered once looked for.
+    shutil.copytree(runs / "coffee2cat", runs / "later")
+    page.locator("#models-rescan").click()
+    sync_api.expect(table).to_contain_text("later")
+    shutil.rmtree(runs / "later")
 
 
 def test_anonymise_drawn_boxes_pixels(page, tmp_path, shots):

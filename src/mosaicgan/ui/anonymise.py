@@ -81,15 +81,15 @@ def build(ctx: Context) -> None:
             download = gr.File(label="Download", interactive=False, elem_id="anon-download",
                                visible=False)
 
-    def redraw(st: dict, text: str, extra_mask: np.ndarray | None = None) -> np.ndarray | None:
+    def redraw(st: dict, text: str) -> np.ndarray | None:
         up = Upload.from_state(st)
         if up is None:
             return None
         corner = st.get("corner")
-        return overlay(up.picture(), parse_boxes(text), mask=extra_mask,
+        return overlay(up.picture(), parse_boxes(text),
                        corner=tuple(corner) if corner else None)
 
-    empty = ({}, None, None, None, hidden(), hidden())
+    empty = ({}, None, None, "", None, hidden(), hidden())
 
     @guard
     def load(path: str | None) -> tuple[Any, ...]:
@@ -102,9 +102,10 @@ def build(ctx: Context) -> None:
         what = "video: its first frame is shown" if up.video else "image"
         note = f"**{up.src.name}**: {image.shape[1]}×{image.shape[0]} {what}."
         return (up.as_state(), image, {"background": image, "layers": [], "composite": image},
-                None, hidden(), hidden(), gr.update(), note)
+                "", None, hidden(), hidden(), gr.update(), note)
 
-    loaded = [state, picture, brush, compare, video, download, upload, status]
+    # (a new file starts without boxes: those drawn were for the one before)
+    loaded = [state, picture, brush, boxes, compare, video, download, upload, status]
     # (upload and clear, not change: emptying the box after a bad file must not reload)
     upload.upload(load, upload, loaded, concurrency_id="job", concurrency_limit=1,
                   show_progress_on=picture)
@@ -140,8 +141,13 @@ def build(ctx: Context) -> None:
         return st, text, redraw(st, text)
 
     undo.click(remove_last, [state, boxes], [state, boxes, picture], concurrency_limit=None)
-    clear.click(lambda st: ({**st, "corner": None} if st else st, "", redraw(st, "")),
-                state, [state, boxes, picture], concurrency_limit=None)
+
+    @guard
+    def clear_boxes(st: dict) -> tuple[Any, ...]:
+        st = {**st, "corner": None} if st else st
+        return st, "", redraw(st, "")
+
+    clear.click(clear_boxes, state, [state, boxes, picture], concurrency_limit=None)
 
     def switch(choice: str) -> tuple[Any, ...]:
         drawn = choice == BOXES

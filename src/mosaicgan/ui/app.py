@@ -29,9 +29,12 @@ def build_app(ctx: Context) -> gr.Blocks:
             with gr.Tab(TABS[0], id="anonymise"):
                 anonymise.build(ctx)
             with gr.Tab(TABS[1], id="restore"):
-                restore.build(ctx)
+                restorers = restore.build(ctx)
             with gr.Tab(TABS[2], id="translate"):
-                translate.build(ctx)
+                translators = translate.build(ctx)
             with gr.Tab(TABS[3], id="models"):
-                models.build(ctx)
+                refresh, outputs = models.build(ctx, {"restore": restorers,
+                                                      "translate": translators})
+        # Each page load reads the runs folder again: a run trained meanwhile is offered.
+        app.load(refresh, None, outputs, concurrency_limit=None)
     return app

@@ -35,7 +35,8 @@ def label(n: int, box: tuple[int, ...]) -> str:
     return f"{n}: at {x},{y}, {w}×{h}"
 
 
-def build(ctx: Context) -> None:
+def build(ctx: Context) -> gr.Dropdown:
+    """The tab; returns its model menu (the Models tab refreshes it)."""
     guard = guarded(ctx.workspace)
     state = gr.State({})
     with gr.Row():
@@ -141,8 +142,12 @@ def build(ctx: Context) -> None:
 
     found.input(edited, [state, found, added], picture, concurrency_limit=None)
     added.input(edited, [state, found, added], picture, concurrency_limit=None)
-    clear.click(lambda st, ticked: ("", redraw(st, ticked, "")), [state, found],
-                [added, picture], concurrency_limit=None)
+    @guard
+    def clear_added(st: dict, ticked: list[str]) -> tuple[Any, ...]:
+        st = {**st, "corner": None} if st else st
+        return st, "", redraw(st, ticked, "")
+
+    clear.click(clear_added, [state, found], [state, added, picture], concurrency_limit=None)
 
     @guard
     def run(st: dict, source: str, ticked: list[str], text: str,
@@ -187,6 +192,7 @@ def build(ctx: Context) -> None:
 
     go.click(run, [state, model, found, added], [picture, compare, video, download, status],
              concurrency_id="job", concurrency_limit=1, show_progress_on=compare)
+    return model
 
 
 def _image_note(meta: dict) -> str:

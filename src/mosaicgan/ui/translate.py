@@ -18,7 +18,8 @@ from .media import Upload, take
 from .widgets import hidden, shown
 
 
-def build(ctx: Context) -> None:
+def build(ctx: Context) -> gr.Dropdown:
+    """The tab; returns its model menu (the Models tab refreshes it)."""
     guard = guarded(ctx.workspace)
     state = gr.State({})
     choices = ctx.choices("translate")
@@ -93,3 +94,4 @@ def build(ctx: Context) -> None:
 
     go.click(run, [state, model, direction], [compare, video, download, status],
              concurrency_id="job", concurrency_limit=1, show_progress_on=compare)
+    return model
