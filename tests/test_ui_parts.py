@@ -205,3 +205,36 @@ def test_refusals_in_plain_words():
     assert note.splitlines() == ["Restored 1 of 2 region(s).",
                                  "- Region at 1,2 (3×4): kept mosaiced: a face was visible in "
                                  "the restored result, so it was left as it was."]
+
+
+def test_the_ui_command_serves_and_stops_cleanly(tmp_path):
+    """`mosaicgan ui` as a user runs it: the page is served, Ctrl-C stops it, and its
+    private folder is gone afterwards."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "mosaicgan", "ui", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmp_path)})
+    try:
+        lines = []
+        while not any(line.startswith("mosaicgan ui: http") for line in lines):
+            line = proc.stderr.readline()
+            assert line, f"the server ended before serving: {lines}"
+            lines.append(line)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as page:
+            assert page.status == 200 and b"mosaicgan" in page.read()
+        assert len(list(tmp_path.glob("mosaicgan-ui-*"))) == 1
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+        assert "stopped; the uploaded and produced files are removed" in proc.stderr.read()
+        assert not list(tmp_path.glob("mosaicgan-ui-*"))
+    finally:
+        if proc.poll() is None:
+            proc.kill()

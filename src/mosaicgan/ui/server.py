@@ -90,15 +90,17 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, models: Sequence[s
             "network can use the app (upload files, run the models)")
     server = start(host, port, models, runs, max_upload_mb, max_pixels)
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C and SIGTERM both stop it (a process started in the background ignores SIGINT
+    # unless a handler is set).
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     log(f"mosaicgan ui: {server.url} (Ctrl-C stops it)")
     try:
         while not stop.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         server.close()
         log("stopped; the uploaded and produced files are removed")
     sys.stdout.flush()

@@ -3,6 +3,7 @@ it is removed when the server stops. No gradio here."""
 
 from __future__ import annotations
 
+import atexit
 import re
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ class Workspace:
         self.max_upload_mb = max_upload_mb
         self.gradio_dir = self.root / "uploads"  # gradio's own cache of uploads
         self.gradio_dir.mkdir()
+        atexit.register(self.remove)  # (also when a caller of ui.server.start forgets close)
 
     def job(self) -> Path:
         """A new folder for one job's input and outputs."""
