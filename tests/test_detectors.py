@@ -69,8 +69,8 @@ class TestFindFaces:
                              Detection("FACE", 0.31, (70, 5, 10, 10))]))  # CenterFace: 0.3
         image = np.zeros((100, 100, 3), np.uint8)
         regions = find_faces(image)
-        assert regions.boxes == [(4, 17, 52, 26), (68, 3, 14, 14)]  # 0.15 x 40 = 6 px a side
-        assert regions.mask.sum() == 52 * 26 + 14 * 14
+        assert regions.boxes == [(2, 16, 56, 28), (68, 3, 14, 14)]  # 0.2 x 40 = 8 px a side
+        assert regions.mask.sum() == 56 * 28 + 14 * 14
         assert find_faces(image, margin=0).boxes == [(10, 20, 40, 20), (70, 5, 10, 10)]
 
     def test_bad_input(self, no_detections):
