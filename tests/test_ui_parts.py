@@ -185,6 +185,7 @@ def test_a_bad_model_fails_at_start_and_leaves_no_workspace(tmp_path, monkeypatc
 
 
 def test_brushed_strokes_become_the_mask():
+    pytest.importorskip("gradio", reason="the web app needs gradio: pip install -e '.[dev]'")
     from mosaicgan.ui.anonymise import brushed
 
     layer = np.zeros((30, 40, 4), np.uint8)
@@ -195,6 +196,7 @@ def test_brushed_strokes_become_the_mask():
 
 
 def test_refusals_in_plain_words():
+    pytest.importorskip("gradio", reason="the web app needs gradio: pip install -e '.[dev]'")
     from mosaicgan.ui.restore import _image_note, refusal_words
 
     assert refusal_words(["face"]) == "kept mosaiced: a face was visible"
@@ -210,6 +212,7 @@ def test_refusals_in_plain_words():
 def test_the_ui_command_serves_and_stops_cleanly(tmp_path):
     """`mosaicgan ui` as a user runs it: the page is served, Ctrl-C stops it, and its
     private folder is gone afterwards."""
+    pytest.importorskip("gradio", reason="the web app needs gradio: pip install -e '.[dev]'")
     import os
     import signal
     import socket
