@@ -15,6 +15,7 @@ from .. import api
 from ..imageio import read_image, write_image
 from ..options import STYLES, RegionSpec, VideoOptions
 from ..regions.base import boxes_mask
+from ..regions.detectors import FACE_MARGIN, NUDITY_MARGIN
 from .boxes import box_from_corners, format_boxes, overlay, parse_boxes
 from .context import Context
 from .guard import EXPECTED, PROGRESS, TRACKED, fail, guarded, refused_upload
@@ -27,7 +28,7 @@ MODES = (BOXES, BRUSH, FACES, CAM, NUDITY)
 WHERE = {FACES: "face", CAM: "cam", NUDITY: "nudity"}
 # The margin each kind of found region gets by default (the detectors' own defaults; a CAM
 # margin is a fraction of the image's longer side, none by default)
-MARGINS = {FACES: 0.15, NUDITY: 0.1, CAM: 0.0}
+MARGINS = {FACES: FACE_MARGIN, NUDITY: NUDITY_MARGIN, CAM: 0.0}
 STYLE_NOTE = ("**mosaic** keeps each block's mean colour: weak redaction, it can be partly "
               "undone (this tool does it). **blur** removes more. **solid** (a black fill) is "
               "the only one that removes what was there. Videos take mosaic only.")
