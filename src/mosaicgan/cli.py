@@ -475,7 +475,7 @@ def translate(inputs, output, model, direction, device, video):
               help="safetensors + JSON (what mosaicgan loads) or an ONNX graph for any ONNX "
                    "runtime: dynamic batch and size, the mask as 4th input channel, the "
                    "residual step inside; prefill, paste and the safety gate stay outside "
-                   "(see mosaicgan.models.export) [safetensors].")
+                   "(see mosaicgan.models.export).")
 def export(run, output, half, format_):
     """Export a run's generator(s) alone, the form a model is shipped in."""
     from . import api
