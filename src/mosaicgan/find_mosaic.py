@@ -138,6 +138,14 @@ class MosaicRegion:
 
 
 MAX_FRACTIONAL = 4  # fractional grid estimates searched, best first
+# How well (R) a fractional grid must explain the edges of a region found on it. A mosaic
+# rescaled as a whole keeps square cells (R >= 0.88 measured, JPEG 60 included);
+# architecture (windows, bricks, tiles) has periodic edges too, mostly of two pitches
+# (R <= 0.86 on Sun-Hays' buildings, all with cells 3 % or more from square), so cells
+# that are not square need a near-perfect fit.
+FIT_SQUARE = 0.8
+FIT_STRETCHED = 0.95
+SQUARE = 1.02  # pitches this close (ratio) are square cells
 MAX_ASPECT = 1.5  # cells stretched more than this (a 4:3 picture shown 16:9 is 1.33) are none
 # An integer region whose refined pitch drifts from its block by this many px across it
 # is a rescaled mosaic seen through the nearest integer grid (JPEG noise alone: < 1 px).
@@ -408,13 +416,19 @@ def _fractional_regions(image: np.ndarray, y: np.ndarray, first: list[GridEstima
             for r in regions:
                 mask = r.mask & ~taken
                 if mask.sum() < 0.8 * r.mask.sum() \
-                        or fit(y, r.box, r.grid.pitch, mask) < R_REGION \
+                        or fit(y, r.box, r.grid.pitch, mask) < _fit_needed(r.grid) \
                         or any(_inside(r.box, f.box) for f in found + exact):
                     continue  # (natural texture can look like cells once resampled; a
                     # piece of a mosaic found already, through another grid)
                 taken = taken | mask
                 found.append(MosaicRegion(r.box, r.grid, mask, r.score))
     return found
+
+
+def _fit_needed(grid: CellGrid) -> float:
+    """The R a region on this fractional grid needs (square cells or not)."""
+    px, py = grid.pitch
+    return FIT_SQUARE if max(px, py) <= SQUARE * min(px, py) else FIT_STRETCHED
 
 
 def _on_grid(image: np.ndarray, grid: CellGrid, taken: np.ndarray, min_block: int,
