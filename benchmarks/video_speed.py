@@ -25,8 +25,10 @@ Jobs:
 ``--mosaic-scale 1.5`` makes each mosaiced frame 1.5 times larger (a 1080p frame for a
 720p clip), mosaics it there (block 16) and shrinks it to the clip's size (INTER_AREA):
 a 1080p video mosaiced and then transcoded to 720p, cells of 10.67 px. The restore jobs
-report the frames where a region was restored and the PSNR inside the mosaic against
-the clean clip (the same pan without the mosaic).
+report the frames where a mosaic was found (restored, or kept mosaiced because the gate
+refused its track: the clip pans over the astronaut, whose face the mosaic hides in some
+frames), those restored, and the PSNR inside the mosaic against the clean clip (the same
+pan without the mosaic).
 """
 
 from __future__ import annotations
@@ -161,8 +163,13 @@ def worker(job: str, src: str, dst: str, opts: dict) -> None:
            "fps": report.frames_written / seconds, "peak_mb": rss_mb(),
            "end_mb": rss_mb("VmRSS"), "start_mb": rss_before}
     if job.startswith("restore") or job.startswith("shipped"):
-        out["restored_frames"] = len({i for e in report.synthesized.values()
-                                      for i in range(e["frames"][0], e["frames"][1] + 1)})
+        def frames(*tables: dict) -> int:
+            return len({i for t in tables for e in t.values()
+                        for i in range(e["frames"][0], e["frames"][1] + 1)})
+
+        out["restored_frames"] = frames(report.synthesized)
+        # found: restored, or kept mosaiced because the gate refused its track
+        out["found_frames"] = frames(report.synthesized, report.withheld, report.refused)
         out["psnr"] = psnr_inside(dst, opts["clean"], box_mask(info.height, info.width, box))
     print(json.dumps(out))
 
@@ -235,14 +242,14 @@ def main() -> None:
                             {**opts, "clean": str(clips[seconds, False])})
                 rows.append([job, f"{seconds:g} s", r["frames"], f"{r['seconds']:.1f}",
                              f"{r['fps']:.2f}", f"{r['peak_mb']:.0f}", f"{r['end_mb']:.0f}",
-                             r.get("restored_frames", "-"),
+                             r.get("found_frames", "-"), r.get("restored_frames", "-"),
                              f"{r['psnr']:.2f}" if "psnr" in r else "-"])
     print(machine_line())
     print(f"\n{width}x{height} at {args.fps} fps, x264 crf {args.crf} preset {args.preset}, "
           f"batch {args.batch}, {os.cpu_count()} CPUs, torch threads = CPUs")
     print(f"mosaic: block 16 on a frame x{args.mosaic_scale:g} the clip's size, 10 % of it")
     print(table(["job", "clip", "frames", "wall s", "frames/s", "peak RSS MB", "RSS at end MB",
-                 "frames restored", "PSNR in mask dB"], rows))
+                 "frames found", "frames restored", "PSNR in mask dB"], rows))
     print(("" if quiet else "the machine never became quiet; ") + noise.verdict())
 
 
