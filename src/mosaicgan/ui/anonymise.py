@@ -16,7 +16,7 @@ from ..imageio import read_image, write_image
 from ..options import STYLES, RegionSpec, VideoOptions
 from ..regions.base import boxes_mask
 from ..regions.detectors import FACE_MARGIN, NUDITY_MARGIN
-from .boxes import box_from_corners, format_boxes, overlay, parse_boxes
+from .boxes import clicked, format_boxes, overlay, parse_boxes
 from .context import Context
 from .guard import EXPECTED, PROGRESS, TRACKED, fail, guarded, refused_upload
 from .media import Upload, take
@@ -117,14 +117,7 @@ def build(ctx: Context) -> None:
         if not st:
             raise fail("upload an image or a video first")
         x, y = (int(v) for v in evt.index)
-        corner = st.get("corner")
-        if corner is None:
-            st = {**st, "corner": [x, y]}
-        else:
-            box = box_from_corners(corner, (x, y))
-            st = {**st, "corner": None}
-            if box is not None:
-                text = format_boxes([*parse_boxes(text), box])
+        st, text = clicked(st, text, (x, y))
         return st, text, redraw(st, text)
 
     picture.select(click, [state, boxes], [state, boxes, picture], concurrency_limit=None)

@@ -39,6 +39,17 @@ def box_from_corners(a: tuple[int, int], b: tuple[int, int]) -> Box | None:
     return None if x1 == x0 or y1 == y0 else (x0, y0, x1 - x0, y1 - y0)
 
 
+def clicked(state: dict, text: str, point: tuple[int, int]) -> tuple[dict, str]:
+    """A click on the picture: the first corner of a box (kept in ``state["corner"]``), or
+    the second, which adds the box to the ``x,y,w,h`` lines of ``text``."""
+    corner = state.get("corner")
+    if corner is None:
+        return {**state, "corner": list(point)}, text
+    box = box_from_corners(corner, point)
+    return {**state, "corner": None}, (text if box is None
+                                       else format_boxes([*parse_boxes(text), box]))
+
+
 def overlay(image: np.ndarray, act: list[Box] | None = None, leave: list[Box] | None = None,
             mask: np.ndarray | None = None, corner: tuple[int, int] | None = None,
             labels: list[str] | None = None) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 from .. import api
 from ..imageio import read_image, read_metadata, write_image
 from ..regions.base import boxes_mask
-from .boxes import box_from_corners, format_boxes, overlay, parse_boxes
+from .boxes import clicked, overlay, parse_boxes
 from .context import SHIPPED, Context
 from .guard import EXPECTED, PROGRESS, TRACKED, fail, guarded, refused_upload
 from .media import Upload, take
@@ -124,14 +124,7 @@ def build(ctx: Context) -> gr.Dropdown:
         if not st:
             raise fail("upload a mosaiced image or video first")
         x, y = (int(v) for v in evt.index)
-        corner = st.get("corner")
-        if corner is None:
-            st = {**st, "corner": [x, y]}
-        else:
-            box = box_from_corners(corner, (x, y))
-            st = {**st, "corner": None}
-            if box is not None:
-                text = format_boxes([*parse_boxes(text), box])
+        st, text = clicked(st, text, (x, y))
         return st, text, redraw(st, ticked, text)
 
     picture.select(click, [state, found, added], [state, added, picture], concurrency_limit=None)
