@@ -21,6 +21,7 @@ import pytest
 from mosaicgan.detect.base import Detection
 from mosaicgan.imageio import read_image, read_metadata, write_image
 from mosaicgan.mosaic import mosaic_image
+from mosaicgan.options import DEFAULT_SHARPNESS
 from mosaicgan.regions.masks import box_mask
 
 from .conftest import ASTRONAUT_FACE, MarkerDetector, photo
@@ -297,7 +298,8 @@ def test_restore_edited_regions(page, tmp_path, shots, no_detections):
     labels = page.locator("#restore-found label")
     kept = [int(v) for v in re.findall(r"\d+", labels.nth(1).inner_text())[1:]]
     page.locator("#restore-go").click()
-    status(page, "restore-status", "Restored 1 of 1 region(s).")
+    status(page, "restore-status", f"Sharpness {DEFAULT_SHARPNESS:g} (")
+    sync_api.expect(page.locator("#restore-status")).to_contain_text("Restored 1 of 1 region(s).")
     page.screenshot(path=shots / "restore-edited.png", full_page=True)
     out = download(page, "restore-download", "two.png")
     got = read_image(out)
@@ -305,6 +307,16 @@ def test_restore_edited_regions(page, tmp_path, shots, no_detections):
     np.testing.assert_array_equal(got[~region], mosaiced[~region])
     assert (got[region] != mosaiced[region]).any(axis=-1).mean() > 0.5
     assert len(read_metadata(out)["synthesized"]) == 1 and read_metadata(out)["refused"] == []
+
+    # The sharpness dial: the faithful end restores the same region differently.
+    dial = page.locator("#restore-sharpness input[type=number]")
+    dial.fill("0")
+    dial.press("Enter")
+    page.locator("#restore-go").click()
+    status(page, "restore-status", "Sharpness 0 (")
+    faithful = read_image(download(page, "restore-download", "two.png"))
+    np.testing.assert_array_equal(faithful[~region], mosaiced[~region])
+    assert (faithful[region] != got[region]).any()
 
 
 def test_translate_with_a_run_found_under_the_runs_folder(page, tmp_path, no_detections):

@@ -22,7 +22,8 @@ from .jobs.train import screen_dataset, train_cyclegan, train_pix2pix
 from .jobs.translate import translate_files, translate_video
 from .models.export import export_model
 from .models.restorer import Restorer, RestoreResult, load_restorer
-from .models.shipped import default_model
+from .models.sharpness import has_dial
+from .models.shipped import default_model, sharp_model
 from .models.translator import Translator, load_translator
 from .mosaic import mosaic_image
 from .options import RegionSpec, VideoOptions
@@ -33,9 +34,10 @@ __all__ = [
     "BatchReport", "EvalReport", "ModelInfo", "PairsReport", "RegionSpec", "RestoreResult",
     "Restorer", "Translator", "VideoOptions", "cam_files", "default_model", "describe_model",
     "evaluate", "export_model", "find_models", "find_mosaic", "find_mosaic_files",
-    "find_regions", "given_regions", "heatmap_overlay", "is_video", "load_classifier",
+    "find_regions", "given_regions", "has_dial", "heatmap_overlay", "is_video",
+    "load_classifier",
     "load_restorer", "load_translator", "make_pairs", "mosaic_files", "mosaic_image",
     "mosaic_video", "redact", "restore_files", "restore_image", "restore_regions",
-    "restore_video", "screen_dataset", "train_cyclegan", "train_pix2pix", "translate_files",
-    "translate_video", "unpair_aligned", "video_frame",
+    "restore_video", "screen_dataset", "sharp_model", "train_cyclegan", "train_pix2pix",
+    "translate_files", "translate_video", "unpair_aligned", "video_frame",
 ]

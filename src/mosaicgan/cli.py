@@ -16,7 +16,14 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .options import CAM_METHOD_NAMES, STYLES, WHERE_CHOICES, RegionSpec, VideoOptions
+from .options import (
+    CAM_METHOD_NAMES,
+    DEFAULT_SHARPNESS,
+    STYLES,
+    WHERE_CHOICES,
+    RegionSpec,
+    VideoOptions,
+)
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -276,6 +283,25 @@ def train() -> None:
     """Train a model."""
 
 
+def sharpness_option(fn):
+    """--sharpness for the commands that restore (checked by the API: one line if wrong)."""
+    return click.option(
+        "--sharpness", type=float, default=None, metavar="A",
+        help="0 (faithful: the best PSNR, smooth) to 1 (sharp: plausible detail, lower "
+             "PSNR), any value between: the restorer's weights interpolated between its "
+             "faithful and its sharp model [default: the shipped model at "
+             f"{DEFAULT_SHARPNESS:g}; any other model as trained].")(fn)
+
+
+def _numbers(text: str, kind: type, option: str, example: str) -> list:
+    """A comma-separated list of numbers, or a usage error naming the option."""
+    try:
+        return [kind(v) for v in text.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a list like {example}",
+                                 param_hint=option) from None
+
+
 def loop_options(fn):
     """The options every trainer shares (the shared training loop's)."""
     options = [
@@ -365,11 +391,13 @@ def _run_training(train_fn, dataset, output, config, *, steps, epochs, batch, de
               help="Normalisation layers [batch, as the paper].")
 @click.option("--perceptual", type=click.FloatRange(0), default=None,
               help="Weight of an SRGAN-style feature loss on EfficientNet-Lite0 [0: off].")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=None,
+              help="Adam learning rate of both networks [2e-4, as the paper].")
 @click.option("--init-from", metavar="RUN|MODEL.json|default", default=None,
               help="Start the generator from another model's weights (fine-tuning; "
                    "'default' = the shipped restorer). Its architecture is kept.")
 def train_pix2pix(dataset, output, size, ngf, ndf, direction, gan_mode, lambda_l1, gan_weight,
-                  dropout, norm, perceptual, init_from, **loop):
+                  dropout, norm, perceptual, lr, init_from, **loop):
     """Train pix2pix (U-Net + PatchGAN + L1) on pairs from `mosaicgan pairs` or on an
     aligned A|B dataset (e.g. pix2pix's facades).
 
@@ -379,8 +407,7 @@ def train_pix2pix(dataset, output, size, ngf, ndf, direction, gan_mode, lambda_l
 
     config = {"size": size, "ngf": ngf, "ndf": ndf, "gan_mode": gan_mode,
               "lambda_l1": lambda_l1, "gan_weight": gan_weight, "dropout": dropout,
-              "norm": norm,
-              "perceptual_weight": perceptual}
+              "norm": norm, "perceptual_weight": perceptual, "lr": lr}
     _run_training(api.train_pix2pix, dataset, output, config, direction=direction,
                   init_from=init_from, **loop)
 
@@ -424,9 +451,10 @@ def train_cyclegan(dataset, output, size, ngf, ndf, folder_a, folder_b, blocks, 
               help="A run folder from `mosaicgan train pix2pix`, its .json, or default "
                    "(the model shipped in the package).")
 @click.option("--mask", default="auto", help="auto (find the mosaics) or a mask PNG.")
+@sharpness_option
 @click.option("--device", type=click.Choice(DEVICES), default="auto")
 @video_options
-def restore(inputs, output, model, mask, device, video):
+def restore(inputs, output, model, mask, sharpness, device, video):
     """Find mosaics (or take a mask) and restore them; nothing outside the masks changes.
 
     Where a face or nudity would appear in a restored region, that region stays mosaiced.
@@ -435,7 +463,7 @@ def restore(inputs, output, model, mask, device, video):
 
     report = api.restore_files(inputs, output, model=model,
                                mask=None if mask == "auto" else Path(mask), device=device,
-                               video=video, log=_log)
+                               sharpness=sharpness, video=video, log=_log)
     _finish(report, "restore")
 
 
@@ -491,28 +519,34 @@ def export(run, output, half, format_):
 @click.option("--model", default="default",
               help="A run folder, its .json, or default (the shipped model).")
 @click.option("--blocks", default="8,12,16", help="Block sizes, comma-separated.")
+@click.option("--sharpness", "sharpness", default=None, metavar="A[,A...]",
+              help="Evaluate the model at each of these points of its sharpness dial, "
+                   "e.g. 0,0.5,1 (0 faithful, 1 sharp) [default: the model's default].")
 @click.option("--where", type=click.Choice(["random", "cam"]), default="random")
 @click.option("--target", default="auto", help="CAM class for --where cam.")
 @click.option("--per-image", type=click.IntRange(1), default=2, help="Regions per photo.")
 @click.option("--seed", type=int, default=0)
 @click.option("--device", type=click.Choice(DEVICES), default="auto")
-def evaluate(photos, output, model, blocks, where, target, per_image, seed, device):
-    """Measure restoration inside the masks (PSNR, SSIM, KID) against baselines: the
-    mosaic itself, bicubic interpolation of the block means, and Telea inpainting."""
+def evaluate(photos, output, model, blocks, sharpness, where, target, per_image, seed,
+             device):
+    """Measure restoration inside the masks (PSNR, SSIM, KID, a feature distance) against
+    baselines: the mosaic itself, bicubic interpolation of the block means, and Telea
+    inpainting; with --sharpness, the model at each point of its dial."""
     from . import api
+    from .jobs.evaluate import row_label
 
-    try:
-        block_list = [int(b) for b in blocks.split(",")]
-    except ValueError:
-        raise click.BadParameter(f"{blocks!r} is not a list like 8,12,16") from None
+    block_list = _numbers(blocks, int, "--blocks", "8,12,16")
+    values = [None] if sharpness is None else _numbers(sharpness, float, "--sharpness",
+                                                       "0,0.5,1")
     spec = RegionSpec(where, target=target)
-    report = api.evaluate(photos, output, model=model, blocks=block_list, where=spec,
-                          per_image=per_image, seed=seed, device=device, log=_log)
-    click.echo(f"{'method':>14} {'block':>5} {'PSNR':>7} {'SSIM':>6} {'KID':>9} {'n':>4}")
+    report = api.evaluate(photos, output, model=model, sharpness=values, blocks=block_list,
+                          where=spec, per_image=per_image, seed=seed, device=device, log=_log)
+    click.echo(f"{'method':>14} {'block':>5} {'PSNR':>7} {'SSIM':>6} {'KID':>9} "
+               f"{'feat':>7} {'n':>4}")
     for r in report.rows:
         kid = "-" if r["kid"] is None else f"{r['kid']:.4f}"
-        click.echo(f"{r['method']:>14} {r['block']:>5} {r['psnr']:>7.2f} {r['ssim']:>6.3f} "
-                   f"{kid:>9} {r['n']:>4}")
+        click.echo(f"{row_label(r):>14} {r['block']:>5} {r['psnr']:>7.2f} {r['ssim']:>6.3f} "
+                   f"{kid:>9} {r['feature_distance']:>7.4f} {r['n']:>4}")
     click.echo(f"report: {report.report_dir / 'report.html'}", err=True)
     if report.failed:
         _fail(f"{len(report.failed)} photo(s) failed (each named above)")
@@ -524,11 +558,12 @@ def evaluate(photos, output, model, blocks, where, target, per_image, seed, devi
 @click.option("--minutes", type=click.FloatRange(0.1), default=3.0,
               help="Training time budget.")
 @click.option("--seed", type=int, default=0)
-def demo(output, minutes, seed):
+@sharpness_option
+def demo(output, minutes, seed, sharpness):
     """Mosaic bundled photos, train a small pix2pix, find and restore the mosaics."""
     from .jobs.demo import run_demo
 
-    sheet = run_demo(output, minutes=minutes, seed=seed, log=_log)
+    sheet = run_demo(output, minutes=minutes, seed=seed, sharpness=sharpness, log=_log)
     click.echo(f"before/after sheet: {sheet}")
 
 

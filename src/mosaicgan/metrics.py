@@ -68,23 +68,83 @@ def region_crops(image: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
     return [image[y:y + h, x:x + w] for x, y, w, h in mask_boxes(mask)]
 
 
-def crop_features(crops: list[np.ndarray], classifier=None, size: int = 224) -> np.ndarray:
-    """``(N, 1280)`` pooled EfficientNet-Lite0 features of image crops (resized to size^2)."""
+def _crop_batch(crops: list[np.ndarray], size: int):
+    """Crops resized to ``size``^2 as a ``(N, 3, size, size)`` float tensor in [0, 1]."""
     import cv2
     import torch
 
+    batch = np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA
+                                 if min(c.shape[:2]) > size else cv2.INTER_CUBIC) for c in crops])
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).float().div(255)
+
+
+def _default_classifier(classifier=None):
     if classifier is None:
         from .regions.classifier import Classifier
 
         classifier = Classifier.default()
+    return classifier
+
+
+def crop_features(crops: list[np.ndarray], classifier=None, size: int = 224) -> np.ndarray:
+    """``(N, 1280)`` pooled EfficientNet-Lite0 features of image crops (resized to size^2)."""
+    import torch
+
+    classifier = _default_classifier(classifier)
     if not crops:
         return np.zeros((0, 1280), np.float32)
-    batch = np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA
-                                 if min(c.shape[:2]) > size else cv2.INTER_CUBIC) for c in crops])
-    x = torch.from_numpy(batch).permute(0, 3, 1, 2).float().div(255)
+    x = _crop_batch(crops, size)
     feats = []
     with torch.no_grad(), classifier.lock:
         for part in x.split(16):
             f = classifier.model.features(classifier.normalise(part.to(classifier.device)))
             feats.append(f.mean(dim=(2, 3)).cpu())
     return torch.cat(feats).numpy()
+
+
+# EfficientNet-Lite0's blocks that end a stage at 1/2, 1/4, 1/8, 1/16 and 1/32 of the
+# input: five levels of detail, as LPIPS takes five layers of its network.
+DISTANCE_BLOCKS = (0, 2, 4, 10, 14)
+MIN_DISTANCE_SIDE = 32  # smaller crops are enlarged to this (the deepest level is 1/32)
+
+
+def feature_distances(preds: list[np.ndarray], targets: list[np.ndarray],
+                      classifier=None) -> np.ndarray:
+    """``(N,)``: for each pair of crops (of one size each), an LPIPS-like distance (Zhang
+    et al. 2018) on EfficientNet-Lite0 at the crops' own resolution: at each of
+    :data:`DISTANCE_BLOCKS`, the features unit-normalised across channels, their squared
+    difference summed over channels and averaged over positions; the five levels summed.
+    Lower is closer.
+
+    Uncalibrated: LPIPS weighs each channel by weights learned from human judgements of
+    similarity; none are available offline, so every channel weighs 1 here (LPIPS's
+    "baseline" form) and the values are not comparable to LPIPS's.
+    """
+    import cv2
+    import torch
+
+    if len(preds) != len(targets):
+        raise ValueError(f"{len(preds)} crops against {len(targets)} targets")
+    classifier = _default_classifier(classifier)
+    net = classifier.model
+    out = np.zeros(len(preds), np.float64)
+    with torch.no_grad(), classifier.lock:
+        for n, (a, b) in enumerate(zip(preds, targets, strict=True)):
+            if a.shape != b.shape:
+                raise ValueError(f"crop {n}: {a.shape} against {b.shape}")
+            pair = np.stack([a, b])
+            short = min(a.shape[:2])
+            if short < MIN_DISTANCE_SIDE:
+                scale = MIN_DISTANCE_SIDE / short
+                size = (round(a.shape[1] * scale), round(a.shape[0] * scale))
+                pair = np.stack([cv2.resize(c, size, interpolation=cv2.INTER_CUBIC)
+                                 for c in pair])
+            x = torch.from_numpy(pair).permute(0, 3, 1, 2).float().div(255)
+            x = classifier.normalise(x.to(classifier.device))
+            x = torch.nn.functional.relu6(net._bn0(net._conv_stem(x)))
+            for i, block in enumerate(net._blocks[:max(DISTANCE_BLOCKS) + 1]):
+                x = block(x)
+                if i in DISTANCE_BLOCKS:
+                    f = x / (x.norm(dim=1, keepdim=True) + 1e-10)
+                    out[n] += float(((f[0] - f[1]) ** 2).sum(dim=0).mean())
+    return out

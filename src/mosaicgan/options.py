@@ -15,6 +15,11 @@ STYLES = ("mosaic", "blur", "solid")
 CAM_METHOD_NAMES = ("cam", "gradcam")
 
 
+# The shipped restorer's place on the sharpness dial (0 faithful .. 1 sharp) when none is
+# asked for: the compromise its eval measured (README, "Sharp or faithful").
+DEFAULT_SHARPNESS = 0.5
+
+
 def silent(_message: str) -> None:
     """A log that drops everything."""
 

@@ -21,10 +21,11 @@ from ..errors import InputError
 from ..find_mosaic import find_mosaic
 from ..imageio import read_image, write_image
 from ..models.device import pick_device
-from ..models.shipped import default_model
+from ..models.sharpness import check_sharpness
+from ..models.shipped import default_model, sharp_model
 from ..mosaic import mosaic_image
 from ..nets.pix2pix import Pix2PixConfig
-from ..options import Log
+from ..options import DEFAULT_SHARPNESS, Log
 from ..regions.masks import box_mask
 from ..sheets import before_after_sheet, screened
 from ..train.loop import LoopOptions, collate
@@ -84,8 +85,12 @@ def _calibrated_steps(seconds: float, batch: int, cfg: dict, dataset: Path) -> i
 
 
 def run_demo(out_dir: str | Path = "demo-output", minutes: float = 3.0, seed: int = 0,
-             log: Log = print) -> Path:
-    """Run the demo; return the path of the before/after sheet."""
+             sharpness: float | None = None, log: Log = print) -> Path:
+    """Run the demo; return the path of the before/after sheet.
+
+    sharpness: where on its dial the shipped model restores (None: its default)."""
+    if sharpness is not None:
+        check_sharpness(sharpness)  # before minutes of training
     out = Path(out_dir)
     photos = bundled_photos()
 
@@ -119,14 +124,16 @@ def run_demo(out_dir: str | Path = "demo-output", minutes: float = 3.0, seed: in
                                        checkpoint_every=max(steps // 4, 1)))
 
     log("4/5 finding and restoring the mosaics")
-    models = {"restored": run}
-    with contextlib.suppress(InputError):  # also the model shipped in the package, if any
-        models["default model"] = default_model()
+    models: dict[str, tuple[Path | str, float | None]] = {"restored": (run, None)}
+    with contextlib.suppress(InputError):  # also the models shipped in the package, if any
+        default_model(), sharp_model()
+        value = DEFAULT_SHARPNESS if sharpness is None else sharpness
+        models[f"default model, sharpness {value:g}"] = ("default", value)
     reports = {}
-    for label, model in models.items():
+    for label, (model, value) in models.items():
         folder = out / ("restored" if label == "restored" else "restored-default")
         reports[label] = (folder, restore_files([out / "mosaiced"], folder, model=model,
-                                                    log=log))
+                                                sharpness=value, log=log))
 
     log("5/5 writing the before/after sheet")
     rows = []

@@ -3,13 +3,16 @@
 Photos are mosaiced deterministically (regions as in ``pairs``: random rectangles and
 ellipses, or CAM regions), at each block size; each mosaic is restored by the model and
 by the baselines (the mosaic as is, bicubic interpolation of the block means, Telea
-inpainting); PSNR and SSIM are measured inside the masks and KID on the region crops.
+inpainting); PSNR and SSIM are measured inside the masks, KID and a feature distance on
+the region crops. With several sharpness values the model is restored at each one (the
+dial between the faithful and the sharp restorer), and the report plots PSNR against KID
+for every method and value, beside a grid of the same crops restored by each.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,21 +22,33 @@ import numpy as np
 from ..baselines import BASELINES, run_baseline
 from ..errors import ArgumentError, MosaicganError
 from ..imageio import list_images, read_image, write_image, write_json, write_text
-from ..metrics import crop_features, kid, masked_psnr, masked_ssim, region_crops
+from ..metrics import (
+    crop_features,
+    feature_distances,
+    kid,
+    masked_psnr,
+    masked_ssim,
+    region_crops,
+)
 from ..models.restorer import Restorer, load_restorer
 from ..mosaic import pixelate_array
 from ..options import Log, RegionSpec
 from ..pitch import CellGrid
+from ..plots import Series, scatter_svg
 from ..regions.choose import find_regions
 from ..regions.masks import random_region
 from ..sheets import before_after_sheet, screened
 
 METHODS = ("model", *BASELINES)
 MAX_SIDE = 768  # photos are scaled down to this longer side (speed; typical web images)
-SHEET_SAMPLES = 6
+GRID_SAMPLES = 6  # rows of the report's crop grid
 KID_NOTE = ("KID here is a proxy: it is computed on EfficientNet-Lite0 features of the "
             "region crops (the Inception-v3 weights of the original KID, and LPIPS/FID "
             "weights, are not available offline).")
+FEATURE_NOTE = ("The feature distance is LPIPS-like but uncalibrated: unit-normalised "
+                "EfficientNet-Lite0 features at five depths, every channel weighing 1 "
+                "(LPIPS learns those weights from human judgements; none are available "
+                "offline), so its values are not LPIPS's. Lower is closer.")
 
 
 @dataclass
@@ -99,14 +114,21 @@ def make_samples(photos: list[Path], blocks: Iterable[int], per_image: int, seed
 
 
 def evaluate(photos: str | Path, report_dir: str | Path, *, model: str | Path = "default",
+             sharpness: Sequence[float | None] = (None,),
              blocks: Iterable[int] = (8, 12, 16), where: str | RegionSpec = "random",
              per_image: int = 2, seed: int = 0, device: str = "auto",
              log: Log = print, progress: bool = True) -> EvalReport:
     """Restoration quality inside masks, model against baselines; writes report.json/html.
 
     model: a run folder, a model JSON, or ``default`` (the model shipped in the package).
+    sharpness: the model is evaluated at each of these points of its sharpness dial (see
+    :func:`mosaicgan.models.restorer.load_restorer`; None: its default).
     where: random regions, or ``RegionSpec("cam", target=...)``: the class's CAM region.
     """
+    values = list(sharpness) or [None]
+    if len(set(values)) != len(values):
+        raise ArgumentError(f"sharpness values repeat: {values}")
+    restorers = [load_restorer(model, device, value) for value in values]
     spec = RegionSpec(where) if isinstance(where, str) else where
     region_fn = None
     if spec.where == "cam":
@@ -114,16 +136,29 @@ def evaluate(photos: str | Path, report_dir: str | Path, *, model: str | Path = 
             return find_regions(image, spec).mask
     elif spec.where != "random":
         raise ArgumentError("eval regions are random or cam")
-    return evaluate_restorer(photos, report_dir, load_restorer(model, device), blocks=blocks,
+    return evaluate_restorer(photos, report_dir, restorers, blocks=blocks,
                              where=spec.where, region_fn=region_fn, per_image=per_image,
                              seed=seed, log=log, progress=progress)
 
 
-def evaluate_restorer(photos_dir: str | Path, report_dir: str | Path, restorer: Restorer, *,
-             blocks: Iterable[int] = (8, 12, 16), where: str = "random",
-             region_fn: Callable | None = None, per_image: int = 2, seed: int = 0,
-             log: Log = print, progress: bool = True) -> EvalReport:
-    """Run the evaluation and write ``report.json`` and ``report.html`` in report_dir."""
+def model_label(restorer: Restorer) -> str:
+    """The name of a restorer's outputs in a report: ``model``, or ``model 0.5`` at a
+    point of the sharpness dial."""
+    return "model" if restorer.sharpness is None else f"model {restorer.sharpness:g}"
+
+
+def evaluate_restorer(photos_dir: str | Path, report_dir: str | Path,
+                      restorer: Restorer | Sequence[Restorer], *,
+                      blocks: Iterable[int] = (8, 12, 16), where: str = "random",
+                      region_fn: Callable | None = None, per_image: int = 2, seed: int = 0,
+                      log: Log = print, progress: bool = True) -> EvalReport:
+    """Run the evaluation and write ``report.json`` and ``report.html`` in report_dir.
+
+    restorer: one, or several (e.g. one per sharpness), each with its own report rows."""
+    restorers = [restorer] if isinstance(restorer, Restorer) else list(restorer)
+    labels = [model_label(r) for r in restorers]
+    if len(set(labels)) != len(labels):
+        raise ArgumentError(f"restorers' labels repeat: {labels}")
     blocks = list(blocks)
     if not blocks or any(b < 1 for b in blocks):
         raise ArgumentError(f"blocks must be sizes of at least 1 px, got {blocks}")
@@ -137,68 +172,112 @@ def evaluate_restorer(photos_dir: str | Path, report_dir: str | Path, restorer: 
     for s in iterator:
         for name in BASELINES:
             s.outputs[name] = run_baseline(name, s.mosaic, s.mask, s.block, s.origin)
-        # The model knows the mask and the grid, as the bicubic baseline does.
-        result = restorer.restore(s.mosaic, s.mask,
-                                  [(s.mask, CellGrid.integer_grid(s.block, s.origin))])
-        refused += len(result.refused)
-        s.outputs["model"] = result.image
+        for label, r in zip(labels, restorers, strict=True):
+            # The model knows the mask and the grid, as the bicubic baseline does.
+            result = r.restore(s.mosaic, s.mask,
+                               [(s.mask, CellGrid.integer_grid(s.block, s.origin))])
+            refused += len(result.refused)
+            s.outputs[label] = result.image
 
+    methods = [(label, r.sharpness) for label, r in zip(labels, restorers, strict=True)]
+    methods += [(name, None) for name in BASELINES]
     rows = []
     for block in blocks:
         group = [s for s in samples if s.block == block]
         if not group:
             continue
-        real = crop_features([c for s in group for c in region_crops(s.clean, s.mask)])
-        for method in METHODS:
-            psnr = [masked_psnr(s.outputs[method], s.clean, s.mask) for s in group]
-            ssim = [masked_ssim(s.outputs[method], s.clean, s.mask) for s in group]
-            fake = crop_features([c for s in group
-                                  for c in region_crops(s.outputs[method], s.mask)])
-            k = kid(fake, real)
-            rows.append({"method": method, "block": block, "psnr": round(float(np.mean(psnr)), 4),
+        real_crops = [c for s in group for c in region_crops(s.clean, s.mask)]
+        real = crop_features(real_crops)
+        for label, sharp in methods:
+            psnr = [masked_psnr(s.outputs[label], s.clean, s.mask) for s in group]
+            ssim = [masked_ssim(s.outputs[label], s.clean, s.mask) for s in group]
+            crops = [c for s in group for c in region_crops(s.outputs[label], s.mask)]
+            k = kid(crop_features(crops), real)
+            rows.append({"method": "model" if label in labels else label, "sharpness": sharp,
+                         "block": block, "psnr": round(float(np.mean(psnr)), 4),
                          "ssim": round(float(np.mean(ssim)), 4),
-                         "kid": None if k is None else round(k, 6), "n": len(group)})
+                         "kid": None if k is None else round(k, 6),
+                         "feature_distance": round(float(np.mean(
+                             feature_distances(crops, real_crops))), 5),
+                         "n": len(group)})
     report_dir = Path(report_dir)
     write_json(report_dir / "report.json", rows)
-    _write_html(report_dir, rows, samples, refused, restorer)
+    _write_html(report_dir, rows, samples, refused, restorers, [m for m, _ in methods])
     return EvalReport(rows, report_dir, refused, failed)
 
 
-def _write_html(report_dir: Path, rows: list[dict], samples: list[Sample], refused: int,
-                restorer: Any) -> None:
-    chosen = samples[:: max(1, len(samples) // SHEET_SAMPLES)][:SHEET_SAMPLES]
-    images = []
-    for n, s in enumerate(chosen):
+def row_label(row: dict[str, Any]) -> str:
+    return row["method"] if row["sharpness"] is None else f"{row['method']} {row['sharpness']:g}"
+
+
+def trade_off_plots(rows: list[dict[str, Any]]) -> list[str]:
+    """One SVG per block: PSNR against the KID proxy, a point per method and sharpness
+    (the model's points joined in order of sharpness: the dial's path)."""
+    plots = []
+    for block in sorted({r["block"] for r in rows}):
+        group = [r for r in rows if r["block"] == block and r["kid"] is not None]
+        if not group:
+            continue
+        model = sorted((r for r in group if r["method"] == "model"),
+                       key=lambda r: -1 if r["sharpness"] is None else r["sharpness"])
+        series = [Series("model", [(r["kid"], r["psnr"], "" if r["sharpness"] is None
+                                    else f"{r['sharpness']:g}") for r in model], joined=True)]
+        series += [Series(m, [(r["kid"], r["psnr"], "") for r in group if r["method"] == m])
+                   for m in dict.fromkeys(r["method"] for r in group) if m != "model"]
+        plots.append(scatter_svg(series, "KID proxy (lower: more like real crops)",
+                                 "PSNR in the mask (dB)", f"block {block}"))
+    return plots
+
+
+def crop_grid(samples: list[Sample], labels: list[str]) -> np.ndarray:
+    """The same crops restored by each method (columns) for a few samples (rows), every
+    panel that shows what was under the mosaic screened by the safety gate."""
+    chosen = samples[:: max(1, len(samples) // GRID_SAMPLES)][:GRID_SAMPLES]
+    rows = []
+    for s in chosen:
         ys, xs = np.nonzero(s.mask)
         pad = 16
         y0, y1 = max(0, ys.min() - pad), ys.max() + pad + 1
         x0, x1 = max(0, xs.min() - pad), xs.max() + pad + 1
         mosaic, mask = s.mosaic[y0:y1, x0:x1], s.mask[y0:y1, x0:x1]
         row = [(mosaic, f"{s.photo} block {s.block}: mosaic")]
-        # Every panel but the mosaic shows what was under it: screened as a restoration.
         row += [(screened(mosaic, s.outputs[m][y0:y1, x0:x1], mask), m)
-                for m in METHODS if m != "mosaic"]
+                for m in labels if m != "mosaic"]
         row.append((screened(mosaic, s.clean[y0:y1, x0:x1], mask), "target"))
-        name = f"sheet_{n:02d}.png"
-        write_image(report_dir / name, before_after_sheet([row]))
-        images.append(name)
-    head = "".join(f"<th>{h}</th>" for h in ("method", "block", "PSNR (dB)", "SSIM", "KID", "n"))
+        rows.append(row)
+    return before_after_sheet(rows)
+
+
+def _write_html(report_dir: Path, rows: list[dict], samples: list[Sample], refused: int,
+                restorers: list[Restorer], labels: list[str]) -> None:
+    if samples:
+        write_image(report_dir / "grid.png", crop_grid(samples, labels))
+    columns = ("method", "sharpness", "block", "PSNR (dB)", "SSIM", "KID", "feature distance",
+               "n")
+    keys = ("method", "sharpness", "block", "psnr", "ssim", "kid", "feature_distance", "n")
+    head = "".join(f"<th>{h}</th>" for h in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in
-                         (r["method"], r["block"], r["psnr"], r["ssim"], r["kid"], r["n"]))
-        + "</tr>" for r in rows)
-    pics = "".join(f'<p><img src="{n}" alt="{n}"></p>' for n in images)
-    source = html.escape(str(getattr(restorer, "source", "")))
+        "<tr>" + "".join(f"<td>{html.escape('' if r[k] is None else str(r[k]))}</td>"
+                         for k in keys) + "</tr>" for r in rows)
+    plots = "".join(f'<figure class="plot">{svg}</figure>' for svg in trade_off_plots(rows))
+    sources = "; ".join(html.escape(str(getattr(r, "source", ""))) for r in restorers)
+    shown = " | ".join(["mosaic", *(m for m in labels if m != "mosaic"), "target"])
+    grid = '<p><img src="grid.png" alt="crops restored by each method"></p>' if samples else ""
     write_text(report_dir / "report.html", f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>mosaicgan eval</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em .8em;text-align:right}}
-table{{border-collapse:collapse}}tr:nth-child(even){{background:#f2f2f2}}</style></head>
+table{{border-collapse:collapse}}tr:nth-child(even){{background:#f2f2f2}}
+figure.plot{{display:inline-block;margin:0 1em 1em 0}}</style></head>
 <body><h1>mosaicgan eval</h1>
-<p>Model: {source}. Metrics inside the masks only. {refused} region(s) were kept mosaiced
+<p>Model: {sources}. Metrics inside the masks only. {refused} region(s) were kept mosaiced
 by the safety gate (a face or nudity in the restored result) and count as the mosaic.
 The model, like the bicubic baseline, is given each mosaic's grid (block and origin);
 <code>mosaicgan restore</code> finds it with find-mosaic.</p>
-<p>{html.escape(KID_NOTE)}</p>
+<p>{html.escape(KID_NOTE)} {html.escape(FEATURE_NOTE)}</p>
 <table><tr>{head}</tr>{body}</table>
-<h2>Samples (mosaic | model | bicubic | inpaint_telea | target)</h2>{pics}</body></html>
+<h2>Faithful or sharp: PSNR against the KID proxy</h2>
+<p>Up is closer to the original pixel by pixel; left is closer to real photographs in
+distribution. A model's points are joined in order of sharpness.</p>
+{plots}
+<h2>The same crops, restored by each ({html.escape(shown)})</h2>{grid}</body></html>
 """)

@@ -43,14 +43,17 @@ def restore_regions(image: np.ndarray, mask: np.ndarray | None = None
 def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *,
                   model: str | Path | None = "default",
                   mask: str | Path | None = None, device: str = "auto",
+                  sharpness: float | None = None,
                   video: VideoOptions = DEFAULT_VIDEO, log: Log = print) -> BatchReport:
     """Restore each image (mask given, or found) into ``out_dir/<stem>.png``; a video into
     ``out_dir/<name>`` (streamed, regions tracked, audio copied).
 
     Regions refused by the safety gate stay as they were; the log says which and why.
     The PNG's metadata lists the regions synthesised and those refused.
+    sharpness: where on the model's sharpness dial to restore (see
+    :func:`mosaicgan.models.restorer.load_restorer`).
     """
-    restorer = load_restorer(model, device)
+    restorer = load_restorer(model, device, sharpness)
     report = BatchReport()
     mask_path = Path(mask) if mask is not None else None
 

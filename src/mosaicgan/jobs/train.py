@@ -18,10 +18,10 @@ from ..imageio import write_text
 from ..models.checkpoint import Checkpoint, load_checkpoint
 from ..models.shipped import default_model
 from ..nets.cyclegan import CycleGANConfig
-from ..nets.pix2pix import KIND, Pix2PixConfig
+from ..nets.pix2pix import GENERATOR_SHAPE, KIND, Pix2PixConfig
 from ..options import Log
 from ..train.cyclegan import CycleGAN
-from ..train.loop import LoopOptions, run_training, saved_options
+from ..train.loop import LoopOptions, run_training, saved_args, saved_options
 from ..train.pix2pix import Pix2Pix
 
 
@@ -136,12 +136,19 @@ def train_pix2pix(dataset: str | Path, run_dir: str | Path, *,
     return _train(make_trainer, train_set, val_set, run_dir, opts, epochs=epochs,
                   resume=resume, log=log,
                   args={"dataset": str(dataset), "direction": direction, "epochs": epochs,
-                        "init_from": None if start_from is None else str(start_from.path)})
+                        "init_from": _init_source(init_from, start_from, run_dir, resume)})
 
 
-# What fixes a pix2pix generator's weights' shapes and meaning (fine-tuning keeps these;
-# it also keeps the source's dropout unless told otherwise).
-GENERATOR_SHAPE = ("size", "mask_channel", "residual", "prefill", "ngf", "norm")
+def _init_source(init_from: str | Path | None, start_from: Checkpoint | None,
+                 run_dir: Path, resume: bool) -> str | None:
+    """What the run records it was fine-tuned from (the sharpness dial's faithful end):
+    ``default`` for the shipped model (portable), else the source's path; a resumed run
+    keeps what it recorded."""
+    if resume:
+        return (saved_args(run_dir) or {}).get("init_from")
+    if start_from is None:
+        return None
+    return "default" if str(init_from) == "default" else str(start_from.path.resolve())
 
 
 def _generator_source(init_from: str | Path) -> Checkpoint:

@@ -178,8 +178,9 @@ def choose_backend(module: torch.nn.Module, sample: torch.Tensor, device: torch.
     # Keyed by channels and pixels to the nearest power of two: a folder of photos of
     # slightly different sizes shares one decision.
     pixels = 2 ** round(math.log2(max(1, sample.shape[-1] * sample.shape[-2])))
+    # (A workload may name its weights itself: one decision for a family of them.)
     return choose(paths, prepare, output_gap, OUTPUT_TOLERANCE, device,
-                  {"task": "inference", **workload, "weights": digest,
+                  {"task": "inference", "weights": digest, **workload,
                    "channels": in_channels, "pixels": pixels},
                   use_cache=use_cache)
 

@@ -33,6 +33,7 @@ from typing import Any
 from ..nets import cyclegan, per_sample_norm, pix2pix
 from .backends import onnx_model
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .sharpness import FINE_TUNED_FROM, recorded_source
 
 FORMATS = ("safetensors", "onnx")
 
@@ -58,7 +59,8 @@ def export_model(run: str | Path, out: str | Path, *, half: bool = True,
     return save_checkpoint(out_json.parent, kind=ckpt.kind, config=ckpt.config, step=ckpt.step,
                            modules=modules, json_name=out_json.name,
                            extra={"exported_from": str(ckpt.path), "dtype":
-                                  "float16" if half else "float32", "card": card or {}})
+                                  "float16" if half else "float32", "card": card or {},
+                                  FINE_TUNED_FROM: recorded_source(ckpt)})
 
 
 def export_onnx(ckpt: Checkpoint, out: Path) -> list[Path]:

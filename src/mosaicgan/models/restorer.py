@@ -23,10 +23,12 @@ from ..find_mosaic import MosaicRegion, find_mosaic_regions, regions_mask
 from ..geometry import Box, component_masks
 from ..nets import per_sample_norm
 from ..nets.pix2pix import KIND, Pix2PixConfig, build_generator, generator_input, generator_output
+from ..options import DEFAULT_SHARPNESS
 from ..pitch import CellGrid, resample, to_integer_grid
 from .backends import fast_generator
 from .checkpoint import load_checkpoint
 from .device import pick_device
+from .sharpness import check_sharpness, load_interpolated, model_pair
 from .shipped import default_model
 
 CONTEXT = 1.5  # the generator sees the region's box grown by half
@@ -155,20 +157,28 @@ class Restorer:
     """
 
     def __init__(self, generator: torch.nn.Module, cfg: Pix2PixConfig, device: torch.device,
-                 source: str = "", match_cells: bool = True):
-        # The fastest backend here (torch, ONNX Runtime, OpenVINO), measured on first use.
-        self.G = fast_generator(per_sample_norm(generator).to(device).eval(), device,
-                                {"use": "restore"})
+                 source: str = "", match_cells: bool = True, sharpness: float | None = None,
+                 weights_key: str | None = None):
+        # The fastest backend here (torch, ONNX Runtime, OpenVINO), measured on first use
+        # (once per set of weights, or per dial: weights_key).
+        workload = {"use": "restore", **({"weights": weights_key} if weights_key else {})}
+        self.G = fast_generator(per_sample_norm(generator).to(device).eval(), device, workload)
         self.cfg = cfg
         self.device = device
         self.source = source
+        self.sharpness = sharpness  # where on the dial its weights are (None: not a pair's)
         # Shift each restored cell back to the mosaic's colour for it (cells.py): never
         # further from the truth, and it removes the generator's colour drift.
         self.match_cells = match_cells
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto",
-                        match_cells: bool = True) -> Restorer:
+                        match_cells: bool = True, sharpness: float | None = None) -> Restorer:
+        """The restorer in ``path``; with ``sharpness`` (0 to 1), its generator interpolated
+        between the pair ``path`` belongs to (:mod:`.sharpness`): 0 the faithful model,
+        1 the sharp one."""
+        if sharpness is not None:
+            sharpness = check_sharpness(sharpness)  # (before any file is read)
         ckpt = load_checkpoint(path)
         if ckpt.kind != KIND:
             raise ModelError(f"{ckpt.path}: is a {ckpt.kind} model; restore needs a pix2pix "
@@ -178,8 +188,13 @@ class Restorer:
             raise ModelError(f"{ckpt.path}: was trained without masks (an image translation "
                              "model); use `mosaicgan translate` for it")
         G = build_generator(cfg)
-        ckpt.load_module("G", G)
-        return cls(G, cfg, pick_device(device), str(ckpt.path), match_cells)
+        if sharpness is None:
+            ckpt.load_module("G", G)
+            return cls(G, cfg, pick_device(device), str(ckpt.path), match_cells)
+        pair = model_pair(ckpt)
+        load_interpolated(pair, sharpness, "G", G)
+        return cls(G, cfg, pick_device(device), pair.describe(sharpness), match_cells,
+                   sharpness, pair.key())
 
     def _generated(self, plans: list[RegionPlan], batch: int) -> list[np.ndarray]:
         """The generator's (ungated) output for each plan's crop, in batches of at most
@@ -411,7 +426,15 @@ def grid_for(region: np.ndarray, grids: list[Grid] | None) -> CellGrid | None:
     return best
 
 
-def load_restorer(model: str | Path | None = "default", device: str = "auto") -> Restorer:
-    """A Restorer from a run folder or model JSON; ``default`` or None: the shipped model."""
-    path = default_model() if model in (None, "default") else model
-    return Restorer.from_checkpoint(path, device=device)
+def load_restorer(model: str | Path | None = "default", device: str = "auto",
+                  sharpness: float | None = None) -> Restorer:
+    """A Restorer from a run folder or model JSON; ``default`` or None: the shipped model.
+
+    sharpness: 0 (faithful) to 1 (sharp), the generator interpolated between the model's
+    pair (:mod:`.sharpness`). None: for the shipped model :data:`DEFAULT_SHARPNESS`, for
+    any other the model as it was trained."""
+    shipped = model in (None, "default")
+    if shipped and sharpness is None:
+        sharpness = DEFAULT_SHARPNESS
+    return Restorer.from_checkpoint(default_model() if shipped else model, device=device,
+                                    sharpness=sharpness)

@@ -1,4 +1,5 @@
-"""The restoration model shipped in the package (``weights/``)."""
+"""The restoration models shipped in the package (``weights/``): the default (faithful)
+restorer and its sharp partner (see :mod:`mosaicgan.models.sharpness`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,19 @@ from ..errors import InputError
 
 def default_model() -> Path:
     """The restoration model shipped in the package (safetensors + JSON)."""
-    path = Path(str(resources.files("mosaicgan").joinpath("weights", "restore.json")))
+    return _shipped("restore.json", "this installation ships no default restoration model; "
+                                    "give --model RUN_DIR")
+
+
+def sharp_model() -> Path:
+    """The shipped sharp restorer: the default one fine-tuned with a cGAN and a feature
+    loss (the other end of the sharpness dial)."""
+    return _shipped("restore_sharp.json", "this installation ships no sharp restoration "
+                                          "model; --sharpness needs one")
+
+
+def _shipped(name: str, missing: str) -> Path:
+    path = Path(str(resources.files("mosaicgan").joinpath("weights", name)))
     if not path.is_file():
-        raise InputError(None, "this installation ships no default restoration model; "
-                               "give --model RUN_DIR")
+        raise InputError(None, missing)
     return path

@@ -15,6 +15,9 @@ from torch import Tensor, nn
 from .unet import UNet
 
 KIND = "pix2pix"
+# What fixes a generator's weights' shapes and meaning: fine-tuning keeps these, and two
+# generators interpolate (the sharpness dial) only when they agree on them.
+GENERATOR_SHAPE = ("size", "mask_channel", "residual", "prefill", "ngf", "norm")
 PREFILLS = ("none", "bicubic")
 
 

@@ -182,6 +182,12 @@ def saved_options(run_dir: str | Path) -> tuple[dict, LoopOptions] | None:
     return meta["config"], LoopOptions(**meta["loop"])
 
 
+def saved_args(run_dir: str | Path) -> dict | None:
+    """The arguments an existing run recorded (its dataset, what it was fine-tuned from)."""
+    path = Path(run_dir) / CHECKPOINT_JSON
+    return json.loads(path.read_text()).get("args") if path.is_file() else None
+
+
 @dataclass
 class _Run:
     """What one training run holds once set up: the trainer, where it runs, how it saves."""

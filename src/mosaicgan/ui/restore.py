@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import api
 from ..imageio import read_image, read_metadata, write_image
+from ..options import DEFAULT_SHARPNESS
 from ..regions.base import boxes_mask
 from .boxes import clicked, overlay, parse_boxes
 from .context import SHIPPED, Context
@@ -44,6 +45,12 @@ def build(ctx: Context) -> gr.Dropdown:
             upload = gr.File(label="Mosaiced image or video", elem_id="restore-upload")
             model = gr.Dropdown(ctx.choices("restore"), value=SHIPPED, label="Model",
                                 elem_id="restore-model")
+            sharpness = gr.Slider(0, 1, value=DEFAULT_SHARPNESS, step=0.1,
+                                  label="Sharpness: 0 faithful (smooth, closest to the "
+                                        "original pixel by pixel), 1 sharp (plausible "
+                                        "detail, invented)", elem_id="restore-sharpness",
+                                  info="For the shipped model, and models fine-tuned from "
+                                       "another; others restore as trained.")
             found = gr.CheckboxGroup([], label="Mosaics found (untick one to leave it)",
                                      elem_id="restore-found")
             added = gr.Textbox(label="More regions (x,y,w,h per line): click two opposite "
@@ -143,7 +150,7 @@ def build(ctx: Context) -> gr.Dropdown:
     clear.click(clear_added, [state, found], [state, added, picture], concurrency_limit=None)
 
     @guard
-    def run(st: dict, source: str, ticked: list[str], text: str,
+    def run(st: dict, source: str, sharp: float, ticked: list[str], text: str,
             progress: gr.Progress = TRACKED) -> tuple[Any, ...]:
         up = Upload.from_state(st)
         if up is None:
@@ -165,8 +172,10 @@ def build(ctx: Context) -> gr.Dropdown:
             raise fail("no mosaic was found: draw the regions to restore on the picture")
         progress(0, desc="restoring")
         lines: list[str] = []
+        dial = api.has_dial(source or SHIPPED)
         report = api.restore_files([up.src], up.job / "out", model=source or SHIPPED,
-                                   mask=mask_file, log=lines.append)
+                                   mask=mask_file, sharpness=sharp if dial else None,
+                                   log=lines.append)
         if report.failed:
             raise fail(ctx.workspace.short(report.failed[0][1]))
         out = Path(report.written[0])
@@ -179,11 +188,14 @@ def build(ctx: Context) -> gr.Dropdown:
         else:
             after = read_image(out)
             note = _image_note(read_metadata(out) or {})
+        note += (f"\n\nSharpness {sharp:g} (0 faithful, 1 sharp)." if dial else
+                 "\n\nThis model has no sharpness dial: restored as trained.")
         return (redraw(st, ticked, text), (up.picture(), after),
                 shown(out if up.video else None, up.video),
                 shown(out), note)
 
-    go.click(run, [state, model, found, added], [picture, compare, video, download, status],
+    go.click(run, [state, model, sharpness, found, added],
+             [picture, compare, video, download, status],
              concurrency_id="job", concurrency_limit=1, show_progress_on=compare)
     return model
 
