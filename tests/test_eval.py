@@ -22,11 +22,13 @@ def test_eval_writes_every_method_and_block(tiny_model, photos_dir, tmp_path, no
     assert {(r["method"], r["block"]) for r in rows} == {
         (m, b) for m in ("model", "mosaic", "bicubic", "inpaint_telea") for b in (8, 12)}
     for r in rows:
-        assert set(r) == {"method", "block", "psnr", "ssim", "kid", "n"} and r["n"] == 4
+        assert set(r) == {"method", "sharpness", "block", "psnr", "ssim", "kid",
+                          "feature_distance", "n"} and r["n"] == 4
         assert 5 < r["psnr"] < 60 and -1 <= r["ssim"] <= 1 and r["kid"] is not None
+        assert r["sharpness"] is None  # a model without a dial, and the baselines
     html = (tmp_path / "report" / "report.html").read_text()
-    assert "proxy" in html and "sheet_00.png" in html
-    assert (tmp_path / "report" / "sheet_00.png").is_file()
+    assert "proxy" in html and 'src="grid.png"' in html and html.count("<svg") == 2
+    assert (tmp_path / "report" / "grid.png").is_file()
 
     # The mosaic and bicubic rows, computed independently from the same samples.
     from mosaicgan.imageio import list_images

@@ -317,8 +317,8 @@ def test_eval_sheets_withhold_the_face_under_the_mosaic(tmp_path, tiny_model):
                       where="cam", region_fn=lambda image: face, log=lambda _: None,
                       progress=False)
     assert report.rows
-    sheet = read_image(tmp_path / "report" / "sheet_00.png")
-    # The last tile is the target: her clean face, withheld.
+    sheet = read_image(tmp_path / "report" / "grid.png")
+    # One row (one sample); its last tile is the target: her clean face, withheld.
     last = sheet[30:-10, -150:]
     assert (np.abs(last.astype(int) - WITHHELD_GREY) <= 2).all(axis=2).mean() > 0.8
 

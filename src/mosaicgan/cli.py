@@ -515,7 +515,7 @@ def export(run, output, half, format_):
 @main.command("eval")
 @click.argument("photos", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Report folder: report.json, report.html, sample sheets.")
+              help="Report folder: report.json, report.html (tables, PSNR-vs-KID plots), grid.png.")
 @click.option("--model", default="default",
               help="A run folder, its .json, or default (the shipped model).")
 @click.option("--blocks", default="8,12,16", help="Block sizes, comma-separated.")
