@@ -6,8 +6,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-WIDTH, HEIGHT = 520, 360
-MARGIN = (64, 24, 24, 52)  # left, right, top, bottom (px)
+WIDTH, HEIGHT = 640, 360
+MARGIN = (64, 134, 24, 52)  # left, right (the legend's), top, bottom (px)
 COLOURS = ("#c0392b", "#2471a3", "#229954", "#7d3c98", "#d68910", "#515a5a")
 
 
@@ -75,8 +75,8 @@ def scatter_svg(series: list[Series], x_label: str, y_label: str, title: str) ->
             if label:
                 parts.append(f'<text x="{px(x) + 6:.1f}" y="{py(y) - 6:.1f}" '
                              f'fill="{colour}">{html.escape(label)}</text>')
-        ly = top + 14 + 14 * i
-        parts.append(f'<circle cx="{left + pw - 110}" cy="{ly - 4}" r="4" fill="{colour}"/>'
-                     f'<text x="{left + pw - 100}" y="{ly}">{html.escape(s.name)}</text>')
+        ly = top + 14 + 16 * i  # the legend, right of the plot: it hides no point
+        parts.append(f'<circle cx="{left + pw + 16}" cy="{ly - 4}" r="4" fill="{colour}"/>'
+                     f'<text x="{left + pw + 26}" y="{ly}">{html.escape(s.name)}</text>')
     parts.append("</svg>")
     return "".join(parts)
