@@ -193,8 +193,10 @@ class Restorer:
             return cls(G, cfg, pick_device(device), str(ckpt.path), match_cells)
         pair = model_pair(ckpt)
         load_interpolated(pair, sharpness, "G", G)
+        # Between the ends the dial's points share one backend decision; at an end the
+        # weights are that model's own, and so is its decision (the same outputs exactly).
         return cls(G, cfg, pick_device(device), pair.describe(sharpness), match_cells,
-                   sharpness, pair.key())
+                   sharpness, pair.key() if 0 < sharpness < 1 else None)
 
     def _generated(self, plans: list[RegionPlan], batch: int) -> list[np.ndarray]:
         """The generator's (ungated) output for each plan's crop, in batches of at most
