@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from mosaicgan.cli import main
 from mosaicgan.data.paired import PairedDataset
 from mosaicgan.errors import ArgumentError, ModelError
-from mosaicgan.metrics import feature_distances
+from mosaicgan.metrics import distance_features, feature_distances
 from mosaicgan.models.restorer import Restorer
 from mosaicgan.models.sharpness import has_dial, interpolate_states
 from mosaicgan.mosaic import pixelate_array
@@ -114,11 +114,30 @@ def test_the_cli_says_a_bad_sharpness_in_one_line(sharp_model, tmp_path):
 
 
 def test_a_model_without_a_partner_says_so(tiny_model, sharp_model):
+    from mosaicgan.models.shipped import default_model
+
     assert has_dial(sharp_model) and not has_dial(tiny_model)
+    assert has_dial("default") and has_dial(default_model())  # (by name or by path)
     with pytest.raises(ModelError, match="no sharp or faithful partner"):
         Restorer.from_checkpoint(tiny_model, device="cpu", sharpness=0.5)
     # Without --sharpness any model restores as trained.
     assert Restorer.from_checkpoint(tiny_model, device="cpu").sharpness is None
+
+
+def test_a_resumed_fine_tune_keeps_its_partner(tiny_model, sharp_model, tiny_pairs, tmp_path):
+    import shutil
+
+    from mosaicgan.api import train_pix2pix
+    from mosaicgan.train.loop import LoopOptions
+
+    run = shutil.copytree(sharp_model, tmp_path / "run")
+    with detector_replaced(FakeDetector()):
+        train_pix2pix(tiny_pairs, run, resume=True, log=lambda _: None,
+                      loop=LoopOptions(steps=8, batch=4, progress=False, sample_every=0))
+    meta = json.loads((run / "checkpoint.json").read_text())
+    source = (Path(tiny_model) / "checkpoint.json").resolve()
+    assert meta["step"] == 8 and meta["args"]["init_from"] == str(source)
+    assert has_dial(run)
 
 
 def test_an_exported_sharp_model_keeps_its_partner(tiny_model, sharp_model, tmp_path):
@@ -166,6 +185,11 @@ def test_feature_distance_orders_by_likeness():
     blocky = pixelate_array(clean, np.ones(clean.shape[:2], bool), 16, (0, 0))
     d = feature_distances([clean, noisy, blocky], [clean] * 3)
     assert d[0] == pytest.approx(0, abs=1e-6) and d[1] > 0.05 and d[2] > 0.05
+    # The originals' features computed once (as eval does) give the same distances.
+    once = distance_features([clean])
+    np.testing.assert_allclose(feature_distances([noisy, blocky], once * 2), d[1:], rtol=1e-6)
+    with pytest.raises(ValueError, match="differ in size"):
+        feature_distances([clean[:64]], once)
     with pytest.raises(ValueError):
         feature_distances([clean], [])
 

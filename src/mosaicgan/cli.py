@@ -533,7 +533,7 @@ def evaluate(photos, output, model, blocks, sharpness, where, target, per_image,
     baselines: the mosaic itself, bicubic interpolation of the block means, and Telea
     inpainting; with --sharpness, the model at each point of its dial."""
     from . import api
-    from .jobs.evaluate import row_label
+    from .jobs.evaluate import method_label
 
     block_list = _numbers(blocks, int, "--blocks", "8,12,16")
     values = [None] if sharpness is None else _numbers(sharpness, float, "--sharpness",
@@ -545,7 +545,8 @@ def evaluate(photos, output, model, blocks, sharpness, where, target, per_image,
                f"{'feat':>7} {'n':>4}")
     for r in report.rows:
         kid = "-" if r["kid"] is None else f"{r['kid']:.4f}"
-        click.echo(f"{row_label(r):>14} {r['block']:>5} {r['psnr']:>7.2f} {r['ssim']:>6.3f} "
+        label = method_label(r["method"], r["sharpness"])
+        click.echo(f"{label:>14} {r['block']:>5} {r['psnr']:>7.2f} {r['ssim']:>6.3f} "
                    f"{kid:>9} {r['feature_distance']:>7.4f} {r['n']:>4}")
     click.echo(f"report: {report.report_dir / 'report.html'}", err=True)
     if report.failed:

@@ -68,16 +68,6 @@ def region_crops(image: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
     return [image[y:y + h, x:x + w] for x, y, w, h in mask_boxes(mask)]
 
 
-def _crop_batch(crops: list[np.ndarray], size: int):
-    """Crops resized to ``size``^2 as a ``(N, 3, size, size)`` float tensor in [0, 1]."""
-    import cv2
-    import torch
-
-    batch = np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA
-                                 if min(c.shape[:2]) > size else cv2.INTER_CUBIC) for c in crops])
-    return torch.from_numpy(batch).permute(0, 3, 1, 2).float().div(255)
-
-
 def _default_classifier(classifier=None):
     if classifier is None:
         from .regions.classifier import Classifier
@@ -88,12 +78,15 @@ def _default_classifier(classifier=None):
 
 def crop_features(crops: list[np.ndarray], classifier=None, size: int = 224) -> np.ndarray:
     """``(N, 1280)`` pooled EfficientNet-Lite0 features of image crops (resized to size^2)."""
+    import cv2
     import torch
 
     classifier = _default_classifier(classifier)
     if not crops:
         return np.zeros((0, 1280), np.float32)
-    x = _crop_batch(crops, size)
+    batch = np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA
+                                 if min(c.shape[:2]) > size else cv2.INTER_CUBIC) for c in crops])
+    x = torch.from_numpy(batch).permute(0, 3, 1, 2).float().div(255)
     feats = []
     with torch.no_grad(), classifier.lock:
         for part in x.split(16):
@@ -108,43 +101,59 @@ DISTANCE_BLOCKS = (0, 2, 4, 10, 14)
 MIN_DISTANCE_SIDE = 32  # smaller crops are enlarged to this (the deepest level is 1/32)
 
 
-def feature_distances(preds: list[np.ndarray], targets: list[np.ndarray],
+def distance_features(crops: list[np.ndarray], classifier=None) -> list[list]:
+    """What :func:`feature_distances` compares, per crop: EfficientNet-Lite0's features at
+    each of :data:`DISTANCE_BLOCKS`, at the crop's own resolution (a crop shorter than
+    :data:`MIN_DISTANCE_SIDE` enlarged to it), unit-normalised across channels. Computed
+    once for crops compared many times (eval's originals, against every method)."""
+    import cv2
+    import torch
+
+    classifier = _default_classifier(classifier)
+    net = classifier.model
+    out = []
+    with torch.no_grad(), classifier.lock:
+        for crop in crops:
+            short = min(crop.shape[:2])
+            if short < MIN_DISTANCE_SIDE:
+                scale = MIN_DISTANCE_SIDE / short
+                crop = cv2.resize(crop, (round(crop.shape[1] * scale),
+                                         round(crop.shape[0] * scale)),
+                                  interpolation=cv2.INTER_CUBIC)
+            x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float()
+            x = classifier.normalise(x.div(255).to(classifier.device))
+            x = torch.nn.functional.relu6(net._bn0(net._conv_stem(x)))
+            levels = []
+            for i, block in enumerate(net._blocks[:max(DISTANCE_BLOCKS) + 1]):
+                x = block(x)
+                if i in DISTANCE_BLOCKS:
+                    levels.append(x[0] / (x[0].norm(dim=0, keepdim=True) + 1e-10))
+            out.append(levels)
+    return out
+
+
+def feature_distances(preds: list[np.ndarray], targets: list[np.ndarray] | list[list],
                       classifier=None) -> np.ndarray:
     """``(N,)``: for each pair of crops (of one size each), an LPIPS-like distance (Zhang
     et al. 2018) on EfficientNet-Lite0 at the crops' own resolution: at each of
     :data:`DISTANCE_BLOCKS`, the features unit-normalised across channels, their squared
     difference summed over channels and averaged over positions; the five levels summed.
-    Lower is closer.
+    Lower is closer. ``targets``: crops, or their :func:`distance_features`.
 
     Uncalibrated: LPIPS weighs each channel by weights learned from human judgements of
     similarity; none are available offline, so every channel weighs 1 here (LPIPS's
     "baseline" form) and the values are not comparable to LPIPS's.
     """
-    import cv2
-    import torch
-
     if len(preds) != len(targets):
         raise ValueError(f"{len(preds)} crops against {len(targets)} targets")
-    classifier = _default_classifier(classifier)
-    net = classifier.model
+    if targets and isinstance(targets[0], np.ndarray):
+        targets = distance_features(targets, classifier)
     out = np.zeros(len(preds), np.float64)
-    with torch.no_grad(), classifier.lock:
-        for n, (a, b) in enumerate(zip(preds, targets, strict=True)):
+    for n, (pred, target) in enumerate(zip(distance_features(preds, classifier), targets,
+                                           strict=True)):
+        for a, b in zip(pred, target, strict=True):
             if a.shape != b.shape:
-                raise ValueError(f"crop {n}: {a.shape} against {b.shape}")
-            pair = np.stack([a, b])
-            short = min(a.shape[:2])
-            if short < MIN_DISTANCE_SIDE:
-                scale = MIN_DISTANCE_SIDE / short
-                size = (round(a.shape[1] * scale), round(a.shape[0] * scale))
-                pair = np.stack([cv2.resize(c, size, interpolation=cv2.INTER_CUBIC)
-                                 for c in pair])
-            x = torch.from_numpy(pair).permute(0, 3, 1, 2).float().div(255)
-            x = classifier.normalise(x.to(classifier.device))
-            x = torch.nn.functional.relu6(net._bn0(net._conv_stem(x)))
-            for i, block in enumerate(net._blocks[:max(DISTANCE_BLOCKS) + 1]):
-                x = block(x)
-                if i in DISTANCE_BLOCKS:
-                    f = x / (x.norm(dim=1, keepdim=True) + 1e-10)
-                    out[n] += float(((f[0] - f[1]) ** 2).sum(dim=0).mean())
+                raise ValueError(f"crop {n}: features {tuple(a.shape)} against "
+                                 f"{tuple(b.shape)}: the crops differ in size")
+            out[n] += float(((a - b) ** 2).sum(dim=0).mean())
     return out

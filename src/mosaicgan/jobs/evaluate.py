@@ -24,6 +24,7 @@ from ..errors import ArgumentError, MosaicganError
 from ..imageio import list_images, read_image, write_image, write_json, write_text
 from ..metrics import (
     crop_features,
+    distance_features,
     feature_distances,
     kid,
     masked_psnr,
@@ -31,6 +32,7 @@ from ..metrics import (
     region_crops,
 )
 from ..models.restorer import Restorer, load_restorer
+from ..models.sharpness import check_sharpness
 from ..mosaic import pixelate_array
 from ..options import Log, RegionSpec
 from ..pitch import CellGrid
@@ -39,7 +41,6 @@ from ..regions.choose import find_regions
 from ..regions.masks import random_region
 from ..sheets import before_after_sheet, screened
 
-METHODS = ("model", *BASELINES)
 MAX_SIDE = 768  # photos are scaled down to this longer side (speed; typical web images)
 GRID_SAMPLES = 6  # rows of the report's crop grid
 KID_NOTE = ("KID here is a proxy: it is computed on EfficientNet-Lite0 features of the "
@@ -125,9 +126,8 @@ def evaluate(photos: str | Path, report_dir: str | Path, *, model: str | Path = 
     :func:`mosaicgan.models.restorer.load_restorer`; None: its default).
     where: random regions, or ``RegionSpec("cam", target=...)``: the class's CAM region.
     """
-    values = list(sharpness) or [None]
-    if len(set(values)) != len(values):
-        raise ArgumentError(f"sharpness values repeat: {values}")
+    # Every value checked before any model is read (one line for a bad one).
+    values = [None if v is None else check_sharpness(v) for v in sharpness] or [None]
     restorers = [load_restorer(model, device, value) for value in values]
     spec = RegionSpec(where) if isinstance(where, str) else where
     region_fn = None
@@ -141,10 +141,10 @@ def evaluate(photos: str | Path, report_dir: str | Path, *, model: str | Path = 
                              seed=seed, log=log, progress=progress)
 
 
-def model_label(restorer: Restorer) -> str:
-    """The name of a restorer's outputs in a report: ``model``, or ``model 0.5`` at a
-    point of the sharpness dial."""
-    return "model" if restorer.sharpness is None else f"model {restorer.sharpness:g}"
+def method_label(method: str, sharpness: float | None) -> str:
+    """The name of a method's outputs in a report: ``bicubic``, ``model``, or
+    ``model 0.5`` at a point of the sharpness dial."""
+    return method if sharpness is None else f"{method} {sharpness:g}"
 
 
 def evaluate_restorer(photos_dir: str | Path, report_dir: str | Path,
@@ -156,9 +156,10 @@ def evaluate_restorer(photos_dir: str | Path, report_dir: str | Path,
 
     restorer: one, or several (e.g. one per sharpness), each with its own report rows."""
     restorers = [restorer] if isinstance(restorer, Restorer) else list(restorer)
-    labels = [model_label(r) for r in restorers]
+    methods = [("model", r.sharpness) for r in restorers] + [(b, None) for b in BASELINES]
+    labels = [method_label(*m) for m in methods]
     if len(set(labels)) != len(labels):
-        raise ArgumentError(f"restorers' labels repeat: {labels}")
+        raise ArgumentError(f"methods repeat: {labels}")
     blocks = list(blocks)
     if not blocks or any(b < 1 for b in blocks):
         raise ArgumentError(f"blocks must be sizes of at least 1 px, got {blocks}")
@@ -172,42 +173,36 @@ def evaluate_restorer(photos_dir: str | Path, report_dir: str | Path,
     for s in iterator:
         for name in BASELINES:
             s.outputs[name] = run_baseline(name, s.mosaic, s.mask, s.block, s.origin)
-        for label, r in zip(labels, restorers, strict=True):
+        for label, r in zip(labels[:len(restorers)], restorers, strict=True):
             # The model knows the mask and the grid, as the bicubic baseline does.
             result = r.restore(s.mosaic, s.mask,
                                [(s.mask, CellGrid.integer_grid(s.block, s.origin))])
             refused += len(result.refused)
             s.outputs[label] = result.image
 
-    methods = [(label, r.sharpness) for label, r in zip(labels, restorers, strict=True)]
-    methods += [(name, None) for name in BASELINES]
     rows = []
     for block in blocks:
         group = [s for s in samples if s.block == block]
         if not group:
             continue
         real_crops = [c for s in group for c in region_crops(s.clean, s.mask)]
-        real = crop_features(real_crops)
-        for label, sharp in methods:
+        real, real_maps = crop_features(real_crops), distance_features(real_crops)
+        for (method, sharp), label in zip(methods, labels, strict=True):
             psnr = [masked_psnr(s.outputs[label], s.clean, s.mask) for s in group]
             ssim = [masked_ssim(s.outputs[label], s.clean, s.mask) for s in group]
             crops = [c for s in group for c in region_crops(s.outputs[label], s.mask)]
             k = kid(crop_features(crops), real)
-            rows.append({"method": "model" if label in labels else label, "sharpness": sharp,
+            rows.append({"method": method, "sharpness": sharp,
                          "block": block, "psnr": round(float(np.mean(psnr)), 4),
                          "ssim": round(float(np.mean(ssim)), 4),
                          "kid": None if k is None else round(k, 6),
                          "feature_distance": round(float(np.mean(
-                             feature_distances(crops, real_crops))), 5),
+                             feature_distances(crops, real_maps))), 5),
                          "n": len(group)})
     report_dir = Path(report_dir)
     write_json(report_dir / "report.json", rows)
-    _write_html(report_dir, rows, samples, refused, restorers, [m for m, _ in methods])
+    _write_html(report_dir, rows, samples, refused, restorers, labels)
     return EvalReport(rows, report_dir, refused, failed)
-
-
-def row_label(row: dict[str, Any]) -> str:
-    return row["method"] if row["sharpness"] is None else f"{row['method']} {row['sharpness']:g}"
 
 
 def trade_off_plots(rows: list[dict[str, Any]]) -> list[str]:
@@ -260,7 +255,7 @@ def _write_html(report_dir: Path, rows: list[dict], samples: list[Sample], refus
         "<tr>" + "".join(f"<td>{html.escape('' if r[k] is None else str(r[k]))}</td>"
                          for k in keys) + "</tr>" for r in rows)
     plots = "".join(f'<figure class="plot">{svg}</figure>' for svg in trade_off_plots(rows))
-    sources = "; ".join(html.escape(str(getattr(r, "source", ""))) for r in restorers)
+    sources = "; ".join(html.escape(r.source) for r in restorers)
     shown = " | ".join(["mosaic", *(m for m in labels if m != "mosaic"), "target"])
     grid = '<p><img src="grid.png" alt="crops restored by each method"></p>' if samples else ""
     write_text(report_dir / "report.html", f"""<!doctype html>

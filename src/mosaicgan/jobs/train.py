@@ -21,7 +21,7 @@ from ..nets.cyclegan import CycleGANConfig
 from ..nets.pix2pix import GENERATOR_SHAPE, KIND, Pix2PixConfig
 from ..options import Log
 from ..train.cyclegan import CycleGAN
-from ..train.loop import LoopOptions, run_training, saved_args, saved_options
+from ..train.loop import LoopOptions, run_training, saved_options
 from ..train.pix2pix import Pix2Pix
 
 
@@ -136,16 +136,12 @@ def train_pix2pix(dataset: str | Path, run_dir: str | Path, *,
     return _train(make_trainer, train_set, val_set, run_dir, opts, epochs=epochs,
                   resume=resume, log=log,
                   args={"dataset": str(dataset), "direction": direction, "epochs": epochs,
-                        "init_from": _init_source(init_from, start_from, run_dir, resume)})
+                        "init_from": _init_source(init_from, start_from)})
 
 
-def _init_source(init_from: str | Path | None, start_from: Checkpoint | None,
-                 run_dir: Path, resume: bool) -> str | None:
-    """What the run records it was fine-tuned from (the sharpness dial's faithful end):
-    ``default`` for the shipped model (portable), else the source's path; a resumed run
-    keeps what it recorded."""
-    if resume:
-        return (saved_args(run_dir) or {}).get("init_from")
+def _init_source(init_from: str | Path | None, start_from: Checkpoint | None) -> str | None:
+    """What a new run records it was fine-tuned from (the sharpness dial's faithful end):
+    ``default`` for the shipped model (portable), else the source's path."""
     if start_from is None:
         return None
     return "default" if str(init_from) == "default" else str(start_from.path.resolve())

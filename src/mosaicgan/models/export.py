@@ -60,7 +60,7 @@ def export_model(run: str | Path, out: str | Path, *, half: bool = True,
                            modules=modules, json_name=out_json.name,
                            extra={"exported_from": str(ckpt.path), "dtype":
                                   "float16" if half else "float32", "card": card or {},
-                                  FINE_TUNED_FROM: recorded_source(ckpt)})
+                                  FINE_TUNED_FROM: recorded_source(ckpt.meta)})
 
 
 def export_onnx(ckpt: Checkpoint, out: Path) -> list[Path]:

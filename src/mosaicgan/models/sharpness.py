@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ArgumentError, InputError, ModelError
+from ..errors import ArgumentError, InputError, ModelError, MosaicganError
 from ..nets.pix2pix import GENERATOR_SHAPE
 from .checkpoint import Checkpoint, find_checkpoint_json, load_checkpoint
 from .shipped import default_model, sharp_model
@@ -54,23 +54,34 @@ class ModelPair:
         return f"{self.sharp.path} at sharpness {alpha:g} (0: {self.faithful.path})"
 
     def key(self) -> str:
-        """Names the pair's weights (its files and their contents' sizes and steps): every
-        point of one dial shares a backend decision, so a new sharpness is not measured
-        again (the speed of a network does not depend on its weights' values)."""
-        parts = [f"{c.path.resolve()}:{c.step}:{sum(t.numel() for t in c.tensors.values())}"
-                 for c in (self.faithful, self.sharp)]
+        """Names the pair's weights (both tensor files: path, size, modification time):
+        the points between one dial's ends share a backend decision, so a new sharpness is
+        not measured again (a network's speed does not depend on its weights' values)."""
+        parts = []
+        for c in (self.faithful, self.sharp):
+            tensors = (c.path.parent / c.meta["tensors"]).resolve()
+            stat = tensors.stat()
+            parts.append(f"{tensors}:{stat.st_size}:{stat.st_mtime_ns}")
         return "dial " + hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def recorded_source(ckpt: Checkpoint) -> str | None:
-    """What ``ckpt`` records it was fine-tuned from, as written (None: nothing)."""
-    return ckpt.meta.get(FINE_TUNED_FROM) or (ckpt.meta.get("args") or {}).get("init_from")
+def recorded_source(meta: dict) -> str | None:
+    """What a model's JSON ``meta`` records it was fine-tuned from, as written (an exported
+    model's ``fine_tuned_from``, a run's ``args.init_from``; None: nothing)."""
+    return meta.get(FINE_TUNED_FROM) or (meta.get("args") or {}).get("init_from")
+
+
+def _is_shipped_default(json_path: Path) -> bool:
+    try:
+        return json_path.resolve() == default_model().resolve()
+    except InputError:  # (an installation without it)
+        return False
 
 
 def fine_tuned_from(ckpt: Checkpoint) -> Path | None:
     """The model ``ckpt`` was fine-tuned from, if it records one (a path relative to its
     JSON's folder, an absolute one, or ``default``: the shipped restorer)."""
-    source = recorded_source(ckpt)
+    source = recorded_source(ckpt.meta)
     if not source:
         return None
     if source == SHIPPED:
@@ -83,24 +94,20 @@ def has_dial(model: str | Path) -> bool:
     """Whether ``model`` (``default``, a run folder or a model JSON) has a sharpness dial:
     the shipped pair, or a model that records what it was fine-tuned from. Reads the JSON
     only."""
-    if str(model) == SHIPPED:
-        try:
-            sharp_model()
-        except InputError:
-            return False
-        return True
     try:
-        meta = json.loads(find_checkpoint_json(model).read_text())
-    except (OSError, ValueError, ModelError):
+        path = default_model() if str(model) == SHIPPED else find_checkpoint_json(model)
+        if _is_shipped_default(path):
+            return sharp_model().is_file()
+        return bool(recorded_source(json.loads(path.read_text())))
+    except (OSError, ValueError, MosaicganError):
         return False
-    return bool(meta.get(FINE_TUNED_FROM) or (meta.get("args") or {}).get("init_from"))
 
 
 def model_pair(ckpt: Checkpoint) -> ModelPair:
     """The pair ``ckpt`` belongs to: the shipped default with the shipped sharp model, or a
     sharp model with the model it was fine-tuned from. A ModelError when it has none, or
     when the two generators differ in shape."""
-    if ckpt.path.resolve() == default_model().resolve():
+    if _is_shipped_default(ckpt.path):
         pair = ModelPair(ckpt, load_checkpoint(sharp_model()))
     else:
         source = fine_tuned_from(ckpt)

@@ -182,12 +182,6 @@ def saved_options(run_dir: str | Path) -> tuple[dict, LoopOptions] | None:
     return meta["config"], LoopOptions(**meta["loop"])
 
 
-def saved_args(run_dir: str | Path) -> dict | None:
-    """The arguments an existing run recorded (its dataset, what it was fine-tuned from)."""
-    path = Path(run_dir) / CHECKPOINT_JSON
-    return json.loads(path.read_text()).get("args") if path.is_file() else None
-
-
 @dataclass
 class _Run:
     """What one training run holds once set up: the trainer, where it runs, how it saves."""
@@ -376,6 +370,9 @@ def run_training(make_trainer: Callable[[torch.device, torch.memory_format, bool
     first = collate([train_set[k] for k in StepSampler(len(train_set), opts.batch, opts.seed,
                                                         0, 1)])
     recorded = _recorded_path(run_dir) if resume and has_run else None
+    if resume and has_run:  # what the run recorded (e.g. what it was fine-tuned from) stays
+        given = {k: v for k, v in (args or {}).items() if v is not None}
+        args = {**json.loads((run_dir / CHECKPOINT_JSON).read_text()).get("args", {}), **given}
     run = _set_up(make_trainer, opts, run_dir, args, first, recorded, log)
     if not run.ddp.main:
         log = silent  # only rank 0 prints, writes checkpoints, samples and logs
