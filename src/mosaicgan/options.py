@@ -77,3 +77,33 @@ class RegionSpec:
         if self.where not in WHERE_CHOICES:
             raise ValueError(f"unknown region source {self.where!r}; choose one of "
                              f"{', '.join(WHERE_CHOICES)}")
+
+
+# What an output keeps of its input's metadata: ``safe`` keeps EXIF except what identifies
+# a person, a place or a device (GPS, serial numbers, owner names, the thumbnail, which
+# shows what the output hides), and the ICC profile; ``keep`` keeps it all; ``strip`` none
+# (the ICC profile is kept by every policy: it is colour, not metadata about anyone).
+METADATA_POLICIES = ("safe", "keep", "strip")
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """How a batch writes its outputs (see :mod:`mosaicgan.naming` for their names).
+
+    overwrite: replace an existing output (never an input); without it, an existing output
+    is skipped with a line. resume: skip, quietly, the outputs this command wrote before
+    (a record in the output folder says which), and redo those whose input changed.
+    metadata: one of :data:`METADATA_POLICIES`.
+    """
+
+    overwrite: bool = False
+    resume: bool = False
+    metadata: str = "safe"
+
+    def __post_init__(self) -> None:
+        if self.metadata not in METADATA_POLICIES:
+            raise ValueError(f"unknown metadata policy {self.metadata!r}; choose one of "
+                             f"{', '.join(METADATA_POLICIES)}")
+
+
+DEFAULT_OUTPUT = OutputOptions()
