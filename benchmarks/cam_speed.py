@@ -37,7 +37,8 @@ VARIANTS = {
 
 def load_photos(names: str, folder: str | None) -> list:
     if folder:
-        from mosaicgan.imageio import list_images, read_image
+        from mosaicgan.imageio import read_image
+        from mosaicgan.walk import list_images
 
         return [read_image(p) for p in list_images([Path(folder)])]
     import skimage.data

@@ -24,7 +24,7 @@ from common import table
 from mosaicgan.baselines import bicubic_from_blocks
 from mosaicgan.cells import match_cell_means
 from mosaicgan.detect import shared
-from mosaicgan.imageio import list_images
+from mosaicgan.walk import list_images
 from mosaicgan.jobs.evaluate import make_samples
 from mosaicgan.metrics import masked_psnr, masked_ssim
 from mosaicgan.models.restorer import Restorer

@@ -41,7 +41,8 @@ import numpy as np
 from PIL import Image
 
 from mosaicgan.find_mosaic import find_mosaic
-from mosaicgan.imageio import encode_jpeg, list_images, read_image
+from mosaicgan.imageio import encode_jpeg, read_image
+from mosaicgan.walk import list_images
 from mosaicgan.mosaic import pixelate_array
 from mosaicgan.regions.masks import box_mask, ellipse_mask, iou
 

@@ -187,7 +187,7 @@ def test_restoring_on_onnxruntime_matches_torch(tiny_model, monkeypatch, no_dete
         monkeypatch.setenv(backends.BACKEND_ENV, name)
         restorer = Restorer.from_checkpoint(tiny_model, device="cpu", match_cells=False)
         results[name] = restorer.restore(image, mask).image
-        assert restorer.G.decision.path.backend == name
+        assert restorer._net.decision.path.backend == name
     # Outputs within 1e-4 round to the same byte but for values at a rounding edge.
     assert np.abs(results["torch"].astype(int) - results["onnxruntime"].astype(int)).max() <= 1
     assert not np.array_equal(results["torch"], image)  # it did restore something

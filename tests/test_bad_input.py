@@ -18,8 +18,9 @@ from PIL import Image
 
 from mosaicgan.cli import main
 from mosaicgan.imageio import read_image, write_image
-from mosaicgan.jobs.batch import BatchReport, run_batch
+from mosaicgan.jobs.batch import BatchReport, Plan, Target, run_batch
 from mosaicgan.models.shipped import default_model
+from mosaicgan.naming import output_name
 from mosaicgan.regions.masks import box_mask
 
 from .conftest import photo
@@ -61,12 +62,12 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("command", [
-    ["mosaic", "--box", "10,10,50,50"],
-    ["find-mosaic"],
-    ["restore"],
+@pytest.mark.parametrize("command,suffix", [
+    (["mosaic", "--box", "10,10,50,50"], "_anonymised.png"),
+    (["find-mosaic"], "_mask.png"),
+    (["restore"], "_restored.png"),
 ])
-def test_a_batch_with_broken_files_goes_on(batch, tmp_path, command, no_detections):
+def test_a_batch_with_broken_files_goes_on(batch, tmp_path, command, suffix, no_detections):
     before = snapshot(batch)
     result = run(command[0], batch, "-o", tmp_path / "out", *command[1:])
     assert result.exit_code == 2, result.output
@@ -77,8 +78,8 @@ def test_a_batch_with_broken_files_goes_on(batch, tmp_path, command, no_detectio
         assert "Traceback" not in line
     assert any("30000x30000 is 900,000,000 pixels" in x and "--max-pixels" in x for x in lines)
     assert lines[-1] == "error: 4 input(s) failed (each named above)"
-    assert (tmp_path / "out" / "a_coffee.png").is_file()
-    assert (tmp_path / "out" / "z_cat.png").is_file()  # after the bomb: still written
+    assert (tmp_path / "out" / f"a_coffee{suffix}").is_file()
+    assert (tmp_path / "out" / f"z_cat{suffix}").is_file()  # after the bomb: still written
     assert snapshot(batch) == before  # inputs untouched
 
 
@@ -97,18 +98,20 @@ def test_the_pixel_limit_can_be_raised(tmp_path):
     (["pairs", "{photos}", "-o", "{out}", "--block", "0-4"], "block range 0-4"),
     (["eval", "{photos}", "-o", "{out}", "--blocks", "0"], "blocks must be sizes"),
     (["mosaic", "{photos}", "-o", "{out}"], "give exactly one of --box, --mask or --where"),
-    (["mosaic", "{photos}", "-o", "{photos}", "--box", "0,0,9,9"], "equals the input"),
-    (["mosaic", "{empty}", "-o", "{out}", "--box", "0,0,9,9"], "no images"),
+    (["mosaic", "{photos}/c.png", "{photos}/c_anonymised.png", "-o", "{photos}", "--box",
+      "0,0,9,9"], "is an input"),
+    (["mosaic", "{empty}", "-o", "{out}", "--box", "0,0,9,9"], "holds no images"),
 ])
 def test_bad_arguments_are_one_line(tmp_path, args, message, no_detections):
     photos, empty = tmp_path / "photos", tmp_path / "empty"
     write_image(photos / "c.png", photo("coffee"))
+    write_image(photos / "c_anonymised.png", photo("coffee"))
     empty.mkdir()
     before = snapshot(photos)
     filled = [a.format(photos=photos, out=tmp_path / "out", empty=empty) for a in args]
     result = run(*filled)
     assert result.exit_code == 2, result.output
-    (line,) = errors(result) or [result.output.strip().splitlines()[-1]]
+    line = (errors(result) or [result.output.strip().splitlines()[-1]])[0]
     assert message in line, result.output
     assert snapshot(photos) == before
 
@@ -161,7 +164,8 @@ def test_a_read_only_output_folder(tmp_path, batch):
 
 
 def test_the_batch_loop_turns_library_errors_into_lines(tmp_path):
-    pairs = [(tmp_path / f"{i}.png", tmp_path / f"out{i}.png") for i in range(3)]
+    plan = Plan(targets=[Target(tmp_path / f"{i}.png", tmp_path / f"out{i}.png")
+                         for i in range(3)])
     lines: list[str] = []
 
     def job(src: Path, out: Path) -> None:
@@ -170,7 +174,7 @@ def test_the_batch_loop_turns_library_errors_into_lines(tmp_path):
         if src.name == "1.png":
             raise OSError(28, "No space left on device")
 
-    report = run_batch(pairs, BatchReport(), lines.append, job)
+    report = run_batch(plan, BatchReport(), lines.append, job)
     assert [p.name for p in report.written] == ["out2.png"]
     assert len(report.failed) == 2 and len(lines) == 2
     assert "0.png: " in lines[0] and "\n" not in lines[0]
@@ -185,7 +189,7 @@ def mosaic_one(tmp_path: Path, name: str, image: Image.Image):
     image.save(src)
     result = run("mosaic", src, "-o", tmp_path / "out", "--box", "100,100,120,80",
                  "--block", "10")
-    return result, tmp_path / "out" / name
+    return result, tmp_path / "out" / output_name(name, "mosaic")
 
 
 def test_rgba_keeps_its_alpha_and_its_pixels_outside(tmp_path):
@@ -227,4 +231,5 @@ def test_16_bit_images_are_refused_in_one_line(tmp_path):
     result = run("mosaic", src, "-o", tmp_path / "out", "--box", "0,0,10,10")
     assert result.exit_code == 2
     assert "deep.png: a 16-bit image" in errors(result)[0]
-    assert src.read_bytes() == before and not (tmp_path / "out" / "deep.png").exists()
+    assert src.read_bytes() == before
+    assert not (tmp_path / "out" / "deep_anonymised.png").exists()

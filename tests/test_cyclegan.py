@@ -154,7 +154,7 @@ def test_two_steps_with_and_without_a_pool(domains, pool_size):
 def test_sample_rows_show_both_cycles(domains, no_detections):
     model = CycleGAN(CycleGANConfig(**TINY), torch.device("cpu"))
     data = UnpairedDataset(domains / "trainA", domains / "trainB", 32, augment=False)
-    rows = model.sample_rows(collate([data[0], data[1]]), Amp(torch.device("cpu"), "fp32"))
+    rows = model._sample_rows(collate([data[0], data[1]]), Amp(torch.device("cpu"), "fp32"))
     assert len(rows) == 4 and all(len(r) == 3 and r[0].shape == (3, 32, 32) for r in rows)
 
 
@@ -173,8 +173,8 @@ def test_translate_keeps_any_size(cyclegan_run, shape, tmp_path, no_detections):
     report = translate_files([tmp_path / "in.png"], tmp_path / "out", model=cyclegan_run,
                              direction="BtoA", log=lambda _: None)
     assert report.ok
-    assert read_image(tmp_path / "out" / "in.png").shape == image.shape
-    assert read_metadata(tmp_path / "out" / "in.png")["direction"] == "BtoA"
+    assert read_image(tmp_path / "out" / "in_translated.png").shape == image.shape
+    assert read_metadata(tmp_path / "out" / "in_translated.png")["direction"] == "BtoA"
 
 
 def test_tiles_blend_back_to_the_whole_image_pass(no_detections):
@@ -202,7 +202,7 @@ def test_translate_refuses_outputs_with_nudity(cyclegan_run, tmp_path, inject):
     lines = []
     report = translate_files([tmp_path / "in.png"], tmp_path / "out", model=cyclegan_run,
                              log=lines.append)
-    assert not (tmp_path / "out" / "in.png").exists()
+    assert not (tmp_path / "out" / "in_translated.png").exists()
     assert report.skipped and "nudity" in report.skipped[0][1]
     assert any("output refused" in line for line in lines)
 

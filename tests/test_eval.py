@@ -31,7 +31,7 @@ def test_eval_writes_every_method_and_block(tiny_model, photos_dir, tmp_path, no
     assert (tmp_path / "report" / "grid.png").is_file()
 
     # The mosaic and bicubic rows, computed independently from the same samples.
-    from mosaicgan.imageio import list_images
+    from mosaicgan.walk import list_images
 
     samples, _ = make_samples(list_images([photos_dir]), (8, 12), 1, 4, log=lambda _: None)
     for method in ("mosaic", "bicubic"):

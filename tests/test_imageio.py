@@ -2,14 +2,8 @@ import numpy as np
 import pytest
 
 from mosaicgan.errors import InputError
-from mosaicgan.imageio import (
-    list_images,
-    output_path,
-    read_image,
-    read_mask,
-    read_metadata,
-    write_image,
-)
+from mosaicgan.imageio import read_image, read_mask, read_metadata, write_image
+from mosaicgan.walk import list_images
 
 
 def test_roundtrip_png_with_metadata(tmp_path):
@@ -68,14 +62,6 @@ def test_mask_of_wrong_size(tmp_path):
     assert read_mask(path, (20, 10)).shape == (10, 20)
     with pytest.raises(InputError, match="mask is 20x10, the image is 30x10"):
         read_mask(path, (30, 10))
-
-
-def test_output_path_equal_to_input_is_an_error(tmp_path):
-    src = tmp_path / "a.png"
-    src.write_bytes(b"x")
-    with pytest.raises(InputError, match="equals the input"):
-        output_path(src, tmp_path)
-    assert output_path(src, tmp_path / "out") == tmp_path / "out" / "a.png"
 
 
 def test_outputs_get_the_usual_file_mode_not_a_private_temp_files(tmp_path):

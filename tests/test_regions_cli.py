@@ -25,11 +25,11 @@ def test_mosaic_where_cam_covers_the_cat_and_exports_regions(tmp_path):
     result = run("mosaic", tmp_path / "in", "-o", tmp_path / "out", "--where", "cam",
                  "--target", "tiger cat", "--regions", tmp_path / "regions")
     assert result.exit_code == 0, result.output
-    mask = read_mask(tmp_path / "regions" / "cat.png")
+    mask = read_mask(tmp_path / "regions" / "cat_regions.png")
     assert iou(mask, box_mask(300, 451, CAT_BOX)) >= 0.5
-    info = json.loads((tmp_path / "regions" / "cat.json").read_text())
+    info = json.loads((tmp_path / "regions" / "cat_regions.json").read_text())
     assert info["regions"][0]["label"] == "tiger cat"
-    out = read_image(tmp_path / "out" / "cat.png")
+    out = read_image(tmp_path / "out" / "cat_anonymised.png")
     np.testing.assert_array_equal(out[~mask], photo("chelsea")[~mask])
     assert not np.array_equal(out[mask], photo("chelsea")[mask])
 
@@ -39,7 +39,8 @@ def test_score_gate_absent_class_means_no_mosaic(tmp_path):
     result = run("mosaic", tmp_path / "in", "-o", tmp_path / "out", "--where", "cam",
                  "--target", "goldfish", "--min-score", "0.05")
     assert result.exit_code == 0 and "no region found" in result.output
-    np.testing.assert_array_equal(read_image(tmp_path / "out" / "coffee.png"), photo("coffee"))
+    out = tmp_path / "out" / "coffee_anonymised.png"
+    assert out.read_bytes() == (tmp_path / "in" / "coffee.png").read_bytes()  # copied as it was
 
 
 def test_unknown_class_is_one_line_with_close_matches(tmp_path):
@@ -57,7 +58,7 @@ def test_where_face_with_solid_fill_hides_the_astronaut(tmp_path):
     result = run("mosaic", tmp_path / "in", "-o", tmp_path / "out", "--where", "face",
                  "--style", "solid")
     assert result.exit_code == 0, result.output
-    out = read_image(tmp_path / "out" / "a.png")
+    out = read_image(tmp_path / "out" / "a_anonymised.png")
     x, y, w, h = ASTRONAUT_FACE
     assert (out[y + 10:y + h - 10, x + 10:x + w - 10] == 0).all()
 
@@ -71,9 +72,9 @@ def test_where_nudity_with_injected_detections(tmp_path, inject):
                           style="blur", regions_dir=tmp_path / "r",
                           log=lambda _: None)
     assert report.ok
-    mask = read_mask(tmp_path / "r" / "c.png")
+    mask = read_mask(tmp_path / "r" / "c_regions.png")
     assert mask[120, 130] and not mask[320, 320]
-    out = read_image(tmp_path / "out" / "c.png")
+    out = read_image(tmp_path / "out" / "c_anonymised.png")
     assert not np.array_equal(out[mask], photo("coffee")[mask])
     np.testing.assert_array_equal(out[~mask], photo("coffee")[~mask])
 
@@ -93,11 +94,11 @@ def test_cam_command_writes_overlay_mask_and_json(tmp_path):
     write_image(tmp_path / "coffee.png", photo("coffee"))
     result = run("cam", tmp_path / "coffee.png", "-o", tmp_path / "cam", "--target", "espresso")
     assert result.exit_code == 0, result.output
-    names = sorted(p.name for p in (tmp_path / "cam").iterdir())
-    assert names == ["coffee.json", "coffee_mask.png", "coffee_overlay.png"]
-    info = json.loads((tmp_path / "cam" / "coffee.json").read_text())
+    names = sorted(p.name for p in (tmp_path / "cam").iterdir() if p.name[0] != ".")
+    assert names == ["coffee_cam.json", "coffee_cam.png", "coffee_cam_mask.png"]
+    info = json.loads((tmp_path / "cam" / "coffee_cam.json").read_text())
     assert info["class_name"] == "espresso" and info["regions"][0]["box"]
-    assert read_image(tmp_path / "cam" / "coffee_overlay.png").shape == (400, 600, 3)
+    assert read_image(tmp_path / "cam" / "coffee_cam.png").shape == (400, 600, 3)
 
 
 def test_pairs_where_cam_crop_around_the_class(tmp_path, no_detections):

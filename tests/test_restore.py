@@ -27,13 +27,14 @@ def test_outside_pixels_are_byte_identical_png_in_png_out(tiny_model, tmp_path, 
     before = src.read_bytes()
     report = restore_files([src], tmp_path / "out", model=tiny_model, mask=mask_file,
                            log=lambda _: None)
-    assert report.ok and report.written == [tmp_path / "out" / "photo.png"]
-    restored = read_image(tmp_path / "out" / "photo.png")
+    out = tmp_path / "out" / "photo_restored.png"
+    assert report.ok and report.written == [out]
+    restored = read_image(out)
     assert restored.shape == mosaiced.shape
     np.testing.assert_array_equal(restored[~mask], mosaiced[~mask])
     assert (restored[mask] != mosaiced[mask]).any()
     assert src.read_bytes() == before  # input untouched
-    meta = read_metadata(tmp_path / "out" / "photo.png")
+    meta = read_metadata(out)
     assert meta["operation"] == "restore" and meta["refused"] == []
     x, y, w, h = meta["synthesized"][0]
     ys, xs = np.nonzero(mask)

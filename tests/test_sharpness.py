@@ -53,7 +53,7 @@ def _network_output(restorer: Restorer, x: torch.Tensor) -> torch.Tensor:
     """The restorer's network on ``x`` in torch fp32 (the backend chosen for speed may
     round differently from one decision to the next; the network itself is the claim)."""
     with torch.no_grad():
-        return restorer.G.module(x)
+        return restorer._net.module(x)
 
 
 def test_each_end_of_the_dial_is_that_model_exactly(tiny_model, sharp_model, no_detections):
@@ -147,7 +147,7 @@ def test_an_exported_sharp_model_keeps_its_partner(tiny_model, sharp_model, tmp_
     assert has_dial(exported)
     run = Restorer.from_checkpoint(sharp_model, device="cpu", sharpness=0.5)
     shipped_form = Restorer.from_checkpoint(exported, device="cpu", sharpness=0.5)
-    a, b = run.G.module.state_dict(), shipped_form.G.module.state_dict()
+    a, b = run._net.module.state_dict(), shipped_form._net.module.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 

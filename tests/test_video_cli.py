@@ -34,7 +34,7 @@ def test_mosaic_a_folder_of_videos_keeps_names_and_audio(clips, tmp_path):
     result = run("mosaic", clips, "-o", tmp_path / "out", "--box", "8,8,48,32", "--block", "8",
                  "--preset", "ultrafast")
     assert result.exit_code == 0, result.output
-    out = tmp_path / "out" / "a.mp4"
+    out = tmp_path / "out" / "a_anonymised.mp4"
     frames, source = frames_of(out), frames_of(clips / "a.mp4")
     assert len(frames) == len(source) == 8
     box = (8, 8, 48, 32)
@@ -53,11 +53,11 @@ def test_restore_and_translate_videos(clips, tmp_path, tiny_model, tiny_translat
     result = run("restore", clips / "a.mp4", "-o", tmp_path / "r", "--model", tiny_model,
                  "--mask", tmp_path / "mask.png", "--preset", "ultrafast")
     assert result.exit_code == 0, result.output
-    assert len(frames_of(tmp_path / "r" / "a.mp4")) == 8
+    assert len(frames_of(tmp_path / "r" / "a_restored.mp4")) == 8
     result = run("translate", clips / "a.mp4", "-o", tmp_path / "t", "--model",
                  tiny_translation_model, "--duration", "0.2", "--preset", "ultrafast")
     assert result.exit_code == 0, result.output
-    assert 0 < len(frames_of(tmp_path / "t" / "a.mp4")) < 8
+    assert 0 < len(frames_of(tmp_path / "t" / "a_translated.mp4")) < 8
 
 
 def test_a_broken_video_in_a_batch(clips, tmp_path):
@@ -69,7 +69,8 @@ def test_a_broken_video_in_a_batch(clips, tmp_path):
                  "--preset", "ultrafast")
     assert result.exit_code == 2 and "1 written, 1 failed" in result.output
     assert "broken.mp4" in result.output
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mp4"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        ".mosaicgan-written.jsonl", "a_anonymised.mp4"]  # no partial file of the broken one
 
 
 def test_regions_of_a_video_are_written_for_review(clips, tmp_path):
@@ -80,9 +81,9 @@ def test_regions_of_a_video_are_written_for_review(clips, tmp_path):
     result = run("mosaic", clips / "a.mp4", "-o", tmp_path / "out", "--box", "8,8,48,32",
                  "--regions", tmp_path / "r", "--preset", "ultrafast")
     assert result.exit_code == 0, result.output
-    regions = json.loads((tmp_path / "r" / "a.json").read_text())
+    regions = json.loads((tmp_path / "r" / "a_regions.json").read_text())
     assert regions["width"] == 96 and regions["height"] == 64 and regions["frames"] == 8
     assert regions["regions"] == [{"track": 0, "frames": [0, 7], "box": [8, 8, 48, 32],
                                    "count": 8}]
-    mask = read_mask(tmp_path / "r" / "a.png")
+    mask = read_mask(tmp_path / "r" / "a_regions.png")
     assert mask[8:40, 8:56].all() and mask.sum() == 48 * 32

@@ -21,6 +21,7 @@ from .options import (
     DEFAULT_SHARPNESS,
     STYLES,
     WHERE_CHOICES,
+    OutputOptions,
     RegionSpec,
     VideoOptions,
 )
@@ -40,17 +41,23 @@ def _log(message: str) -> None:
 
 def _finish(report, what: str) -> None:
     """Print a batch job's summary; exit 2 with the count when any input failed."""
-    click.echo(f"{what}: {report.summary()}", err=True)
-    for path, reason in report.skipped:
-        click.echo(f"  skipped {path}: {reason}", err=True)
+    click.echo(f"{what}: {report.summary()}", err=True)  # (each skip had its line)
     if report.failed:
         _fail(f"{len(report.failed)} input(s) failed (each named above)")
 
 
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM cleans up as Ctrl-C does: temporary files removed
+
+
 class Main(click.Group):
     def invoke(self, ctx: click.Context):
+        import signal
+
         from .errors import MosaicganError
 
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _interrupt)
         try:
             return super().invoke(ctx)
         except MosaicganError as exc:
@@ -120,6 +127,34 @@ def video_options(fn):
     return with_video
 
 
+def output_options(fn):
+    """What a batch does with existing outputs and the inputs' metadata, given to the
+    command as one ``out_options`` object (:class:`~mosaicgan.options.OutputOptions`)."""
+    options = [
+        click.option("--overwrite", is_flag=True,
+                     help="Replace outputs that exist (never an input) [keep them, with a line]."),
+        click.option("--resume", is_flag=True,
+                     help="Skip the inputs this command already wrote outputs for (its record "
+                          "in the output folder says which); redo those whose input changed."),
+        click.option("--keep-metadata", "metadata", flag_value="keep",
+                     help="Keep all of the input's metadata (EXIF with location, serials, "
+                          "owner names, thumbnail)."),
+        click.option("--strip-metadata", "metadata", flag_value="strip",
+                     help="Drop all of the input's metadata (the colour profile is kept) "
+                          "[keep EXIF without location, serials, owner names, thumbnail]."),
+    ]
+
+    @functools.wraps(fn)
+    def with_output(*args, overwrite, resume, metadata, **kwargs):
+        output = OutputOptions(overwrite=overwrite, resume=resume,
+                               metadata=metadata or OutputOptions.metadata)
+        return fn(*args, out_options=output, **kwargs)
+
+    for option in reversed(options):
+        with_output = option(with_output)
+    return with_output
+
+
 def _parse_scales(_ctx, _param, value):
     try:
         scales = tuple(int(v) for v in value.split(","))
@@ -148,7 +183,7 @@ def region_options(fn):
         click.option("--top-k", type=click.IntRange(1), default=RegionSpec.top_k,
                      help="Keep the k strongest CAM regions."),
         click.option("--margin", type=click.FloatRange(0), default=None,
-                     help="Grow regions: a fraction of each face/nudity box [0.15/0.1], or "
+                     help="Grow regions: a fraction of each face/nudity box [0.2/0.1], or "
                           "for CAM of the image's longer side [0]."),
         click.option("--classifier", type=click.Path(exists=True, dir_okay=False),
                      help="Your own classifier for CAM: a config JSON (see README) "
@@ -176,7 +211,8 @@ def region_options(fn):
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Folder for the mosaiced images (each keeps its file name).")
+              help="Folder for the mosaiced images and videos (cat.jpg -> "
+                   "cat_anonymised.jpg, same format).")
 @click.option("--box", callback=_parse_box, metavar="X,Y,W,H", help="Mosaic this rectangle.")
 @click.option("--mask", type=click.Path(path_type=Path), help="Mosaic where this mask is white.")
 @click.option("--where", type=click.Choice(WHERE_CHOICES),
@@ -188,11 +224,14 @@ def region_options(fn):
 @click.option("--block", type=click.IntRange(1), help="Block size in px [default: about 16 "
               "blocks across the region's longer side].")
 @click.option("--regions", "regions_dir", type=click.Path(path_type=Path),
-              help="Also write each input's region mask (PNG) and regions (JSON) here "
-                   "(for a video: every tracked region, its frames and box).")
+              help="Also write each input's region mask (<name>_regions.png) and regions "
+                   "(<name>_regions.json) here (for a video: every tracked region, its "
+                   "frames and box).")
 @click.option("--seed", type=int, default=0, help="Seed for --where random.")
 @video_options
-def mosaic(inputs, output, box, mask, where, regions, style, block, regions_dir, seed, video):
+@output_options
+def mosaic(inputs, output, box, mask, where, regions, style, block, regions_dir, seed, video,
+           out_options):
     """Hide a region of each image: pixelate it (each block becomes its mean colour), blur
     it or fill it.
 
@@ -204,16 +243,18 @@ def mosaic(inputs, output, box, mask, where, regions, style, block, regions_dir,
     report = api.mosaic_files(inputs, output, box=box, mask=mask,
                               where=None if where is None else regions(where), block=block,
                               style=style, seed=seed, regions_dir=regions_dir, video=video,
-                              log=_log)
+                              log=_log, output=out_options)
     _finish(report, "mosaic")
 
 
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Folder for <name>_overlay.png, <name>_mask.png and <name>.json.")
+              help="Folder for <name>_cam.png (overlay), <name>_cam_mask.png and "
+                   "<name>_cam.json.")
 @region_options
-def cam(inputs, output, regions):
+@output_options
+def cam(inputs, output, regions, out_options):
     """Class activation maps: where the offline ImageNet classifier sees --target.
 
     Writes a heat-map overlay, the region mask and a JSON of the regions (box, area,
@@ -221,18 +262,19 @@ def cam(inputs, output, regions):
     """
     from . import api
 
-    _finish(api.cam_files(inputs, output, regions("cam"), log=_log), "cam")
+    _finish(api.cam_files(inputs, output, regions("cam"), log=_log, output=out_options), "cam")
 
 
 @main.command("find-mosaic")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Folder for the masks (<name>.png, 255 = pixelated).")
-def find_mosaic(inputs, output):
+              help="Folder for the masks (<name>_mask.png, 255 = pixelated).")
+@output_options
+def find_mosaic(inputs, output, out_options):
     """Find pixelated regions (any block size, any grid offset); write one mask per image."""
     from . import api
 
-    _finish(api.find_mosaic_files(inputs, output, log=_log), "find-mosaic")
+    _finish(api.find_mosaic_files(inputs, output, log=_log, output=out_options), "find-mosaic")
 
 
 @main.command()
@@ -446,7 +488,8 @@ def train_cyclegan(dataset, output, size, ngf, ndf, folder_a, folder_b, blocks, 
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Folder for the restored images (<name>.png).")
+              help="Folder for the restored images and videos (cat.jpg -> "
+                   "cat_restored.jpg, same format).")
 @click.option("--model", default="default",
               help="A run folder from `mosaicgan train pix2pix`, its .json, or default "
                    "(the model shipped in the package).")
@@ -454,7 +497,8 @@ def train_cyclegan(dataset, output, size, ngf, ndf, folder_a, folder_b, blocks, 
 @sharpness_option
 @click.option("--device", type=click.Choice(DEVICES), default="auto")
 @video_options
-def restore(inputs, output, model, mask, sharpness, device, video):
+@output_options
+def restore(inputs, output, model, mask, sharpness, device, video, out_options):
     """Find mosaics (or take a mask) and restore them; nothing outside the masks changes.
 
     Where a face or nudity would appear in a restored region, that region stays mosaiced.
@@ -463,21 +507,23 @@ def restore(inputs, output, model, mask, sharpness, device, video):
 
     report = api.restore_files(inputs, output, model=model,
                                mask=None if mask == "auto" else Path(mask), device=device,
-                               sharpness=sharpness, video=video, log=_log)
+                               sharpness=sharpness, video=video, log=_log, output=out_options)
     _finish(report, "restore")
 
 
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Folder for the translated images (<name>.png).")
+              help="Folder for the translated images and videos (cat.jpg -> "
+                   "cat_translated.jpg, same format).")
 @click.option("--model", required=True, type=click.Path(path_type=Path),
               help="A CycleGAN or pix2pix run folder, or its .json.")
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB",
               help="Which CycleGAN generator to use.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto")
 @video_options
-def translate(inputs, output, model, direction, device, video):
+@output_options
+def translate(inputs, output, model, direction, device, video, out_options):
     """Translate whole images with a trained model (any size; large ones in tiles).
 
     Outputs in which nudity is detected, or a face the input did not show, are refused
@@ -486,7 +532,7 @@ def translate(inputs, output, model, direction, device, video):
     from . import api
 
     report = api.translate_files(inputs, output, model=model, direction=direction,
-                                 device=device, video=video, log=_log)
+                                 device=device, video=video, log=_log, output=out_options)
     _finish(report, "translate")
 
 

@@ -12,18 +12,22 @@ import os
 import secrets
 import threading
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pillow_heif
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from . import exif
 from .errors import InputError
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif",
+                            ".avif", ".heic", ".heif"})
+pillow_heif.register_heif_opener()  # HEIC/HEIF for Image.open and save (AVIF is Pillow's)
 METADATA_KEY = "mosaicgan"  # PNG text chunk holding what mosaicgan did to the image
 # Images with more pixels are refused (a PNG header can claim 30000 x 30000: decoding it
 # would take gigabytes); set_max_pixels raises it for users who mean it.
@@ -40,6 +44,11 @@ def set_max_pixels(limit: int = DEFAULT_MAX_PIXELS) -> None:
     if limit < 1:
         raise ValueError(f"the pixel limit must be at least 1, got {limit}")
     _max_pixels = limit
+
+
+def max_pixels() -> int:
+    """The pixel limit in force now (:func:`set_max_pixels`; read when it is used)."""
+    return _max_pixels
 
 
 def _open(path: Path) -> Image.Image:
@@ -69,39 +78,6 @@ class ImageForm:
     deep: bool
 
 
-def list_images(inputs: Iterable[str | Path]) -> list[Path]:
-    """Expand files and folders (recursively, sorted) into a list of image paths.
-
-    A file is taken as given, whatever its suffix, so a bad file gets its own message
-    when it is read. A folder with no images, or a missing path, raises InputError.
-    """
-    return [path for path, _ in list_images_named(inputs)]
-
-
-def list_images_named(inputs: Iterable[str | Path],
-                      suffixes: frozenset[str] = IMAGE_SUFFIXES) -> list[tuple[Path, Path]]:
-    """Like :func:`list_images`, with each image's output name: a file's own name, or for
-    an image found in a folder, its path relative to that folder. ``suffixes``: what a
-    folder is searched for (e.g. images and videos)."""
-    found: list[tuple[Path, Path]] = []
-    what = "images" if suffixes == IMAGE_SUFFIXES else "images or videos"
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            images = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes
-                            and p.is_file() and not p.name.startswith("."))
-            if not images:
-                shown = ", ".join(sorted(IMAGE_SUFFIXES)) + (", videos" if what != "images"
-                                                               else "")
-                raise InputError(path, f"folder holds no {what} ({shown})")
-            found.extend((p, p.relative_to(path)) for p in images)
-        elif path.exists():
-            found.append((path, Path(path.name)))
-        else:
-            raise InputError(path, "no such file or folder")
-    return found
-
-
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as ``(H, W, 3)`` uint8 RGB, upright per its EXIF orientation.
 
@@ -115,21 +91,17 @@ def read_image_form(path: str | Path) -> tuple[np.ndarray, ImageForm]:
     """The image as ``(H, W, 3)`` uint8 RGB, and what :func:`write_like` needs to write a
     result back in the file's own form (alpha, grey, palette; 16-bit is only reported)."""
     path = Path(path)
+    with _reading(path), warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with _open(path) as im:
+            return _frame_form(im)
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """What reading an image file raises, as one InputError naming the file."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with _open(path) as im:
-                rawmode = im.tile[0][3] if im.tile else ""
-                deep = im.mode in ("I;16", "I;16B", "I;16L", "I", "F") or ";16" in str(rawmode)
-                im.load()
-                im = ImageOps.exif_transpose(im)
-                if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                    im = im.point(lambda v: v / 256).convert("L")
-                alpha = None
-                if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P"
-                                                       and "transparency" in im.info):
-                    alpha = np.array(im.convert("RGBA"))[..., 3]
-                return np.array(im.convert("RGB")), ImageForm(im.mode, alpha, deep)
+        yield
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
     except IsADirectoryError:
@@ -138,6 +110,20 @@ def read_image_form(path: str | Path) -> tuple[np.ndarray, ImageForm]:
         raise InputError(path, "not an image file, or a format Pillow cannot read") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(path, f"corrupt or truncated image ({exc})") from None
+
+
+def _frame_form(im: Image.Image) -> tuple[np.ndarray, ImageForm]:
+    """The current frame of an open image, upright, and its form (see read_image_form)."""
+    rawmode = im.tile[0][3] if im.tile else ""
+    deep = im.mode in ("I;16", "I;16B", "I;16L", "I", "F") or ";16" in str(rawmode)
+    im.load()
+    im = ImageOps.exif_transpose(im)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        im = im.point(lambda v: v / 256).convert("L")
+    alpha = None
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        alpha = np.array(im.convert("RGBA"))[..., 3]
+    return np.array(im.convert("RGB")), ImageForm(im.mode, alpha, deep)
 
 
 def write_like(path: str | Path, rgb: np.ndarray, form: ImageForm,
@@ -168,9 +154,13 @@ def read_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarr
 
 
 def read_metadata(path: str | Path) -> dict[str, Any] | None:
-    """The mosaicgan metadata written into a PNG by :func:`write_image`, or None."""
+    """The mosaicgan metadata written into a PNG by :func:`write_image` (or into the EXIF
+    UserComment of another format, :mod:`mosaicgan.imagefile`), or None."""
     with Image.open(path) as im:
         text = getattr(im, "text", {}).get(METADATA_KEY)
+        if text is None:
+            comment = exif.user_comment(im.info.get("exif"))
+            text = comment if comment and comment.startswith('{"tool": "mosaicgan"') else None
     return None if text is None else json.loads(text)
 
 
@@ -232,17 +222,6 @@ def write_text(path: str | Path, text: str) -> Path:
 
 def write_json(path: str | Path, obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=2) + "\n")
-
-
-def output_path(src: str | Path, out_dir: str | Path, name: str | Path | None = None,
-                suffix: str | None = None) -> Path:
-    """``out_dir/name`` (default: src's name), optionally with another suffix; never ``src``."""
-    src, out_dir = Path(src), Path(out_dir)
-    name = Path(name if name is not None else src.name)
-    out = out_dir / (name if suffix is None else name.with_suffix(suffix))
-    if out.resolve() == src.resolve():
-        raise InputError(src, "output path equals the input path; choose another -o folder")
-    return out
 
 
 def encode_jpeg(image: np.ndarray, quality: int) -> np.ndarray:

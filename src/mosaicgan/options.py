@@ -3,8 +3,9 @@ builds them once and reads its defaults from here). Light: no torch, no av."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 Log = Callable[[str], None]  # where a job writes its one-line notes
 
@@ -30,7 +31,9 @@ class VideoOptions:
 
     codec: FFmpeg encoder; None: libx264 (VP9 for .webm). crf, preset: quality and speed
     for x264/x265 (crf also for VP9/AV1). start, duration: seconds; process only that part
-    (timestamps then start at 0). batch: frames handed to a job at once.
+    (timestamps then start at 0). batch: frames handed to a job at once. cancel: once
+    set, the job stops before its next batch (raises :class:`~mosaicgan.errors.Cancelled`,
+    its partial output removed): the web app's Cancel button.
     """
 
     codec: str | None = None
@@ -40,6 +43,7 @@ class VideoOptions:
     duration: float | None = None
     batch: int = 8
     progress: bool = True
+    cancel: threading.Event | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.batch < 1:

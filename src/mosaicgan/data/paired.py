@@ -20,7 +20,8 @@ from torch.utils.data import Dataset
 
 from ..baselines import bicubic_from_blocks
 from ..errors import InputError
-from ..imageio import list_images, read_image, read_mask
+from ..imageio import read_image, read_mask
+from ..walk import list_images
 
 PAIRS_FILE = "pairs.jsonl"
 DIRECTIONS = ("AtoB", "BtoA")
@@ -124,8 +125,21 @@ class PairedDataset(Dataset):
         """Leave out items that read any of these files (e.g. refused by the safety screen)."""
         self.items = [it for it in self.items if it.a not in paths and it.b not in paths]
 
-    def views(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(input, target, mask) as stored: (H, W, 3) uint8, (H, W, 3) uint8, (H, W) bool."""
+    def item_name(self, item: PairFiles) -> str:
+        """How the safety screen names a pair: its input file (and target, if another)."""
+        return str(item.a) if item.b is None else f"{item.a} -> {item.b.name}"
+
+    def leave_out(self, items: list[PairFiles]) -> None:
+        """Leave out these pairs (refused by the safety screen)."""
+        gone = set(items)
+        self.items = [it for it in self.items if it not in gone]
+
+    def views(self, index: int, prefilled: bool = True
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(input, target, mask) as stored: (H, W, 3) uint8, (H, W, 3) uint8, (H, W) bool.
+
+        prefilled: the input as the generator sees it (``prefill``); False: as stored (what
+        the safety screen judges)."""
         it = self.items[index]
         a = read_image(it.a)
         if it.b is None:
@@ -144,7 +158,7 @@ class PairedDataset(Dataset):
             mask = np.ones(a.shape[:2], bool)
         else:
             mask = read_mask(it.mask, (a.shape[1], a.shape[0]))
-        if self.prefill == "bicubic" and it.grid is not None:
+        if prefilled and self.prefill == "bicubic" and it.grid is not None:
             a = bicubic_from_blocks(a, mask, *it.grid)
         return np.ascontiguousarray(a), np.ascontiguousarray(b), mask
 

@@ -16,7 +16,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ..errors import InputError
-from ..imageio import list_images, read_image
+from ..imageio import read_image
+from ..walk import list_images
 
 
 def _prepare(image: np.ndarray, size: int, rng: np.random.Generator | None) -> torch.Tensor:
@@ -60,6 +61,9 @@ class UnpairedDataset(Dataset):
         self.augment = augment
 
     def __len__(self) -> int:
+        # Either domain empty (e.g. all left out by the safety screen): nothing to train on.
+        if not self.files_a or not self.files_b:
+            return 0
         return max(len(self.files_a), len(self.files_b))
 
     def image_files(self) -> list[Path]:

@@ -10,16 +10,16 @@ import numpy as np
 
 from ..errors import InputError
 from ..imageio import read_image, write_image, write_json
-from ..options import Log, RegionSpec
+from ..options import DEFAULT_OUTPUT, Log, OutputOptions, RegionSpec
 from ..regions.choose import cam_regions
 from ..sheets import heatmap_overlay
-from .batch import BatchReport, outputs, run_batch
+from .batch import BatchReport, derived_in, plan_batch, run_batch
 
 
 def cam_files(inputs: Iterable[str | Path], out_dir: str | Path, spec: RegionSpec,
-              log: Log = print) -> BatchReport:
-    """Per image: ``<stem>_overlay.png`` (heat map), ``<stem>_mask.png`` and ``<stem>.json``
-    (class, probability and regions: box, area, peak)."""
+              output: OutputOptions = DEFAULT_OUTPUT, log: Log = print) -> BatchReport:
+    """Per image: ``<stem>_cam.png`` (heat map), ``<stem>_cam_mask.png`` and
+    ``<stem>_cam.json`` (class, probability and regions: box, area, peak)."""
 
     def job(src: Path, out: Path) -> Path:
         image = read_image(src)
@@ -27,11 +27,13 @@ def cam_files(inputs: Iterable[str | Path], out_dir: str | Path, spec: RegionSpe
             cam, regions = cam_regions(image, spec)
         except ValueError as exc:
             raise InputError(src, str(exc)) from None
-        stem = out.with_suffix("")
-        overlay = write_image(f"{stem}_overlay.png", heatmap_overlay(image, cam.heatmap))
-        write_image(f"{stem}_mask.png", regions.mask.astype(np.uint8) * 255)
-        write_json(f"{stem}.json", {"image": str(src), **cam.to_json(), **regions.to_json()})
+        mask_file, json_file = plan.extra(src)
+        overlay = write_image(out, heatmap_overlay(image, cam.heatmap))
+        write_image(mask_file, regions.mask.astype(np.uint8) * 255)
+        write_json(json_file, {"image": str(src), **cam.to_json(), **regions.to_json()})
         log(f"{src}: {cam.class_name} (p {cam.probability:.2f}), {len(regions)} region(s)")
         return overlay
 
-    return run_batch(outputs(inputs, out_dir, suffix=".png"), BatchReport(), log, job)
+    plan = plan_batch(inputs, out_dir, derived_in(out_dir, "cam_overlay", "cam_mask", "cam_json"),
+                      command="cam", output=output)
+    return run_batch(plan, BatchReport(), log, job)

@@ -24,8 +24,9 @@ from ..models.device import pick_device
 from ..models.sharpness import check_sharpness
 from ..models.shipped import default_model, sharp_model
 from ..mosaic import mosaic_image
+from ..naming import output_name
 from ..nets.pix2pix import Pix2PixConfig
-from ..options import DEFAULT_SHARPNESS, Log
+from ..options import DEFAULT_SHARPNESS, Log, OutputOptions
 from ..regions.masks import box_mask
 from ..sheets import before_after_sheet, screened
 from ..train.loop import LoopOptions, collate
@@ -132,8 +133,10 @@ def run_demo(out_dir: str | Path = "demo-output", minutes: float = 3.0, seed: in
     reports = {}
     for label, (model, value) in models.items():
         folder = out / ("restored" if label == "restored" else "restored-default")
+        # The demo's own folder: a rerun replaces what the last one wrote.
         reports[label] = (folder, restore_files([out / "mosaiced"], folder, model=model,
-                                                sharpness=value, log=log))
+                                                sharpness=value, log=log,
+                                                output=OutputOptions(overwrite=True)))
 
     log("5/5 writing the before/after sheet")
     rows = []
@@ -145,7 +148,7 @@ def run_demo(out_dir: str | Path = "demo-output", minutes: float = 3.0, seed: in
         for label, (folder, report) in reports.items():
             refused = [n for n in report.notes if f"{name}.png" in n]
             text = label if not refused else f"{label}: kept mosaiced by the safety gate"
-            row.append((read_image(folder / f"{name}.png"), text))
+            row.append((read_image(folder / output_name(f"{name}.png", "restore")), text))
         # The original is what the mosaic hid: withheld where that is a face.
         original = screened(mosaiced, image, masks[name])
         rows.append([*row, (original, "original" if original is image else

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..baselines import BASELINES, run_baseline
 from ..errors import ArgumentError, MosaicganError
-from ..imageio import list_images, read_image, write_image, write_json, write_text
+from ..imageio import read_image, write_image, write_json, write_text
 from ..metrics import (
     crop_features,
     distance_features,
@@ -40,6 +40,7 @@ from ..plots import Series, scatter_svg
 from ..regions.choose import find_regions
 from ..regions.masks import random_region
 from ..sheets import before_after_sheet, screened
+from ..walk import list_images
 
 MAX_SIDE = 768  # photos are scaled down to this longer side (speed; typical web images)
 GRID_SAMPLES = 6  # rows of the report's crop grid

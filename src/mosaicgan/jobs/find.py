@@ -9,17 +9,20 @@ import numpy as np
 
 from ..find_mosaic import find_mosaic
 from ..imageio import read_image, write_image
-from ..options import Log
-from .batch import BatchReport, outputs, run_batch
+from ..options import DEFAULT_OUTPUT, Log, OutputOptions
+from .batch import BatchReport, derived_in, plan_batch, run_batch
 
 
 def find_mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path,
-                      log: Log = print) -> BatchReport:
-    """Write one mask PNG (255 = pixelated) per input, named ``<stem>.png`` under out_dir."""
+                      output: OutputOptions = DEFAULT_OUTPUT, log: Log = print) -> BatchReport:
+    """Write one mask PNG (255 = pixelated) per input, named ``<stem>_mask.png`` under
+    out_dir (:mod:`mosaicgan.naming`)."""
 
     def job(src: Path, out: Path) -> None:
         mask = find_mosaic(read_image(src))
         write_image(out, mask.astype(np.uint8) * 255)
         log(f"{src}: {100 * mask.mean():.1f}% pixelated -> {out}")
 
-    return run_batch(outputs(inputs, out_dir, suffix=".png"), BatchReport(), log, job)
+    plan = plan_batch(inputs, out_dir, derived_in(out_dir, "mask"), command="find-mosaic",
+                      output=output)
+    return run_batch(plan, BatchReport(), log, job)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +14,35 @@ import numpy as np
 
 from ..errors import InputError
 from ..geometry import Box
-from ..imageio import read_image_form, read_mask, write_image, write_json, write_like
+from ..imagefile import read_document, write_document
+from ..imageio import read_mask, write_image, write_json
 from ..mosaic import blur_array, mosaic_image, solid_array
-from ..options import DEFAULT_VIDEO, STYLES, Log, RegionSpec, VideoOptions
+from ..options import (
+    DEFAULT_OUTPUT,
+    DEFAULT_VIDEO,
+    STYLES,
+    Log,
+    OutputOptions,
+    RegionSpec,
+    VideoOptions,
+)
 from ..regions.base import Regions
 from ..regions.choose import check_one_source, find_regions, given_regions
 from ..regions.masks import random_region
+from ..regions.strength import face_block, redact_faces
 from ..video.io import VideoReport, probe, process_video
 from ..video.processors import FixedMosaic, TrackedMosaic
 from ..video.temporal import RegionTracker
-from .batch import BatchReport, metadata, outputs, refuse_deep, run_batch
+from .batch import (
+    BatchReport,
+    both,
+    derived_in,
+    in_folder,
+    metadata,
+    plan_batch,
+    refuse_deep,
+    run_batch,
+)
 
 RegionFn = Callable[[np.ndarray], Any]  # frame -> (H, W) bool, or Regions (its .mask)
 
@@ -44,7 +64,7 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
                  mask: str | Path | None = None, where: str | RegionSpec | None = None,
                  block: int | None = None, style: str = "mosaic", seed: int = 0,
                  regions_dir: str | Path | None = None, video: VideoOptions = DEFAULT_VIDEO,
-                 log: Log = print) -> BatchReport:
+                 output: OutputOptions = DEFAULT_OUTPUT, log: Log = print) -> BatchReport:
     """Hide a region of each input image or video (a box, a mask, or regions found by
     ``where``); write each under ``out_dir`` with its own name.
 
@@ -58,30 +78,58 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
     spec = RegionSpec(where) if isinstance(where, str) else where
     check_one_source(box, mask, spec)
     mask_path = Path(mask) if mask is not None else None
-    pairs = outputs(inputs, out_dir, videos=True)
-    index = {src: i for i, (src, _) in enumerate(pairs)}
-
-    def stem(out: Path) -> Path:
-        return Path(regions_dir) / out.relative_to(Path(out_dir)).with_suffix("")
+    names = in_folder(out_dir, "mosaic")
+    if regions_dir is not None:
+        names = both(names, derived_in(regions_dir, "regions", "regions_json"))
+    plan = plan_batch(inputs, out_dir, names, command="mosaic", output=output, videos=True,
+                      also_out=[] if regions_dir is None else [regions_dir])
+    index = plan.order
 
     def image_job(src: Path, out: Path) -> None:
-        image, form = read_image_form(src)
-        refuse_deep(src, form)
+        doc = read_document(src)
+        for form in doc.forms:
+            refuse_deep(src, form)
+        found: list[Regions] = []
+        once: dict[tuple[int, ...], Regions] = {}  # a box, mask or random region per size
         try:
-            if spec is not None:
-                regions = find_regions(image, spec, rng=np.random.default_rng([seed, index[src]]))
-            else:
-                m = None if mask_path is None else read_mask(mask_path,
-                                                             (image.shape[1], image.shape[0]))
-                regions = given_regions(image.shape, box=box, mask=m)
+            for image in doc.frames:
+                if spec is not None and spec.where != "random":
+                    found.append(find_regions(image, spec))
+                    continue
+                if image.shape not in once:
+                    if spec is not None:
+                        rng = np.random.default_rng([seed, index[src]])
+                        once[image.shape] = find_regions(image, spec, rng=rng)
+                    else:
+                        m = None if mask_path is None else read_mask(
+                            mask_path, (image.shape[1], image.shape[0]))
+                        once[image.shape] = given_regions(image.shape, box=box, mask=m)
+                found.append(once[image.shape])
         except ValueError as exc:
             raise InputError(src, str(exc)) from None
-        if not regions.mask.any():
+        if doc.animated and spec is not None and spec.where != "random":
+            # A detector that misses a face in one frame must not leak it: each frame also
+            # hides what was found in the frames next to it.
+            near = [found[max(i - 1, 0):i + 2] for i in range(len(found))]
+            found = [Regions(np.logical_or.reduce([r.mask for r in rs]),
+                             [b for r in rs for b in r.boxes], [v for r in rs for v in r.scores],
+                             [v for r in rs for v in r.labels], [v for r in rs for v in r.extras])
+                     for rs in near]
+        if not any(r.mask.any() for r in found):
             log(f"{src}: no region found; written unchanged")
-        write_like(out, redact(image, regions.mask, style, block), form)
+        hidden = []
+        for image, regions in zip(doc.frames, found, strict=True):
+            if spec is not None and spec.where == "face":  # the block/blur scale with each face
+                hidden.append(redact_faces(image, regions, style, block, spec.margin))
+            else:
+                hidden.append(redact(image, regions.mask, style, block))
+        write_document(out, hidden, doc, policy=output.metadata)
         if regions_dir is not None:
-            write_image(f"{stem(out)}.png", regions.mask.astype(np.uint8) * 255)
-            write_json(f"{stem(out)}.json", regions.to_json())
+            mask_file, json_file = plan.extra(src)
+            union = np.logical_or.reduce([r.mask for r in found if r.shape == found[0].shape])
+            write_image(mask_file, union.astype(np.uint8) * 255)
+            write_json(json_file, found[0].to_json() if len(found) == 1 else
+                       {"frames": [r.to_json() for r in found]})
 
     def video_job(src: Path, out: Path) -> None:
         if style != "mosaic":
@@ -101,10 +149,11 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
             done = mosaic_video(src, out, box=box, mask=m, block=block, options=video, log=log)
         log(done.summary())
         if regions_dir is not None:
-            write_image(f"{stem(out)}.png", done.regions_mask())
-            write_json(f"{stem(out)}.json", done.regions_json())
+            mask_file, json_file = plan.extra(src)
+            write_image(mask_file, done.regions_mask())
+            write_json(json_file, done.regions_json())
 
-    return run_batch(pairs, BatchReport(), log, image_job, video_job)
+    return run_batch(plan, BatchReport(), log, image_job, video_job)
 
 
 @dataclass
@@ -173,8 +222,11 @@ def mosaic_video(src: str | Path, dst: str | Path, *, box: Box | None = None,
         processor = FixedMosaic(region.mask, block, report.tracks)
     else:
         tracker = RegionTracker(hold=hold, detect_every=detect_every) if stabilise else None
+        rule = None
+        if where is not None and where.where == "face":  # the block scales with each face
+            rule = partial(face_block, margin=where.margin)
         processor = TrackedMosaic(region_fn, block=block, detect_every=detect_every,
-                                  tracker=tracker, tracks=report.tracks)
+                                  tracker=tracker, tracks=report.tracks, block_rule=rule)
     meta = metadata("mosaic", region="box" if box is not None else
                     "mask" if region_fn is None else "detected per frame")
     process_video(src, dst, processor, options, metadata={"comment": json.dumps(meta)},

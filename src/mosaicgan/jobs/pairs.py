@@ -18,16 +18,10 @@ from ..data.paired import PAIRS_FILE
 from ..data.synth import Pair, PairSpec, make_pair
 from ..errors import ArgumentError, InputError, MosaicganError
 from ..geometry import Box
-from ..imageio import (
-    list_images,
-    list_images_named,
-    read_image,
-    write_image,
-    write_json,
-    write_text,
-)
+from ..imageio import read_image, write_image, write_json, write_text
 from ..options import Log, RegionSpec
 from ..regions.choose import find_regions
+from ..walk import list_images, list_images_named
 from .batch import BatchReport
 
 

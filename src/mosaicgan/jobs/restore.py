@@ -10,15 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ..geometry import Box
-from ..imageio import read_image_form, read_mask, write_like
+from ..errors import Cancelled, InputError
+from ..geometry import Box, boxes_overlap
+from ..imagefile import read_document, write_document
+from ..imageio import read_mask
 from ..models.restorer import Restorer, RestoreResult, find_mosaics, load_restorer, regions_of
-from ..options import DEFAULT_VIDEO, Log, VideoOptions, silent
+from ..options import DEFAULT_OUTPUT, DEFAULT_VIDEO, Log, OutputOptions, VideoOptions, silent
 from ..video.io import probe, process_video, read_frames
 from ..video.processors import Refused, RestoreProcessor, RestoreVideoReport
 from ..video.temporal import RegionTracker
-from .batch import BatchReport, metadata, outputs, refuse_deep, run_batch
+from .batch import BatchReport, in_folder, metadata, plan_batch, refuse_deep, run_batch
 
 
 def restore_image(image: np.ndarray, restorer: Restorer,
@@ -44,9 +45,11 @@ def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *,
                   model: str | Path | None = "default",
                   mask: str | Path | None = None, device: str = "auto",
                   sharpness: float | None = None,
-                  video: VideoOptions = DEFAULT_VIDEO, log: Log = print) -> BatchReport:
-    """Restore each image (mask given, or found) into ``out_dir/<stem>.png``; a video into
-    ``out_dir/<name>`` (streamed, regions tracked, audio copied).
+                  video: VideoOptions = DEFAULT_VIDEO, output: OutputOptions = DEFAULT_OUTPUT,
+                  log: Log = print) -> BatchReport:
+    """Restore each image or video (mask given, or found) into ``out_dir``, named and
+    written like its input (:mod:`mosaicgan.naming`: ``cat.jpg`` -> ``cat_restored.jpg``;
+    a video streamed, regions tracked, audio copied).
 
     Regions refused by the safety gate stay as they were; the log says which and why.
     The PNG's metadata lists the regions synthesised and those refused.
@@ -58,20 +61,52 @@ def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *,
     mask_path = Path(mask) if mask is not None else None
 
     def image_job(src: Path, out: Path) -> None:
-        image, form = read_image_form(src)
-        refuse_deep(src, form)
-        m = None if mask_path is None else read_mask(mask_path,
-                                                     (image.shape[1], image.shape[0]))
-        result = restore_image(image, restorer, m)
-        for region in result.refused:
-            report.note(f"{src}: region at {region.box} kept as it was: "
-                        f"{' and '.join(region.reasons)} detected in the restored result", log)
-        if not result.regions:
+        doc = read_document(src)
+        for form in doc.forms:
+            refuse_deep(src, form)
+        results = []
+        for image in doc.frames:
+            m = None if mask_path is None else read_mask(mask_path,
+                                                         (image.shape[1], image.shape[0]))
+            results.append(restore_image(image, restorer, m))
+        frames = [r.image for r in results]
+        withheld = []
+        if len(results) > 1:
+            # The whole-track rule of videos, by box overlap: a region refused in any frame
+            # stays as the input had it in every frame where a region overlaps its box.
+            refused = [(i, r.box) for i, res in enumerate(results) for r in res.refused]
+            for i, res in enumerate(results):
+                for region in res.regions:
+                    if region.restored and any(boxes_overlap(region.box, box)
+                                               for j, box in refused if j != i):
+                        x, y, w, h = region.box
+                        frames[i][y:y + h, x:x + w] = doc.frames[i][y:y + h, x:x + w]
+                        withheld.append([i, *region.box])
+            if withheld:
+                report.note(f"{src}: {len(withheld)} region(s) kept as they were in other "
+                            "frames: a face or nudity was detected in the restored result of "
+                            "an overlapping region", log)
+        for res in results:
+            for region in res.refused:
+                report.note(f"{src}: region at {region.box} kept as it was: "
+                            f"{' and '.join(region.reasons)} detected in the restored result",
+                            log)
+        if not any(res.regions for res in results):
             log(f"{src}: no mosaic found; written unchanged")
-        meta = metadata("restore", model=restorer.source,
-                        synthesized=[list(b) for b in result.synthesized],
-                        refused=[r.as_dict() for r in result.refused])
-        write_like(out, result.image, form, metadata=meta)
+        if len(results) == 1:
+            meta = metadata("restore", model=restorer.source,
+                            synthesized=[list(b) for b in results[0].synthesized],
+                            refused=[r.as_dict() for r in results[0].refused])
+        else:  # boxes as [frame, x, y, w, h]
+            meta = metadata("restore", model=restorer.source,
+                            synthesized=[[i, *r.box] for i, res in enumerate(results)
+                                         for r in res.regions
+                                         if r.restored and [i, *r.box] not in withheld],
+                            refused=[{"frame": i, **r.as_dict()}
+                                     for i, res in enumerate(results) for r in res.refused],
+                            withheld=withheld)
+        write_document(out, frames, doc, metadata=meta, policy=output.metadata)
+        report.details[str(src)] = meta
 
     def video_job(src: Path, out: Path) -> None:
         m = None
@@ -79,13 +114,15 @@ def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *,
             info = probe(src)
             m = read_mask(mask_path, (info.width, info.height))
         done = restore_video(src, out, restorer, mask=m, options=video, log=log)
+        report.details[str(src)] = done
         log(done.summary())
         if done.withheld:
             report.note(f"{src}: {len(done.withheld)} tracked region(s) kept mosaiced in every "
                         "frame: a face or nudity was detected in the restored result", log)
 
-    return run_batch(outputs(inputs, out_dir, suffix=".png", videos=True), report, log,
-                     image_job, video_job)
+    plan = plan_batch(inputs, out_dir, in_folder(out_dir, "restore"), command="restore",
+                      output=output, videos=True)
+    return run_batch(plan, report, log, image_job, video_job)
 
 
 def restore_video(src: str | Path, dst: str | Path, restorer: Restorer, *,
@@ -168,6 +205,8 @@ def _scan(src: Path, processor: RestoreProcessor, options: VideoOptions) -> None
     for _, frame in read_frames(src, start=options.start, duration=options.duration):
         frames.append(frame)
         if len(frames) == options.batch:
+            if options.cancel is not None and options.cancel.is_set():
+                raise Cancelled(f"{src}: cancelled")
             processor.push(frames, list(range(index, index + len(frames))))
             index += len(frames)
             frames = []

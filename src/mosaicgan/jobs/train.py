@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .. import safety
+from .. import screening
 from ..data.paired import PairedDataset, split_dir
 from ..data.unpaired import UnpairedDataset, domain_folders
 from ..errors import ArgumentError, InputError
@@ -25,35 +25,13 @@ from ..train.loop import LoopOptions, run_training, saved_options
 from ..train.pix2pix import Pix2Pix
 
 
-def screen_dataset(dataset: Any, cache: Path | None, log: Log = print) -> list[tuple[str, str]]:
-    """Screen every image a dataset reads; leave out what is refused; return it named.
-
-    Verdicts are cached per file (path, size, mtime) in ``cache``, so a resumed run does
-    not screen again.
+def screen_dataset(dataset: Any, log: Log = print) -> list[tuple[str, str]]:
+    """Screen a training dataset (:mod:`mosaicgan.screening`): leave out every pair whose
+    target shows a face its input hides or nudity (pix2pix), every image with nudity and,
+    where the other domain hides faces, every image showing one (CycleGAN); say what was
+    left out and why, one line per reason. Returns ``(name, reasons)`` of each.
     """
-    known: dict[str, list[str]] = {}
-    if cache is not None and cache.is_file():
-        known = json.loads(cache.read_text())
-    refused: list[tuple[str, str]] = []
-    excluded: set[Path] = set()
-    for path in dataset.image_files():
-        stat = path.stat()
-        key = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-        if key not in known:
-            found: set[str] = set()
-            for view in dataset.read_views(path):
-                found.update(safety.screen_image(view))
-            known[key] = sorted(found)
-        if known[key]:
-            excluded.add(path)
-            refused.append((str(path), ", ".join(known[key])))
-            log(f"skipped {path}: {', '.join(known[key])} (safety screen)")
-    dataset.exclude_files(excluded)
-    if cache is not None:
-        write_text(cache, json.dumps(known, indent=0, sort_keys=True))
-    if refused:
-        log(f"safety screen: {len(refused)} image(s) left out")
-    return refused
+    return [tuple(row) for row in screening.screen_dataset(dataset, log)["left_out"]]
 
 
 def _saved_settings(run_dir: Path, resume: bool, config: dict[str, Any] | None,
@@ -68,9 +46,13 @@ def _train(make_trainer: Callable, train_set: Any, val_set: Any, run_dir: Path, 
            epochs: float | None, resume: bool, log: Log,
            args: dict[str, Any]):
     """Screen the data, turn epochs into steps, run the shared loop."""
-    for data in (train_set, val_set):
+    # What was left out and why is written to the run folder, for the record only: it is
+    # never read back (verdicts are cached in the user's cache folder, by content).
+    record = {}
+    for split, data in (("train", train_set), ("val", val_set)):
         if data is not None:
-            screen_dataset(data, run_dir / "screening.json", log)
+            record[split] = screening.screen_dataset(data, log)
+    write_text(run_dir / "screening.json", json.dumps(record, indent=1, sort_keys=True))
     if not len(train_set):
         raise InputError(args.get("dataset"), "no training images left after the safety screen")
     if epochs is not None:

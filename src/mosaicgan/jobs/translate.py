@@ -7,29 +7,36 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..imageio import read_image, write_image
+from ..imagefile import read_document, write_document
 from ..models.translator import Translator, load_translator
-from ..options import DEFAULT_VIDEO, Log, VideoOptions
+from ..options import DEFAULT_OUTPUT, DEFAULT_VIDEO, Log, OutputOptions, VideoOptions
 from ..video.io import VideoReport, process_video
 from ..video.processors import OutputRefused, TranslateProcessor
-from .batch import BatchReport, Skip, metadata, outputs, run_batch
+from .batch import BatchReport, Skip, in_folder, metadata, plan_batch, run_batch
 
 
 def translate_files(inputs: Iterable[str | Path], out_dir: str | Path, *, model: str | Path,
                     direction: str = "AtoB", device: str = "auto",
-                    video: VideoOptions = DEFAULT_VIDEO, log: Log = print) -> BatchReport:
-    """Translate each image into ``out_dir/<stem>.png`` (a video into ``out_dir/<name>``);
+                    video: VideoOptions = DEFAULT_VIDEO, output: OutputOptions = DEFAULT_OUTPUT,
+                    log: Log = print) -> BatchReport:
+    """Translate each image or video into ``out_dir``, named and written like its input
+    (:mod:`mosaicgan.naming`: ``cat.jpg`` -> ``cat_translated.jpg``);
     outputs the gate refuses (nudity anywhere, or a face where the input showed none) are
     not written (a video with one such frame is refused whole) and are listed as skipped."""
     translator = load_translator(model, direction, device)
 
     def image_job(src: Path, out: Path) -> Path | None:
-        result = translator.translate(read_image(src))
-        if result.image is None:
-            raise Skip(src, f"output refused: {', '.join(result.refused)} detected")
-        return write_image(out, result.image, metadata=metadata(
+        doc = read_document(src)
+        frames = []
+        for i, image in enumerate(doc.frames):
+            result = translator.translate(image)
+            if result.image is None:  # one refused frame refuses the file, as for a video
+                where = f" in frame {i}" if len(doc.frames) > 1 else ""
+                raise Skip(src, f"output refused: {', '.join(result.refused)} detected{where}")
+            frames.append(result.image)
+        return write_document(out, frames, doc, metadata=metadata(
             "translate", model=translator.source, direction=direction,
-            synthesized="whole image"))
+            synthesized="whole image"), policy=output.metadata)
 
     def video_job(src: Path, out: Path) -> Path | None:
         try:
@@ -38,8 +45,9 @@ def translate_files(inputs: Iterable[str | Path], out_dir: str | Path, *, model:
             raise Skip(src, exc.problem) from None
         return out
 
-    return run_batch(outputs(inputs, out_dir, suffix=".png", videos=True), BatchReport(), log,
-                     image_job, video_job)
+    plan = plan_batch(inputs, out_dir, in_folder(out_dir, "translate"), command="translate",
+                      output=output, videos=True)
+    return run_batch(plan, BatchReport(), log, image_job, video_job)
 
 
 def translate_video(src: str | Path, dst: str | Path, translator: Translator, *,

@@ -20,7 +20,7 @@ from ..baselines import bicubic_from_blocks
 from ..cells import match_cell_means
 from ..errors import ModelError
 from ..find_mosaic import MosaicRegion, find_mosaic_regions, regions_mask
-from ..geometry import Box, component_masks
+from ..geometry import Box, clip_box, component_masks, components, context_box, hull, pad_box
 from ..nets import per_sample_norm
 from ..nets.pix2pix import KIND, Pix2PixConfig, build_generator, generator_input, generator_output
 from ..options import DEFAULT_SHARPNESS
@@ -49,7 +49,7 @@ TRAINED_BLOCKS = (6, 24)
 
 @dataclass
 class RegionPlan:
-    """One region to restore: see :meth:`Restorer.plan`."""
+    """One region to restore: see :meth:`Restorer._plan`."""
 
     box: Box  # the region's box: what the gate screens
     region: np.ndarray  # (H, W) bool: the pixels replaced
@@ -150,8 +150,8 @@ def crop_padded(arr: np.ndarray, x: int, y: int, side: int) -> np.ndarray:
 class Restorer:
     """A loaded restoration generator. Build once, call on many images.
 
-    Restoring is one chain for images and video: :meth:`plan` a region (its window and
-    the generator's crop), then :meth:`run` the plans of one or more frames: the generator
+    Restoring is one chain for images and video: :meth:`_plan` a region (its window and
+    the generator's crop), then :meth:`_run` the plans of one or more frames: the generator
     runs on all their crops in batches, and each result is committed (pasted, then
     screened by the safety gate) in turn. Nothing public returns ungated pixels.
     """
@@ -162,7 +162,7 @@ class Restorer:
         # The fastest backend here (torch, ONNX Runtime, OpenVINO), measured on first use
         # (once per set of weights, or per dial: weights_key).
         workload = {"use": "restore", **({"weights": weights_key} if weights_key else {})}
-        self.G = fast_generator(per_sample_norm(generator).to(device).eval(), device, workload)
+        self._net = fast_generator(per_sample_norm(generator).to(device).eval(), device, workload)
         self.cfg = cfg
         self.device = device
         self.source = source
@@ -234,7 +234,7 @@ class Restorer:
                 ms.append(torch.from_numpy(np.ascontiguousarray(mask))[None])
             x = torch.stack(xs).float() / 255
             net_in = generator_input(x, torch.stack(ms), True).to(self.device)
-            y = generator_output(self.G(net_in))
+            y = generator_output(self._net(net_in))
             batch = (y.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
             for i, out in zip(idx, batch, strict=True):
                 side_in = images[i].shape[0]
@@ -247,7 +247,7 @@ class Restorer:
         """Whether restoring needs the mosaics' grids (prefill, cell matching)."""
         return self.cfg.prefill == "bicubic" or self.match_cells
 
-    def prefilled(self, image: np.ndarray, regions: list[np.ndarray],
+    def _prefilled(self, image: np.ndarray, regions: list[np.ndarray],
                   grids: list[Grid] | None) -> np.ndarray:
         """The generator's view of ``image``: for a model trained on bicubic-prefilled
         input, each region's cells replaced by the bicubic interpolation of their means on
@@ -260,9 +260,9 @@ class Restorer:
                 image = bicubic_from_blocks(image, region, grid.block, grid.origin)
         return image
 
-    def plan(self, source: np.ndarray, region: np.ndarray, box: Box,
-             window: tuple[int, int, int], grids: list[Grid] | None = None,
-             seen: np.ndarray | None = None, key: Any = None) -> RegionPlan:
+    def _plan(self, source: np.ndarray, region: np.ndarray, box: Box,
+              window: tuple[int, int, int], grids: list[Grid] | None = None,
+              seen: np.ndarray | None = None, key: Any = None) -> RegionPlan:
         """What restoring one region takes: the generator's crop of ``source`` (the image
         as the generator should see it, prefilled) in ``window``, the mask it sees there
         (``seen``, default the region itself), and the region's grid for cell matching.
@@ -302,8 +302,8 @@ class Restorer:
                           (q, (0, 0)) if self.match_cells else None, key,
                           Rescaled(m, image, plan_region))
 
-    def run(self, images: list[np.ndarray], plans: list[list[RegionPlan]],
-            batch: int = 8) -> list[tuple[np.ndarray, list[RegionOutcome]]]:
+    def _run(self, images: list[np.ndarray], plans: list[list[RegionPlan]],
+             batch: int = 8) -> list[tuple[np.ndarray, list[RegionOutcome]]]:
         """Restore the planned regions of each image: the generator runs on every crop (in
         batches of at most ``batch`` crops and :data:`GENERATOR_PIXELS`), then each
         region is pasted and screened in turn; a region the gate refuses stays as the
@@ -340,15 +340,74 @@ class Restorer:
         out = image
         height, width = image.shape[:2]
         outcomes = []
-        if self.uses_grids and grids is None and mask.any():
-            grids = find_mosaics(image)[1]
-        for box, region in regions_of(mask):
+        # Each region is restored on its neighbourhood (the part of the image its window,
+        # prefill, grid and gate read), so the cost follows the region, not the image.
+        for box, local in components(mask, MIN_REGION_AREA, largest_first=True):
             window = window_for(box, width, height, self.cfg.size)
-            plan = self.plan(self.prefilled(out, [region], grids), region, box, window, grids,
-                             seen=mask)
-            [(out, [outcome])] = self.run([out], [[plan]])
+            near = _placed(grids)
+            if self.uses_grids and grids is None:  # the grids the generator's view shows
+                vx, vy, vw, vh = clip_box((window[0], window[1], window[2], window[2]),
+                                          width, height)
+                near = _placed(find_mosaics(image[vy:vy + vh, vx:vx + vw])[1], vx, vy)
+            nx, ny, nw, nh = neighbourhood(box, window, width, height, near)
+            region = np.zeros((nh, nw), bool)
+            region[box[1] - ny:box[1] - ny + box[3], box[0] - nx:box[0] - nx + box[2]] = local
+            crop, seen = out[ny:ny + nh, nx:nx + nw], mask[ny:ny + nh, nx:nx + nw]
+            local_grids = _grids_in(near, (nx, ny, nw, nh))
+            plan = self._plan(self._prefilled(crop, [region], local_grids), region,
+                              (box[0] - nx, box[1] - ny, box[2], box[3]),
+                              (window[0] - nx, window[1] - ny, window[2]), local_grids,
+                              seen=seen)
+            [(done, [outcome])] = self._run([crop], [[plan]])
+            outcome.box = box
             outcomes.append(outcome)
+            if outcome.restored:
+                out = image.copy() if out is image else out
+                out[ny:ny + nh, nx:nx + nw] = done
         return RestoreResult(out if out is not image else image.copy(), outcomes)
+
+
+# Grids as restore() carries them: (mask, grid, (x, y) of the mask's corner in the image).
+PlacedGrid = tuple[np.ndarray, CellGrid, tuple[int, int]]
+
+
+def _placed(grids: list[Grid] | None, x: int = 0, y: int = 0) -> list[PlacedGrid] | None:
+    return None if grids is None else [(m, g, (x, y)) for m, g in grids]
+
+
+def neighbourhood(box: Box, window: tuple[int, int, int], width: int, height: int,
+                  grids: list[PlacedGrid] | None = None) -> Box:
+    """The part of the image that restoring the region ``box`` reads: its ``window``
+    (grown by two cells of the coarsest grid, the reach of the prefill's cells and of a
+    rescaled grid's resampling) and the safety gate's widest context. Restoring on this
+    crop gives the pixels, and shows the gate the views, that the whole image would."""
+    wx, wy, side = window
+    pitch = max((max(g[1].pitch) for g in grids or []), default=0.0)
+    view = pad_box(clip_box((wx, wy, side, side), width, height), 2 * int(np.ceil(pitch)) + 2,
+                   width, height)
+    return hull(view, context_box(box, width, height, max(safety.CONTEXTS)))
+
+
+def _grids_in(grids: list[PlacedGrid] | None, box: Box) -> list[Grid] | None:
+    """Placed ``grids`` seen from the crop ``box`` = (x, y, w, h) of the image: their masks
+    cropped or padded to it, their phases shifted; those that miss it left out (they
+    overlap no region in it)."""
+    if grids is None:
+        return None
+    bx, by, bw, bh = box
+    out = []
+    for mask, grid, (gx, gy) in grids:
+        gh, gw = mask.shape
+        x0, y0 = max(bx, gx), max(by, gy)
+        x1, y1 = min(bx + bw, gx + gw), min(by + bh, gy + gh)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        part = mask[y0 - gy:y1 - gy, x0 - gx:x1 - gx]
+        if (x0, y0, x1, y1) != (bx, by, bx + bw, by + bh):
+            part = np.pad(part, ((y0 - by, by + bh - y1), (x0 - bx, bx + bw - x1)))
+        phase = (grid.phase[0] + gx - bx, grid.phase[1] + gy - by)
+        out.append((part, CellGrid(grid.pitch, phase)))
+    return out
 
 
 def chunks(sizes: list[int], count: int, budget: int) -> list[list[int]]:

@@ -69,7 +69,7 @@ class Translator:
     def __init__(self, generator: torch.nn.Module, multiple: int, device: torch.device,
                  mask_channel: bool = False, source: str = "", max_side: int = MAX_SIDE):
         # The fastest backend here (torch, ONNX Runtime, OpenVINO), measured on first use.
-        self.G = fast_generator(per_sample_norm(generator).to(device).eval(), device,
+        self._net = fast_generator(per_sample_norm(generator).to(device).eval(), device,
                                 {"use": "translate"})
         self.multiple = multiple
         self.device = device
@@ -108,7 +108,7 @@ class Translator:
         """Generator on ``(B, 3, h, w)`` in [0, 1] of any size -> same size, [0, 1]."""
         padded, (h, w) = pad_to_multiple(x, self.multiple)
         net_in = pix2pix.generator_input(padded, None, self.mask_channel).to(self.device)
-        out = pix2pix.generator_output(self.G(net_in)).cpu()
+        out = pix2pix.generator_output(self._net(net_in)).cpu()
         return out[..., :h, :w]
 
     @torch.no_grad()

@@ -147,7 +147,11 @@ class TrackedMosaic:
 
     def __init__(self, region_fn: RegionFn, *, block: int | None = None,
                  detect_every: int = 1, tracker: RegionTracker | None = None,
-                 tracks: dict[int, dict[str, Any]] | None = None):
+                 tracks: dict[int, dict[str, Any]] | None = None,
+                 block_rule: Callable[[Box], int] | None = None):
+        # block_rule: a region's box -> its block, instead of ~16 cells across it (faces:
+        # mosaicgan.regions.strength.face_block); never below it, so never more cells.
+        self.block_rule = block_rule
         self.tracks = tracks
         if detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {detect_every}")
@@ -203,9 +207,11 @@ class TrackedMosaic:
     def _block_for(self, region: Region) -> int:
         if self.block is not None:
             return self.block
-        ideal = default_block(region.box[2], region.box[3])
+        ideal = (default_block(region.box[2], region.box[3]) if self.block_rule is None
+                 else self.block_rule(region.box))
         current = self.blocks.get(region.track)
-        if current is None or abs(ideal - current) > BLOCK_HYSTERESIS * current:
+        if current is None or abs(ideal - current) > BLOCK_HYSTERESIS * current or (
+                self.block_rule is not None and ideal > current):
             current = self.blocks[region.track] = ideal
         return current
 
@@ -283,7 +289,7 @@ class Refused(Exception):
 class RestoreProcessor:
     """Find (or take) mosaics per frame, track them, restore them in steady windows.
 
-    One restore chain with images (:meth:`Restorer.plan` / :meth:`Restorer.run`): the
+    One restore chain with images (:meth:`Restorer._plan` / :meth:`Restorer._run`): the
     generator runs on the regions of all frames that are ready, in batches; each region
     is then pasted and screened in turn. Regions of ``withheld`` tracks (every region,
     with ``withhold_all``) are left as the input had them in every frame. With
@@ -369,13 +375,13 @@ class RestoreProcessor:
             if todo and restorer.uses_grids:
                 if self.last_grids is None:  # a given mask: find its grid once
                     self.last_grids = find_mosaics(frame)[1]
-                source = restorer.prefilled(frame, [r.mask for r in todo], self.last_grids)
-            plans.append([restorer.plan(source, r.mask, r.box,
+                source = restorer._prefilled(frame, [r.mask for r in todo], self.last_grids)
+            plans.append([restorer._plan(source, r.mask, r.box,
                                         steady_window(r, width, height, size),
                                         self.last_grids, seen=everything, key=r.track)
                           for r in todo])
         out = []
-        results = restorer.run(frames, plans, self.batch)
+        results = restorer._run(frames, plans, self.batch)
         for (index, _), (image, outcomes) in zip(ready, results, strict=True):
             refused = [o for o in outcomes if not o.restored]
             for o in outcomes:
