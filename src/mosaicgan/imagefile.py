@@ -124,7 +124,7 @@ def _document(path: Path, data: bytes, im: Image.Image) -> ImageDocument:
     doc = ImageDocument(path, data, fmt, [], [], orientation=exif.orientation(raw_exif),
                         icc=im.info.get("icc_profile"), exif=raw_exif,
                         xmp=im.info.get("xmp") or None, comment=im.info.get("comment") or None,
-                        text=dict(getattr(im, "text", {}) or {}), loop=im.info.get("loop"))
+                        text={}, loop=im.info.get("loop"))
     if fmt == "JPEG":
         doc.encoding = {"qtables": im.quantization, "layers": im.layer, "mode": im.mode,
                         "subsampling": JpegImagePlugin.get_sampling(im),
@@ -152,6 +152,8 @@ def _document(path: Path, data: bytes, im: Image.Image) -> ImageDocument:
         if fmt == "TIFF":
             page["compression"] = im.info.get("compression")
         doc.pages.append(page)
+    # (read last: a PNG's .text loads the image, which forgets the tile that says 16-bit)
+    doc.text = dict(getattr(im, "text", {}) or {})
     return doc
 
 

@@ -76,7 +76,10 @@ def find_inputs(inputs: Iterable[str | Path], suffixes: frozenset[str] = IMAGE_S
         path = Path(item)
         if path.is_dir():
             before = len(found.inputs)
-            _walk(path, suffixes, excluded, found, take)
+            # An output folder inside this one is not searched; one that is this folder
+            # (or holds it) is: its own outputs are left out by its record.
+            inside = [e for e in excluded if path.resolve() in e.parents]
+            _walk(path, suffixes, inside, found, take)
             if len(found.inputs) == before:
                 found.missing.append((path, f"folder holds no {what} "
                                             f"({', '.join(sorted(suffixes))})"))
