@@ -111,8 +111,9 @@ class CycleGAN:
         """No restored regions: every output panel is screened as a translation."""
         return None
 
-    def sample_rows(self, batch: dict, amp: Amp) -> list[list[Tensor]]:
-        """Rows A -> B -> A, then B -> A -> B, images ``(3, H, W)`` in [0, 1]."""
+    def _sample_rows(self, batch: dict, amp: Amp) -> list[list[Tensor]]:
+        """Rows A -> B -> A, then B -> A -> B, images ``(3, H, W)`` in [0, 1]: ungated (the
+        loop screens every panel before a sheet is written)."""
         real_a, real_b = self._inputs(batch)
         nets = (self.G_A, self.G_B)
         states = [n.training for n in nets]

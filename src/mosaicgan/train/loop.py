@@ -3,7 +3,8 @@ sample sheets, checkpoints, resume, Ctrl-C.
 
 Reads top to bottom: setup -> (resume) -> batches -> step -> log / sample / checkpoint.
 A model plugs in as a *trainer* object with ``modules()``, ``optimizers()``,
-``train_step(batch, amp) -> dict of losses``, ``sample_rows(batch, amp)``,
+``train_step(batch, amp) -> dict of losses``, ``_sample_rows(batch, amp)`` (private:
+the generator's ungated output, only ever drawn through the gate in ``write_samples``),
 ``extra_state()`` / ``load_extra_state()`` and ``config_dict()``.
 
 Data order is a pure function of (seed, step): sample position p = step * batch + k
@@ -96,7 +97,7 @@ class Trainer(Protocol):
     def modules(self) -> dict[str, torch.nn.Module]: ...
     def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
     def train_step(self, batch: dict, amp: Amp) -> dict[str, torch.Tensor]: ...
-    def sample_rows(self, batch: dict, amp: Amp) -> list[list[torch.Tensor]]: ...
+    def _sample_rows(self, batch: dict, amp: Amp) -> list[list[torch.Tensor]]: ...
     def sample_masks(self, batch: dict) -> list[np.ndarray] | None: ...
     def extra_state(self) -> dict[str, torch.Tensor]: ...
     def load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None: ...
@@ -211,7 +212,7 @@ class _Run:
         if self.samples is None or not self.ddp.main:
             return
         rows = [[to_image(t) for t in row]
-                for row in self.trainer.sample_rows(self.samples, self.amp)]
+                for row in self.trainer._sample_rows(self.samples, self.amp)]
         write_image(self.run_dir / "samples" / f"step_{step:08d}.png",
                     sample_sheet(screened_rows(rows, self.trainer.sample_masks(self.samples))))
 

@@ -103,8 +103,8 @@ class Pix2Pix:
         return losses
 
     @torch.no_grad()
-    def translate(self, batch: dict, amp: Amp) -> Tensor:
-        """Generator output in [0, 1] with dropout off (as at inference)."""
+    def _translate(self, batch: dict, amp: Amp) -> Tensor:
+        """Generator output (ungated) in [0, 1] with dropout off (as at inference)."""
         x, _, _ = self._inputs(batch)
         was_training = self.G.training
         self.G.eval()
@@ -120,7 +120,8 @@ class Pix2Pix:
             return None
         return [m[0].cpu().numpy().astype(bool) for m in batch["mask"]]
 
-    def sample_rows(self, batch: dict, amp: Amp) -> list[list[Tensor]]:
-        """Rows of (input | output | target) images, each ``(3, H, W)`` in [0, 1]."""
-        out = self.translate(batch, amp).cpu()
+    def _sample_rows(self, batch: dict, amp: Amp) -> list[list[Tensor]]:
+        """Rows of (input | output | target) images, each ``(3, H, W)`` in [0, 1]: ungated
+        (the loop screens every panel before a sheet is written)."""
+        out = self._translate(batch, amp).cpu()
         return [[batch["a"][i].cpu(), out[i], batch["b"][i].cpu()] for i in range(len(out))]
