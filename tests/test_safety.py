@@ -8,6 +8,7 @@ public takes one.
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -120,7 +121,7 @@ def test_training_leaves_out_flagged_pairs(tiny_pairs, tmp_path, inject):
     train_pix2pix(tiny_pairs, tmp_path / "run", config={"size": 32, "ngf": 8, "ndf": 8},
                   log=lines.append, loop=LoopOptions(steps=1, progress=False, sample_every=0))
     assert any("00000_000" in line and "nudity" in line for line in lines)
-    assert "safety screen: 1 image(s) left out" in lines
+    assert "safety screen: 1 pair(s) left out: nudity" in lines
     inject(FakeDetector([Detection(EXPOSED, 0.9, (0, 0, 4, 4))]))
     with pytest.raises(InputError, match="no training images left"):
         train_pix2pix(tiny_pairs, tmp_path / "run2", log=lambda _: None,
@@ -265,45 +266,49 @@ def test_translate_refuses_a_face_behind_a_mosaic():
     assert screen_translation(clean, moved) == ["face"]
 
 
-def test_translate_files_refuses_and_names_it(tmp_path, tiny_translation_model):
-    """The real detector on a real face that a (tiny) model could not have kept: the
-    mosaiced astronaut in, whatever comes out is screened; nothing refused is written."""
+def test_translate_files_refuses_and_names_it(tmp_path, tiny_translation_model, monkeypatch):
+    """The real detector on a real face: a model (loaded from its run, as the job loads
+    it) that turns the mosaiced astronaut into the clean one is refused, the file named,
+    nothing written. (It used to accept whatever the tiny model made, a face or not, so
+    it passed with the gate removed.)"""
     from mosaicgan.api import translate_files
+    from mosaicgan.models.translator import Translator
 
     clean = photo("astronaut")
+    monkeypatch.setattr(Translator, "_generate", lambda self, image: clean.copy())
+    monkeypatch.setattr(Translator, "_generate_batch",
+                        lambda self, images: [clean.copy() for _ in images])
     write_image(tmp_path / "in" / "a.png", mosaic_image(clean, box_mask(512, 512,
                                                                         ASTRONAUT_FACE), 8))
     lines = []
     report = translate_files([tmp_path / "in"], tmp_path / "out",
                              model=tiny_translation_model, log=lines.append)
-    written = (tmp_path / "out" / "a.png").exists()
-    assert written == (not report.skipped)
-    if written:  # the output shows no face the input did not show
-        assert screen_translation(read_image(tmp_path / "in" / "a.png"),
-                                  read_image(tmp_path / "out" / "a.png")) == []
+    assert [(Path(p).name, "face" in why) for p, why in report.skipped] == [("a.png", True)]
+    assert not report.written
+    assert not any(p.is_file() for p in (tmp_path / "out").rglob("*"))
+    assert any("a.png" in line and "face" in line for line in lines)
 
 
 # --- pictures the project draws ---------------------------------------------------------
 
-def test_sample_sheets_withhold_a_face_panel(tmp_path):
-    """Training on "mosaiced face | clean face" pairs: the target panel shows a face the
-    input panel hid, so it is withheld (grey) in the sample sheet."""
-    from mosaicgan.sheets import WITHHELD_GREY
-
+def test_training_leaves_out_mosaiced_face_to_clean_face_pairs(tmp_path):
+    """Training on "mosaiced face | clean face" pairs (the real detector): the target shows
+    a face its input hid, so the pair is left out and said so; nothing is left to train
+    on. (It used to train without a word: the exported weights would unmosaic faces.)"""
     clean = cv2.resize(photo("astronaut")[40:296, 120:376], (64, 64),
                        interpolation=cv2.INTER_AREA)
     mosaiced = mosaic_image(clean, np.ones((64, 64), bool), 8)
     write_image(tmp_path / "ab" / "train" / "1.png", np.concatenate([mosaiced, clean], 1))
-    run = tmp_path / "run"
-    train_pix2pix(tmp_path / "ab", run, config={"size": 64, "ngf": 8, "ndf": 8},
-                  log=lambda _: None,
-                  loop=LoopOptions(steps=1, progress=False, sample_every=1, precision="fp32"))
-    (sheet_file,) = (run / "samples").glob("*.png")
-    sheet = read_image(sheet_file)
-    assert sheet.shape == (64, 3 * 64 + 2 * 4, 3)
-    target = sheet[:, 2 * (64 + 4):]
-    assert (target == WITHHELD_GREY).mean() > 0.8  # grey, with a line of text
-    assert not (sheet[:, :64] == WITHHELD_GREY).all()  # the input panel is shown
+    lines = []
+    with pytest.raises(InputError, match="no training images left"):
+        train_pix2pix(tmp_path / "ab", tmp_path / "run", config={"size": 64, "ngf": 8,
+                                                                 "ndf": 8},
+                      log=lines.append,
+                      loop=LoopOptions(steps=1, progress=False, sample_every=1,
+                                       precision="fp32"))
+    assert any(line.startswith("skipped") and "1.png: face" in line for line in lines)
+    assert "safety screen: 1 pair(s) left out: the target shows a face its input hides" \
+        in lines
 
 
 def test_eval_sheets_withhold_the_face_under_the_mosaic(tmp_path, tiny_model):

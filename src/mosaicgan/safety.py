@@ -6,7 +6,10 @@ No flag, option or argument turns it off, and nothing public takes another detec
 - Restoration: a restored region in which a face or nudity is detected is not written
   (:func:`screen_region`); it stays as the input had it.
 - Translation: an output with nudity anywhere, or with a face where the input showed
-  none, is refused (:func:`screen_translation`).
+  none or showed it with markedly less detail (a mosaic, a blur, a fill, heavy
+  downscaling), is refused (:func:`screen_translation`).
+- Training pairs: a pair whose target shows a face its input hides, or nudity, is left
+  out (:func:`screen_training_pair`); unpaired domains likewise (:func:`screen_domain_image`).
 - Pictures the project draws (sample sheets, eval reports): a panel the rule refuses is
   withheld (:func:`screen_output`, used by :mod:`mosaicgan.sheets`).
 
@@ -25,6 +28,7 @@ from .detect.centerface import SCORE as CENTERFACE_SCORE
 from .detect.shared import shared_detector
 from .find_mosaic import find_mosaic
 from .geometry import Box, box_iou, boxes_overlap, context_box, mask_boxes
+from .safety_detail import is_blurred_face, shows_more_detail
 
 FACE_CLASSES = frozenset({"FACE", "FACE_FEMALE", "FACE_MALE"})
 # Exposed classes that mean nudity; exposed feet, armpits and belly do not.
@@ -34,6 +38,12 @@ NUDITY_CLASSES = frozenset({
 })
 TRAINING_NUDITY_SCORE = 0.5  # training images are skipped at this score
 OUTPUT_SCORE = 0.25  # nudity in restored/translated outputs: err on the side of caution
+# ...except these classes, which fire on still lifes (fruit, glass, leaves, wings): just above
+# the highest score measured on restored random regions of the Debian photos (benchmarks/
+# face_recall.py; buttocks 0.44, genitalia 0.41 and 0.44, breast 0.27); below the training
+# screen's 0.5. The other classes never fired there and stay at OUTPUT_SCORE.
+NUDITY_SCORES = {"BUTTOCKS_EXPOSED": 0.45, "FEMALE_GENITALIA_EXPOSED": 0.45,
+                 "MALE_GENITALIA_EXPOSED": 0.45, "FEMALE_BREAST_EXPOSED": 0.3}
 # A face counts at these scores: NudeNet's two classes from 0.25 (low, to err on the side
 # of caution), CenterFace's "FACE" at its own (it checks weak peaks zoomed in first).
 # benchmarks/face_recall.py measures what they catch.
@@ -58,7 +68,7 @@ def is_face(d: Detection) -> bool:
 
 
 def is_nudity(d: Detection, score: float = OUTPUT_SCORE) -> bool:
-    return d.label in NUDITY_CLASSES and d.score >= score
+    return d.label in NUDITY_CLASSES and d.score >= max(score, NUDITY_SCORES.get(d.label, 0.0))
 
 
 def reasons(detections: list[Detection], nudity_score: float = OUTPUT_SCORE) -> list[str]:
@@ -148,31 +158,100 @@ def screen_translation(source: np.ndarray, output: np.ndarray) -> list[str]:
     """The reasons a translated ``output`` of ``source`` may not be written.
 
     ``"nudity"`` when the output shows nudity anywhere; ``"face"`` when it shows a face
-    that does not match (IoU >= 0.3) a face the input clearly showed: a face detected
-    there at :data:`SHOWN_FACE_SCORE` and not inside a mosaic (a model that turns a
-    mosaiced face into a clean one is refused, one that keeps a visible face is not).
+    the input did not show there (:func:`hidden_faces`): a model that turns a mosaiced,
+    blurred or downscaled face into a clean one is refused, one that keeps a visible face
+    is not.
     """
     check_rgb_uint8(source)
     check_rgb_uint8(output)
     found = _detect(output)
     out = ["nudity"] if any(is_nudity(d) for d in found) else []
     faces = [d.box for d in found if is_face(d)]
-    if faces and any(not any(box_iou(f, s) >= MATCH_IOU for s in _shown_faces(source, output))
-                     for f in faces):
+    if faces and hidden_faces(source, output, faces):
         out.insert(0, "face")
     return out
 
 
-def _shown_faces(source: np.ndarray, output: np.ndarray) -> list[Box]:
-    """Faces the input clearly shows, in the output's pixels (the two may differ in size)."""
-    faces = [d.box for d in _detect(source) if d.label in FACE_CLASSES
-             and d.score >= SHOWN_FACE_SCORE]
+def hidden_faces(source: np.ndarray, output: np.ndarray, faces: list[Box],
+                 source_found: list[Detection] | None = None) -> list[Box]:
+    """The output's ``faces`` that the input did not show: no face the input clearly
+    showed matches one (IoU >= 0.3), or the output shows it with markedly more detail
+    than the input there (:func:`mosaicgan.safety_detail.shows_more_detail`: a blur, a
+    mosaic, a fill or heavy downscaling hid it, even where a face is still detected).
+
+    source_found: the detector's findings in ``source``, when already known.
+    """
+    shown = _shown_faces(source, output, source_found)
+    return [f for f in faces if not any(box_iou(f, s) >= MATCH_IOU for s in shown)
+            or shows_more_detail(source, output, f)]
+
+
+def _shown_faces(source: np.ndarray, output: np.ndarray,
+                 found: list[Detection] | None = None) -> list[Box]:
+    """Faces the input clearly shows (a face at :data:`SHOWN_FACE_SCORE`, not inside a
+    mosaic), in the output's pixels (the two may differ in size)."""
+    found = _detect(source) if found is None else found
+    faces = [d.box for d in found if d.label in FACE_CLASSES and d.score >= SHOWN_FACE_SCORE]
     if not faces:
         return []
     mosaic = find_mosaic(source)
-    shown = [f for f in faces if mosaic[f[1]:f[1] + f[3], f[0]:f[0] + f[2]].mean() < 0.3]
+    shown = [f for f in faces if _inside(mosaic, f) < 0.3]
     sy, sx = output.shape[0] / source.shape[0], output.shape[1] / source.shape[1]
     return [(round(x * sx), round(y * sy), round(w * sx), round(h * sy)) for x, y, w, h in shown]
+
+
+def _inside(mask: np.ndarray, box: Box) -> float:
+    """The fraction of ``box`` that ``mask`` covers (0 for a box outside the image)."""
+    x, y, w, h = box
+    part = mask[max(y, 0):max(y + h, 0), max(x, 0):max(x + w, 0)]
+    return float(part.mean()) if part.size else 0.0
+
+
+def screen_training_pair(source: np.ndarray, target: np.ndarray,
+                         mask: np.ndarray | None = None) -> list[str]:
+    """Why a training pair (input ``source``, target ``target``) may not be used.
+
+    ``"face"`` when the target shows a face that the input hides there: for a translation
+    pair the translation rule (:func:`hidden_faces`); for a restoration pair (``mask``
+    given) a face that overlaps the mask (as :func:`screen_pair`) or that the target shows
+    with markedly more detail (outside the mask the two should be one picture, so a weak
+    face seen alike in both is no reason). ``"nudity"`` when either image shows it at the
+    training score. No model learns to reveal a face, whether its weights stay here or
+    are exported.
+    """
+    check_rgb_uint8(source)
+    check_rgb_uint8(target)
+    found_source, found_target = _detect(source), _detect(target)
+    out = []
+    faces = [d.box for d in found_target if is_face(d)]
+    if mask is None:
+        revealed = bool(faces) and bool(hidden_faces(source, target, faces, found_source))
+    else:
+        revealed = any(_inside(mask, f) > 0 or shows_more_detail(source, target, f)
+                       for f in faces)
+    if revealed:
+        out.append("face")
+    if any(is_nudity(d, TRAINING_NUDITY_SCORE) for d in found_source + found_target):
+        out.append("nudity")
+    return out
+
+
+def screen_domain_image(image: np.ndarray) -> dict[str, bool]:
+    """What the unpaired (CycleGAN) screen needs to know of one training image.
+
+    ``nudity`` (at the training score); ``shows_face``: a face in the clear (not inside a
+    mosaic, not blurred); ``hides``: a mosaic, or a blurred face. A domain whose images
+    hide faces must not be paired with one whose images show them: the model would learn
+    to reveal faces (:func:`mosaicgan.jobs.train.screen_dataset`).
+    """
+    check_rgb_uint8(image)
+    found = _detect(image)
+    faces = [d.box for d in found if is_face(d)]
+    mosaic = find_mosaic(image)
+    blurred = [f for f in faces if is_blurred_face(image, f)]
+    clear = [f for f in faces if f not in blurred and _inside(mosaic, f) < 0.3]
+    return {"nudity": any(is_nudity(d, TRAINING_NUDITY_SCORE) for d in found),
+            "shows_face": bool(clear), "hides": bool(mosaic.any() or blurred)}
 
 
 def screen_output(source: np.ndarray, output: np.ndarray,
