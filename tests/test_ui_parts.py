@@ -241,3 +241,137 @@ def test_the_ui_command_serves_and_stops_cleanly(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_transparent_pixels_on_a_checkerboard():
+    pytest.importorskip("gradio", reason="the web app needs gradio: pip install -e '.[dev]'")
+    from mosaicgan.ui.media import on_checkerboard
+
+    rgb = np.zeros((16, 16, 3), np.uint8)
+    rgb[...] = (255, 0, 0)
+    alpha = np.zeros((16, 16), np.uint8)
+    alpha[:, 12:] = 255
+    alpha[:, 10] = 128
+    out = on_checkerboard(rgb, alpha)
+    assert out[0, 0].tolist() == [255, 255, 255] and out[8, 0].tolist() == [204, 204, 204]
+    assert out[0, 8].tolist() == [204, 204, 204] and out[8, 8].tolist() == [255, 255, 255]
+    assert out[0, 12].tolist() == [255, 0, 0]  # opaque: as it is
+    assert out[8, 10].tolist() == [255, 127, 127]  # half: half the white square under it
+    assert on_checkerboard(rgb, None) is rgb
+
+
+def test_outputs_are_named_by_the_rule(tmp_path):
+    pytest.importorskip("gradio", reason="the web app needs gradio: pip install -e '.[dev]'")
+    from mosaicgan.ui.media import by_rule, download_label
+
+    out = tmp_path / "cat.png"
+    out.write_bytes(b"x")
+    named = by_rule(out, Path("in/cat.jpg"), "restore")  # (written as PNG: its suffix kept)
+    assert named == tmp_path / "cat_restored.png" and named.read_bytes() == b"x"
+    assert not out.exists()
+    assert by_rule(named, Path("cat.png"), "restore") == named  # named so already
+    assert download_label(Path("clip_restored.mp4"), "restored", True) == (
+        "Download: the restored video (MP4)")
+    assert download_label(Path("cat_anonymised.jpg"), "anonymised", False) == (
+        "Download: the anonymised image (JPG)")
+
+
+def test_a_cancel_reaches_only_the_job_running():
+    from mosaicgan.ui.running import Running
+
+    running = Running()
+    assert running.cancel("s", "anonymise") is None  # nothing running
+    with running.job("s", "anonymise") as before:
+        pass
+    with running.job("s", "anonymise") as flag:
+        assert running.cancel("s", "restore") is None
+        assert running.cancel("t", "anonymise") is None
+        assert not flag.is_set()
+        assert running.cancel("s", "anonymise", wait=0.01) is False  # asked, still running
+        assert flag.is_set()
+    assert not before.is_set() and running.cancel("s", "anonymise") is None
+
+    import threading
+
+    started = threading.Event()
+
+    def job() -> None:  # (a job that stops when asked, as the video jobs do)
+        with running.job("s", "restore") as stop:
+            started.set()
+            stop.wait(10)
+
+    worker = threading.Thread(target=job)
+    worker.start()
+    started.wait(10)
+    assert running.cancel("s", "restore", wait=10) is True  # asked, and it has ended
+    worker.join()
+
+
+def test_a_video_job_stops_between_batches_when_cancelled(tmp_path):
+    import threading
+
+    from mosaicgan.errors import Cancelled
+    from mosaicgan.options import VideoOptions
+
+    clip = magenta_clip(tmp_path / "clip.mp4", n=24)
+    stop = threading.Event()
+    seen: list[int] = []
+
+    def region(frame: np.ndarray) -> np.ndarray:
+        seen.append(1)
+        if len(seen) == 10:
+            stop.set()  # (as the Cancel button does, while the second batch runs)
+        return box_mask(96, 160, (0, 0, 16, 16))
+
+    with pytest.raises(Cancelled):
+        api.mosaic_video(clip, tmp_path / "out.mp4", region_fn=region,
+                         options=VideoOptions(batch=8, progress=False, cancel=stop))
+    assert len(seen) == 16  # the batch it was on finished, no more
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]  # no partial file
+
+
+def test_a_video_restore_in_plain_words():
+    pytest.importorskip("gradio", reason="the web app needs gradio: pip install -e '.[dev]'")
+    from mosaicgan.ui.restore import _video_note
+    from mosaicgan.video.processors import RestoreVideoReport
+
+    done = RestoreVideoReport(Path("a.mp4"), Path("b.mp4"), frames_written=40)
+    assert _video_note(done) == ("Nothing restored: no mosaic was found in the video's 40 "
+                                 "frame(s), so the result is the video as it was "
+                                 "(re-encoded).")
+    done.synthesized = {1: {"frames": [0, 39], "box": [8, 8, 16, 16], "count": 40}}
+    done.withheld = {2: {"frames": [5, 20], "box": [40, 8, 16, 16], "count": 16}}
+    assert _video_note(done).splitlines() == [
+        "Restored 1 of 2 tracked region(s) in 40 frame(s).",
+        "- Region 2 at 40,8 (16×16), frames 5–20: kept mosaiced: a face or nudity was "
+        "visible in the restored result, so it was left as it was in all its frames."]
+
+
+def test_a_failed_event_says_why_in_its_error_box():
+    gr = pytest.importorskip("gradio", reason="the web app needs gradio: pip install -e "
+                                              "'.[dev]'")
+    from mosaicgan.ui.guard import Events, fail
+
+    ws = Workspace(max_upload_mb=1)
+    try:
+        events = Events(ws, "x-error")
+
+        def broken(_: str) -> tuple[str, str]:
+            raise InputError(ws.root / "jobs" / "a1" / "in" / "cat.png", "corrupt <image>")
+
+        *others, box = events.guarded(broken, 2)("x")
+        assert others == [gr.update(), gr.update()]  # left as they were
+        assert box["visible"] and box["value"] == "<p role='alert'>cat.png: corrupt " \
+                                                  "&lt;image&gt;</p>"
+        assert events.guarded(lambda: ("a", "b"), 2)()[:2] == ("a", "b")
+        assert events.guarded(lambda: "a", 1)()[1]["visible"] is False  # hidden again
+
+        def steps():
+            yield "first"
+            raise fail("stopped here", ["emptied"])
+
+        got = list(events.guarded(steps, 1)())
+        assert got[0] == ("first", gr.update(value="", visible=False))
+        assert got[1][0] == "emptied" and "stopped here" in got[1][1]["value"]
+    finally:
+        ws.remove()

@@ -71,7 +71,7 @@ class Main(click.Group):
                                          "show_default": True})
 @click.version_option(__version__, prog_name="mosaicgan")
 @click.option("--max-pixels", type=click.IntRange(1), default=None,
-              help="Refuse images larger than this many pixels [89,478,485, Pillow's limit].")
+              help="Refuse images larger than this many pixels [what memory holds, <= 89,478,485].")
 def main(max_pixels: int | None) -> None:
     """Put mosaics on images, find them, and restore them with pix2pix.
 

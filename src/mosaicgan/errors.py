@@ -27,3 +27,8 @@ class ArgumentError(MosaicganError, ValueError):
 
 class ModelError(MosaicganError):
     """A missing, unreadable or mismatched model/checkpoint."""
+
+
+class Cancelled(Exception):
+    """A job stopped because its caller asked it to (``VideoOptions.cancel`` was set).
+    Not a MosaicganError: a batch stops at once instead of going on to the next file."""

@@ -12,22 +12,26 @@ import gradio as gr
 import numpy as np
 
 from .. import api
-from ..imageio import read_image, write_image
+from ..imageio import write_image
+from ..naming import derived_name
 from ..options import STYLES, RegionSpec, VideoOptions
 from ..regions.base import boxes_mask
 from ..regions.detectors import FACE_MARGIN, NUDITY_MARGIN
 from .boxes import clicked, format_boxes, overlay, parse_boxes
+from .cancelling import cancellable, job
 from .context import Context
-from .guard import EXPECTED, PROGRESS, TRACKED, fail, guarded, refused_upload
-from .media import Upload, take
-from .widgets import hidden, shown
+from .guard import EXPECTED, PROGRESS, TRACKED, Events, fail, refused_upload
+from .media import Upload, by_rule, displayed, download_label, take
+from .widgets import cancel_button, enabled, hidden, shown
 
+TAB = "anonymise"
 BOXES, BRUSH, FACES, CAM, NUDITY = ("Boxes I draw", "A mask I brush", "Faces",
                                     "A class the classifier sees (CAM)", "Nudity")
 MODES = (BOXES, BRUSH, FACES, CAM, NUDITY)
 WHERE = {FACES: "face", CAM: "cam", NUDITY: "nudity"}
-# The margin each kind of found region gets by default (the detectors' own defaults; a CAM
-# margin is a fraction of the image's longer side, none by default)
+# The margin each kind of found region gets by default: the detectors' own constants, which
+# the command line applies when --margin is not given (a CAM margin is a fraction of the
+# image's longer side, none by default, as there)
 MARGINS = {FACES: FACE_MARGIN, NUDITY: NUDITY_MARGIN, CAM: 0.0}
 STYLE_NOTE = ("**mosaic** keeps each block's mean colour: weak redaction, it can be partly "
               "undone (this tool does it). **blur** removes more. **solid** (a black fill) is "
@@ -36,7 +40,6 @@ STYLE_NOTE = ("**mosaic** keeps each block's mean colour: weak redaction, it can
 
 def build(ctx: Context) -> None:
     """The tab's components and events (inside a ``gr.Tab``)."""
-    guard = guarded(ctx.workspace)
     state = gr.State({})
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
@@ -50,7 +53,7 @@ def build(ctx: Context) -> None:
                 clear = gr.Button("Clear boxes", size="sm")
             with gr.Group(visible=False) as cam_group:
                 target = gr.Textbox(label="Class (a name or part of one, or auto)",
-                                    value="auto", elem_id="anon-target")
+                                    value=RegionSpec.target, elem_id="anon-target")
                 min_score = gr.Slider(0, 1, value=0.0, step=0.05, elem_id="anon-min-score",
                                       label="Act only where the class probability reaches "
                                             "(0: always)")
@@ -63,9 +66,12 @@ def build(ctx: Context) -> None:
                               label="Block size in px (0: about 16 blocks across a region)")
             gr.Markdown(STYLE_NOTE)
             with gr.Row():
-                show = gr.Button("Show regions", elem_id="anon-show")
-                apply = gr.Button("Apply", variant="primary", elem_id="anon-apply")
+                show = gr.Button("Show regions", elem_id="anon-show", interactive=False)
+                apply = gr.Button("Apply", variant="primary", elem_id="anon-apply",
+                                  interactive=False)
+                cancel = cancel_button("anon-cancel")
         with gr.Column(scale=2):
+            events = Events(ctx.workspace, "anon-error")
             status = gr.Markdown(elem_id="anon-status")
             with gr.Row(equal_height=True):
                 picture = gr.Image(label="Regions (click to draw boxes)", interactive=False,
@@ -92,14 +98,13 @@ def build(ctx: Context) -> None:
 
     empty = ({}, None, None, "", None, hidden(), hidden())
 
-    @guard
     def load(path: str | None) -> tuple[Any, ...]:
         if path is None:
             return (*empty, gr.update(), "")
         try:
             up, image = take(ctx.workspace, path)
         except EXPECTED as exc:
-            return (*empty, None, refused_upload(ctx.workspace, exc))
+            raise refused_upload(ctx.workspace, exc, (*empty, None, "")) from None
         what = "video: its first frame is shown" if up.video else "image"
         note = f"**{up.src.name}**: {image.shape[1]}×{image.shape[0]} {what}."
         return (up.as_state(), image, {"background": image, "layers": [], "composite": image},
@@ -108,11 +113,10 @@ def build(ctx: Context) -> None:
     # (a new file starts without boxes: those drawn were for the one before)
     loaded = [state, picture, brush, boxes, compare, video, download, upload, status]
     # (upload and clear, not change: emptying the box after a bad file must not reload)
-    upload.upload(load, upload, loaded, concurrency_id="job", concurrency_limit=1,
-                  show_progress_on=picture)
-    upload.clear(load, upload, loaded, concurrency_limit=None)
+    events.on(upload.upload, load, upload, loaded, concurrency_id="job",
+              concurrency_limit=1, show_progress_on=picture)
+    events.on(upload.clear, load, upload, loaded, concurrency_limit=None)
 
-    @guard
     def click(st: dict, text: str, evt: gr.SelectData) -> tuple[Any, ...]:
         if not st:
             raise fail("upload an image or a video first")
@@ -120,28 +124,24 @@ def build(ctx: Context) -> None:
         st, text = clicked(st, text, (x, y))
         return st, text, redraw(st, text)
 
-    picture.select(click, [state, boxes], [state, boxes, picture], concurrency_limit=None)
+    events.on(picture.select, click, [state, boxes], [state, boxes, picture],
+              concurrency_limit=None)
+    events.on(boxes.input, lambda st, text: redraw(st, text), [state, boxes], picture,
+              concurrency_limit=None)
 
-    @guard
-    def edited(st: dict, text: str) -> np.ndarray | None:
-        return redraw(st, text)
-
-    boxes.input(edited, [state, boxes], picture, concurrency_limit=None)
-
-    @guard
     def remove_last(st: dict, text: str) -> tuple[Any, ...]:
         text = format_boxes(parse_boxes(text)[:-1])
         st = {**st, "corner": None} if st else st
         return st, text, redraw(st, text)
 
-    undo.click(remove_last, [state, boxes], [state, boxes, picture], concurrency_limit=None)
+    events.on(undo.click, remove_last, [state, boxes], [state, boxes, picture],
+              concurrency_limit=None)
 
-    @guard
     def clear_boxes(st: dict) -> tuple[Any, ...]:
         st = {**st, "corner": None} if st else st
         return st, "", redraw(st, "")
 
-    clear.click(clear_boxes, state, [state, boxes, picture], concurrency_limit=None)
+    events.on(clear.click, clear_boxes, state, [state, boxes, picture], concurrency_limit=None)
 
     def switch(choice: str) -> tuple[Any, ...]:
         drawn = choice == BOXES
@@ -156,14 +156,26 @@ def build(ctx: Context) -> None:
     style.change(lambda how: gr.update(visible=how == "mosaic"), style, block,
                  concurrency_limit=None)
 
+    def ready(st: dict, choice: str, text: str) -> tuple[Any, ...]:
+        """Show and Apply run once there is a file and, for drawn boxes, a box (a brushed
+        mask is checked when they run: the editor does not say when it is painted)."""
+        can = bool(st) and (choice != BOXES or bool((text or "").strip()))
+        return enabled(can), enabled(can)
+
+    gr.on([state.change, mode.change, boxes.change], ready, [state, mode, boxes],
+          [show, apply], concurrency_limit=None, show_progress="hidden")
+
     def spec(choice: str, target_name: str, score: float, grow: float) -> RegionSpec:
+        # The default margin as None: the job then applies the detector's own, as the
+        # command line does without --margin.
+        margin = None if grow == MARGINS[choice] else grow
         if choice == CAM:
             return RegionSpec("cam", target=(target_name or "auto").strip(),
-                              min_score=score or None, margin=grow)
-        return RegionSpec(WHERE[choice], margin=grow)
+                              min_score=score or None, margin=margin)
+        return RegionSpec(WHERE[choice], margin=margin)
 
     def drawn_mask(up: Upload, choice: str, text: str, painted: dict | None) -> np.ndarray:
-        height, width = up.picture().shape[:2]
+        height, width = up.pixels().shape[:2]
         if choice == BOXES:
             found = parse_boxes(text)
             if not found:
@@ -174,72 +186,76 @@ def build(ctx: Context) -> None:
             raise fail("brush over the part to hide first")
         return mask
 
-    @guard
     def preview(st: dict, choice: str, text: str, painted: dict | None, target_name: str,
                 score: float, grow: float, progress: gr.Progress = PROGRESS
                 ) -> tuple[np.ndarray, str]:
         up = Upload.from_state(st)
         if up is None:
             raise fail("upload an image or a video first")
-        image = up.picture()
+        pixels = up.pixels()  # (regions are found in what the job sees)
         if choice in WHERE:
-            progress(0.1, desc="finding regions")
-            regions = api.find_regions(image, spec(choice, target_name, score, grow))
+            progress(None, desc="finding regions")
+            regions = api.find_regions(pixels, spec(choice, target_name, score, grow))
         else:
-            regions = api.given_regions(image.shape, mask=drawn_mask(up, choice, text, painted))
+            regions = api.given_regions(pixels.shape,
+                                        mask=drawn_mask(up, choice, text, painted))
         words = ", ".join(f"{label.lower()} {score:.2f}" if choice in WHERE else label
                           for label, score in zip(regions.labels, regions.scores, strict=True))
         note = (f"{len(regions)} region(s) to hide ({words})" if len(regions)
                 else "no region found: applying would leave the file unchanged")
         if up.video and choice in WHERE:
             note += "; in a video they are found again on every frame and tracked"
-        return overlay(image, regions.boxes, mask=regions.mask), note
+        return overlay(up.picture(), regions.boxes, mask=regions.mask), note
 
     region_inputs = [state, mode, boxes, brush, target, min_score, margin]
-    show.click(preview, region_inputs, [picture, status], concurrency_id="job",
-               concurrency_limit=1, show_progress_on=picture)
+    # (no Cancel: finding regions in one picture is one step, which cannot be stopped)
+    events.on(show.click, preview, region_inputs, [picture, status], concurrency_id="job",
+              concurrency_limit=1, show_progress_on=picture)
 
-    @guard
     def run(st: dict, choice: str, text: str, painted: dict | None, target_name: str,
-            score: float, grow: float, how: str, size: float,
+            score: float, grow: float, how: str, size: float, request: gr.Request,
             progress: gr.Progress = TRACKED) -> tuple[Any, ...]:
         up = Upload.from_state(st)
         if up is None:
             raise fail("upload an image or a video first")
-        out_dir, regions_dir = up.job / "out", up.job / "regions"
+        out_dir = up.out_dir()
+        regions_dir = out_dir / "regions"
         source: dict[str, Any] = {}
         if choice in WHERE:
             source["where"] = spec(choice, target_name, score, grow)
         else:
-            mask_file = up.job / "mask.png"
+            mask_file = up.job / derived_name(up.src.name, "mask")
             write_image(mask_file, drawn_mask(up, choice, text, painted).astype(np.uint8) * 255)
             source["mask"] = mask_file
-        progress(0, desc="video: frames" if up.video else "hiding the regions")
-        lines: list[str] = []
-        report = api.mosaic_files([up.src], out_dir, style=how, block=int(size) or None,
-                                  regions_dir=regions_dir, video=VideoOptions(progress=True),
-                                  log=lines.append, **source)
+        progress(None, desc="video: frames" if up.video else "hiding the regions")
+        with job(ctx, request, TAB, out_dir) as stop:
+            report = api.mosaic_files([up.src], out_dir, style=how, block=int(size) or None,
+                                      regions_dir=regions_dir,
+                                      video=VideoOptions(progress=True, cancel=stop),
+                                      log=lambda _: None, **source)
         if report.failed:
-            raise fail(ctx.workspace.short(report.failed[0][1]))
-        out = Path(report.written[0])
-        hid = _regions_shown(up, regions_dir / Path(up.src.name).with_suffix(".json"))
-        after = api.video_frame(out) if up.video else read_image(out)
-        notes = [ctx.workspace.short(line) for line in lines if "no region found" in line]
-        note = f"Done: {hid[1]} region(s) hidden with {how}. " + " ".join(notes)
-        return (hid[0], (up.picture(), after),
+            raise fail(report.failed[0][1])
+        out = by_rule(Path(report.written[0]), up.src, "mosaic")
+        boxes_hidden = _regions_hidden(regions_dir)
+        after = api.video_frame(out) if up.video else displayed(out)
+        note = (f"Done: {len(boxes_hidden)} region(s) hidden with {how}." if boxes_hidden else
+                "Nothing hidden: no region was found, so the result is the file unchanged.")
+        return (overlay(up.picture(), boxes_hidden), (up.picture(), after),
                 shown(out if up.video else None, up.video),
-                shown(out), note)
+                shown(out, label=download_label(out, "anonymised", up.video)), note)
 
-    apply.click(run, [*region_inputs, style, block],
-                [picture, compare, video, download, status], concurrency_id="job",
-                concurrency_limit=1, show_progress_on=compare)
+    applied = events.on(apply.click, run, [*region_inputs, style, block],
+                        [picture, compare, video, download, status], cancel=cancel,
+                        concurrency_id="job", concurrency_limit=1, show_progress_on=compare)
+    cancellable(ctx, cancel, [applied], status, TAB, events)
 
 
-def _regions_shown(up: Upload, regions_json: Path) -> tuple[np.ndarray, int]:
-    """The picture with the regions the job hid (from the regions it wrote), and how many."""
-    found = json.loads(regions_json.read_text()) if regions_json.is_file() else {}
-    boxes = [tuple(r["box"]) for r in found.get("regions", [])]
-    return overlay(up.picture(), boxes), len(boxes)
+def _regions_hidden(regions_dir: Path) -> list[tuple[int, ...]]:
+    """The boxes of the regions the job hid (from the region list it wrote: one input,
+    so one list, whatever the naming rule calls it)."""
+    found = next(iter(sorted(regions_dir.glob("*.json"))), None)
+    listed = json.loads(found.read_text()) if found is not None else {}
+    return [tuple(r["box"]) for r in listed.get("regions", [])]
 
 
 def brushed(painted: dict | None, shape: tuple[int, int]) -> np.ndarray:

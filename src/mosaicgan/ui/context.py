@@ -1,4 +1,4 @@
-"""What every tab shares: the workspace, the models the server knows, the limits."""
+"""What every tab shares: the workspace, the models the server knows, the jobs running."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import api
-from ..imageio import DEFAULT_MAX_PIXELS
+from .running import Running
 from .workspace import Workspace
 
 SHIPPED = "default"
@@ -17,7 +17,7 @@ class Context:
     workspace: Workspace
     model_sources: list[str] = field(default_factory=list)  # --model, as given
     runs: Path | None = None  # --runs: a folder searched for runs and exported models
-    max_pixels: int = DEFAULT_MAX_PIXELS
+    running: Running = field(default_factory=Running)
 
     def models(self) -> list[api.ModelInfo]:
         """The shipped restorer, each --model, and every model under --runs (read again

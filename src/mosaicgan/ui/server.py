@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MosaicganError
-from ..imageio import DEFAULT_MAX_PIXELS
+from ..imageio import set_max_pixels
 from .workspace import Workspace
 
 DEFAULT_HOST = "127.0.0.1"
@@ -49,8 +49,14 @@ class Server:
 
 def start(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, models: Sequence[str] = (),
           runs: str | Path | None = None, max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB,
-          max_pixels: int = DEFAULT_MAX_PIXELS) -> Server:
-    """Start the app in this process (its server runs in a thread) and return at once."""
+          max_pixels: int | None = None) -> Server:
+    """Start the app in this process (its server runs in a thread) and return at once.
+
+    max_pixels: the pixel limit of :mod:`mosaicgan.imageio` for this process (None: the
+    one in force; uploads are checked against it when they arrive).
+    """
+    if max_pixels is not None:
+        set_max_pixels(max_pixels)
     workspace = Workspace(max_upload_mb)
     try:
         # Read by gradio when it is imported and when the app is built: set first.
@@ -67,8 +73,7 @@ def start(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, models: Sequence[s
 
         for source in models:
             api.describe_model(source)  # a bad --model fails now, in one line
-        ctx = Context(workspace, list(models), None if runs is None else Path(runs),
-                      max_pixels)
+        ctx = Context(workspace, list(models), None if runs is None else Path(runs))
         app = build_app(ctx)
         app.queue(default_concurrency_limit=1)
         app.launch(server_name=host, server_port=port, share=False, inbrowser=False,
@@ -83,7 +88,7 @@ def start(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, models: Sequence[s
 
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, models: Sequence[str] = (),
           runs: str | Path | None = None, max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB,
-          max_pixels: int = DEFAULT_MAX_PIXELS, log: Any = print) -> None:
+          max_pixels: int | None = None, log: Any = print) -> None:
     """Run the app until Ctrl-C or SIGTERM, then stop it and remove its workspace."""
     if not is_loopback(host):
         log(f"warning: serving on {host}: anyone who can reach this machine on that "

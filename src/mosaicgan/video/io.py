@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import Cancelled, InputError
 from ..imageio import atomic_path
 from ..options import DEFAULT_VIDEO, Log, VideoOptions
 
@@ -563,7 +563,7 @@ def _run(info: VideoInfo, tmp: Path, muxer: str, processor: FrameProcessor,
                        dynamic_ncols=True)
         try:
             _Transcode(info, output, vout, copies, colour, processor, report, span,
-                       options.batch, codec, bar).run(container, vin)
+                       options.batch, codec, bar, options.cancel).run(container, vin)
         finally:
             if bar is not None:
                 bar.close()
@@ -584,10 +584,11 @@ class _Transcode:
 
     def __init__(self, info: VideoInfo, output, vout, copies: dict, colour: _Colour,
                  processor: FrameProcessor, report: VideoReport, span: _Range, batch: int,
-                 codec: str, bar) -> None:
+                 codec: str, bar, cancel: Any = None) -> None:
         self.info, self.output, self.vout, self.copies = info, output, vout, copies
         self.colour, self.processor, self.report, self.span = colour, processor, report, span
         self.batch, self.codec, self.bar = batch, codec, bar
+        self.cancel = cancel  # a threading.Event: checked before each batch
         self.fmt, _ = _plain_format(info.pix_fmt)
         self.k = info.rotation // 90
         self.pending: deque[_Pending] = deque()
@@ -620,6 +621,7 @@ class _Transcode:
             raise InputError(info.path, f"corrupt or truncated video{at} ({_why(exc)})"
                              ) from None
         if self.frames:
+            self._cancelled()
             self._encode(self.processor.push(list(self.frames), list(self.indices)))
         self._encode(self.processor.flush())
         if self.pending:
@@ -646,6 +648,11 @@ class _Transcode:
             self._take(frame)
         return False
 
+    def _cancelled(self) -> None:
+        """Raise Cancelled once the caller asked the job to stop (before each batch)."""
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled(f"{self.info.path}: cancelled")
+
     def _take(self, frame) -> None:
         """Queue a decoded frame for the processor; push a batch when one is full."""
         info, tb = self.info, self.info.time_base
@@ -665,6 +672,7 @@ class _Transcode:
         self.indices.append(self.report.frames_read)
         self.report.frames_read += 1
         if len(self.frames) >= self.batch:
+            self._cancelled()
             out = self.processor.push(list(self.frames), list(self.indices))
             self.frames.clear()
             self.indices.clear()
