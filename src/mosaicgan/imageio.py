@@ -24,14 +24,16 @@ from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from . import exif
 from .errors import InputError
+from .limits import default_max_pixels
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif",
                             ".avif", ".heic", ".heif"})
 pillow_heif.register_heif_opener()  # HEIC/HEIF for Image.open and save (AVIF is Pillow's)
 METADATA_KEY = "mosaicgan"  # PNG text chunk holding what mosaicgan did to the image
 # Images with more pixels are refused (a PNG header can claim 30000 x 30000: decoding it
-# would take gigabytes); set_max_pixels raises it for users who mean it.
-DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's own default
+# would take gigabytes); set_max_pixels raises it for users who mean it. The default is
+# what this machine's memory holds for a job, at most Pillow's 89.5 MP (mosaicgan.limits).
+DEFAULT_MAX_PIXELS = default_max_pixels()
 _max_pixels = DEFAULT_MAX_PIXELS
 
 
@@ -39,7 +41,8 @@ _pillow_limit = threading.Lock()
 
 
 def set_max_pixels(limit: int = DEFAULT_MAX_PIXELS) -> None:
-    """Refuse images of more than ``limit`` pixels (default: Pillow's, 89.5 million)."""
+    """Refuse images of more than ``limit`` pixels (default: what the machine's memory
+    holds, at most Pillow's 89.5 million: :func:`mosaicgan.limits.default_max_pixels`)."""
     global _max_pixels
     if limit < 1:
         raise ValueError(f"the pixel limit must be at least 1, got {limit}")

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .geometry import component_masks
+from .geometry import components, nonzero_box, pad_box
 
 BLOCKS_ACROSS = 16  # default: about 12-20 blocks across a region's longer side
 
@@ -62,12 +62,17 @@ def pixelate_array(image: np.ndarray, mask: np.ndarray, block: int,
                    origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """:func:`pixelate` for an ``(H, W, 3)`` uint8 array and an ``(H, W)`` bool mask.
 
-    Computed in float64, so each cell is exactly its rounded mean colour.
+    Each cell is exactly its rounded mean colour (computed in float64). Only the grid
+    cells around the mask are computed, a few rows of cells at a time: memory follows
+    the region, not the image (a copy of the image is the only full-size array).
     """
-    img = torch.from_numpy(image.astype(np.float64)).permute(2, 0, 1)[None]
-    m = torch.from_numpy(np.ascontiguousarray(mask, dtype=bool))[None, None]
-    out = pixelate(img, m, block, origin)
-    return out[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+    _check(image, mask, block)
+    out = image.copy()
+    box = nonzero_box(mask)
+    if box is not None:
+        x, y, w, h = box
+        _pixelate_box(out, mask[y:y + h, x:x + w], (x, y), block, origin)
+    return out
 
 
 def mosaic_image(image: np.ndarray, mask: np.ndarray, block: int | None = None,
@@ -79,10 +84,49 @@ def mosaic_image(image: np.ndarray, mask: np.ndarray, block: int | None = None,
     across its longer side. block: a fixed cell size for all regions.
     """
     out = image.copy()
-    for (x, y, w, h), region in component_masks(mask):
+    # Each region from its own crop (regions are disjoint: the order does not matter).
+    for (x, y, w, h), crop in components(mask):
         b = block if block is not None else default_block(w, h)
-        out = pixelate_array(out, region, b, origin if origin is not None else (x, y))
+        _check(image, mask, b)
+        _pixelate_box(out, crop, (x, y), b, origin if origin is not None else (x, y))
     return out
+
+
+# Pixels per float64 pass of pixelate (about 80 bytes each): a 20 MB buffer whatever the
+# region's size; cells are independent, so passes of whole cell rows give the same result.
+STRIP_PIXELS = 1 << 18
+
+
+def _check(image: np.ndarray, mask: np.ndarray, block: int) -> None:
+    if image.ndim != 3 or mask.shape != image.shape[:2]:
+        raise ValueError(f"expected image (H,W,C) and mask (H,W), got {image.shape} and "
+                         f"{mask.shape}")
+    if block < 1:
+        raise ValueError(f"block must be >= 1, got {block}")
+
+
+def _pixelate_box(out: np.ndarray, crop: np.ndarray, at: tuple[int, int], block: int,
+                  origin: tuple[int, int]) -> None:
+    """Pixelate ``out`` in place inside a region given as its box's crop ``crop`` (h, w)
+    bool at ``at`` = (x, y): on the whole grid cells around it, in strips of cell rows."""
+    height, width = out.shape[:2]
+    (x, y), (h, w) = at, crop.shape
+    ox, oy = origin
+    gy0 = oy + (y - oy) // block * block  # the grid lines around the box (may be < 0)
+    x0 = max(ox + (x - ox) // block * block, 0)
+    x1 = min(ox + -(-(x + w - ox) // block) * block, width)
+    y1 = min(oy + -(-(y + h - oy) // block) * block, height)
+    rows = max(1, STRIP_PIXELS // max((x1 - x0) * block, 1)) * block
+    for top in range(gy0, y1, rows):
+        ya, yb = max(top, 0), min(top + rows, y1)
+        part = np.zeros((yb - ya, x1 - x0), bool)  # the region on this strip of cells
+        ra, rb = max(ya, y), min(yb, y + h)
+        if ra >= rb:
+            continue
+        part[ra - ya:rb - ya, x - x0:x - x0 + w] = crop[ra - y:rb - y]
+        img = torch.from_numpy(out[ya:yb, x0:x1].astype(np.float64)).permute(2, 0, 1)[None]
+        done = pixelate(img, torch.from_numpy(part)[None, None], block, (ox - x0, oy - ya))
+        out[ya:yb, x0:x1] = done[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
 
 
 def blur_array(image: np.ndarray, mask: np.ndarray, sigma: float | None = None) -> np.ndarray:
@@ -91,21 +135,36 @@ def blur_array(image: np.ndarray, mask: np.ndarray, sigma: float | None = None) 
     sigma: default a tenth of the region's longer side (at least 3 px): strong enough that
     faces and text are not recognisable, though a blur, like a mosaic, is not a proof
     against reconstruction.
+
+    Only the mask's box is blurred, in a crop grown by more than the kernel's reach
+    (OpenCV's 8-bit kernel spans 3 sigma each side): each pixel there is what blurring
+    the whole image gives, reflected at the image's own borders as before.
     """
     import cv2
 
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
+    box = nonzero_box(mask)
+    if box is None:
         return image.copy()
+    x, y, w, h = box
     if sigma is None:
-        sigma = max(3.0, max(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1) / 10)
-    blurred = cv2.GaussianBlur(image, (0, 0), sigmaX=float(sigma), borderType=cv2.BORDER_REFLECT)
-    return np.where(mask[..., None], blurred, image)
+        sigma = max(3.0, max(w, h) / 10)
+    height, width = mask.shape
+    cx, cy, cw, ch = pad_box(box, int(np.ceil(4 * sigma)) + 2, width, height)
+    blurred = cv2.GaussianBlur(image[cy:cy + ch, cx:cx + cw], (0, 0), sigmaX=float(sigma),
+                               borderType=cv2.BORDER_REFLECT)
+    out = image.copy()
+    inside = mask[y:y + h, x:x + w, None]
+    out[y:y + h, x:x + w] = np.where(inside, blurred[y - cy:y - cy + h, x - cx:x - cx + w],
+                                     image[y:y + h, x:x + w])
+    return out
 
 
 def solid_array(image: np.ndarray, mask: np.ndarray,
                 colour: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
     """Fill ``mask`` with one colour: the only style that removes what was there."""
     out = image.copy()
-    out[mask] = np.asarray(colour, np.uint8)
+    box = nonzero_box(mask)
+    if box is not None:
+        x, y, w, h = box
+        out[y:y + h, x:x + w][mask[y:y + h, x:x + w]] = np.asarray(colour, np.uint8)
     return out

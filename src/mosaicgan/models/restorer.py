@@ -7,7 +7,7 @@ the input had it (still mosaiced) and the result says why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,9 @@ class RegionPlan:
     grid: tuple[int, tuple[int, int]] | None  # (block, origin) for cell matching
     key: Any = None  # the caller's tag (a video track)
     rescaled: Rescaled | None = None  # a region planned on its resampled neighbourhood
+    # (x, y) in the image of the array the plan is pasted into (restore() pastes into a
+    # region's neighbourhood); box, window and grid stay in the image's pixels.
+    offset: tuple[int, int] = (0, 0)
 
 
 @dataclass
@@ -315,7 +318,7 @@ class Restorer:
             out, outcomes = image, []
             for p in frame_plans:
                 candidate = _paste(out, p, next(done))
-                reasons = safety.screen_region(candidate, p.box)
+                reasons = safety.screen_region(candidate, _moved(p.box, p.offset, -1))
                 if reasons:
                     outcomes.append(RegionOutcome(p.box, False, reasons, p.key))
                     continue
@@ -328,10 +331,11 @@ class Restorer:
                 grids: list[Grid] | None = None) -> RestoreResult:
         """Restore ``image`` ``(H, W, 3)`` uint8 inside ``mask`` ``(H, W)`` bool.
 
-        grids: the mosaics' grids where known (found with find-mosaic when not given). A
-        region gets the grid that overlaps it most: a model trained on bicubic-prefilled
-        input starts from that prefill, and the restored cells are shifted to the means
-        the mosaic gives them (``match_cells``). A region without a grid (not a mosaic, or
+        grids: the mosaics' grids where known (when not given, found with find-mosaic in
+        each region's window: the view the generator gets). A region gets the grid that
+        overlaps it most: a model trained on bicubic-prefilled input starts from that
+        prefill, and the restored cells are shifted to the means the mosaic gives them
+        (``match_cells``). A region without a grid (not a mosaic, or
         not found) gets neither. Regions are restored one after the other, each seeing
         the ones before it restored.
         """
@@ -355,11 +359,10 @@ class Restorer:
             crop, seen = out[ny:ny + nh, nx:nx + nw], mask[ny:ny + nh, nx:nx + nw]
             local_grids = _grids_in(near, (nx, ny, nw, nh))
             plan = self._plan(self._prefilled(crop, [region], local_grids), region,
-                              (box[0] - nx, box[1] - ny, box[2], box[3]),
+                              _moved(box, (nx, ny), -1),
                               (window[0] - nx, window[1] - ny, window[2]), local_grids,
                               seen=seen)
-            [(done, [outcome])] = self._run([crop], [[plan]])
-            outcome.box = box
+            [(done, [outcome])] = self._run([crop], [[_in_image(plan, (nx, ny))]])
             outcomes.append(outcome)
             if outcome.restored:
                 out = image.copy() if out is image else out
@@ -386,6 +389,23 @@ def neighbourhood(box: Box, window: tuple[int, int, int], width: int, height: in
     view = pad_box(clip_box((wx, wy, side, side), width, height), 2 * int(np.ceil(pitch)) + 2,
                    width, height)
     return hull(view, context_box(box, width, height, max(safety.CONTEXTS)))
+
+
+def _moved(box: Box, by: tuple[int, int], sign: int = 1) -> Box:
+    return box[0] + sign * by[0], box[1] + sign * by[1], box[2], box[3]
+
+
+def _in_image(plan: RegionPlan, offset: tuple[int, int]) -> RegionPlan:
+    """A plan made on the crop at ``offset`` of the image, with its box, window and grid
+    in the image's pixels (a rescaled plan's window and grid are in its plan space)."""
+    dx, dy = offset
+    if plan.rescaled is not None:
+        return replace(plan, box=_moved(plan.box, offset), offset=offset)
+    wx, wy, side = plan.window
+    grid = None if plan.grid is None else (plan.grid[0], (plan.grid[1][0] + dx,
+                                                           plan.grid[1][1] + dy))
+    return replace(plan, box=_moved(plan.box, offset), window=(wx + dx, wy + dy, side),
+                   grid=grid, offset=offset)
 
 
 def _grids_in(grids: list[PlacedGrid] | None, box: Box) -> list[Grid] | None:
@@ -428,7 +448,10 @@ def _paste(image: np.ndarray, plan: RegionPlan, generated: np.ndarray) -> np.nda
     """A copy of ``image`` with the plan's generated crop pasted in its region (through
     its plan space and back, for a rescaled plan)."""
     if plan.rescaled is None:
-        return _paste_region(image, plan.region, generated, plan.window, plan.grid)
+        (dx, dy), (wx, wy, side), grid = plan.offset, plan.window, plan.grid
+        if grid is not None:
+            grid = grid[0], (grid[1][0] - dx, grid[1][1] - dy)
+        return _paste_region(image, plan.region, generated, (wx - dx, wy - dy, side), grid)
     r = plan.rescaled
     pasted = _paste_region(r.image, r.region, generated, plan.window, plan.grid)
     height, width = image.shape[:2]
