@@ -19,7 +19,20 @@ For each detector setup: the gate's recall (``screen_region(clean photo, face bo
 size, false alarms per labelled photo (``--where face`` boxes touching no face or ignore
 box), and ms per 1280x720 image for ``--where face``. Setups: **before** (NudeNet's face
 classes; the gate as it was: each context scaled to one 320 px view, no tiles),
-**nudenet** and **centerface** alone in today's gate, and **union** (what ships).
+**nudenet** and **centerface** alone in today's gate, **union** (both, no second look)
+and **shipped** (both, weak faces given a second look: :mod:`mosaicgan.detect.verify`).
+``--where face`` counts a face hidden at 90 % of its box, and also "in full" (all of it).
+
+**Regions refused on face-free photos** (``--refusals``): random regions (as ``mosaicgan
+eval`` draws them: photos scaled to 768 px, ``random_region`` of 3-15 % of the photo,
+block 8/12/16 in turn, seeded) mosaiced on the labelled photos with no face, restored by
+the shipped model (``Restorer.restore``, gated), counting the regions the gate refuses,
+per set and reason (regions touching an ``ignore`` box, e.g. a statue, counted apart);
+and whether the demo's cat (chelsea, its demo box, restored by the shipped model) is
+refused. The second look was tuned on the Debian photos; CBSD68 and Sun-Hays are held out.
+
+    python benchmarks/face_recall.py PHOTOS benchmarks/face_labels.json --refusals \
+        --setups shipped
 """
 
 from __future__ import annotations
@@ -39,7 +52,7 @@ from mosaicgan.detect import shared
 from mosaicgan.detect.base import shifted
 from mosaicgan.detect.centerface import CenterFaceDetector
 from mosaicgan.detect.nudenet import NudeNetDetector
-from mosaicgan.detect.shared import CombinedDetector
+from mosaicgan.detect.shared import CombinedDetector, VerifiedDetector
 from mosaicgan.geometry import box_iou, context_box
 from mosaicgan.imageio import read_image
 from mosaicgan.regions.detectors import find_faces
@@ -146,14 +159,34 @@ def main() -> None:
                         help="Which setups to run, comma-separated.")
     parser.add_argument("--timing-only", action="store_true",
                         help="Only the ms per 720p image (run it on a quiet machine).")
+    parser.add_argument("--faces-only", action="store_true",
+                        help="Only the recall (no false alarms per photo, no timing).")
+    parser.add_argument("--refusals", action="store_true",
+                        help="Only the regions refused on face-free photos (and the cat).")
+    parser.add_argument("--sets", default="debian,cbsd68,sun_hays80")
+    parser.add_argument("--per-image", type=int, default=2, help="regions per photo")
+    parser.add_argument("--max-photos", type=int, default=0, help="per set (0: all)")
     args = parser.parse_args()
     labels = json.loads(args.labels.read_text())["images"]
 
     print(machine_line())
     nudenet, centerface = NudeNetDetector(), CenterFaceDetector()
     setups = {"before": nudenet, "nudenet": nudenet, "centerface": centerface,
-              "union": CombinedDetector([centerface, nudenet])}
+              "union": CombinedDetector([centerface, nudenet]),
+              "shipped": VerifiedDetector(centerface, nudenet)}
     setups = {k: setups[k] for k in args.setups.split(",")}
+    if args.refusals:
+        from refusals import refusal_rows
+
+        rows = []
+        for name, detector in setups.items():
+            shared._detector = detector
+            rows += refusal_rows(name, args.photos, labels, args.sets.split(","),
+                                 args.per_image, args.seed, args.max_photos)
+        shared._detector = None
+        print(table(["setup", "photos", "regions", "refused", "face", "nudity",
+                     "of them on an ignore box", "refused %"], rows))
+        return
 
     labelled = [(k, read_image(args.photos / k), v["faces"], v["ignore"])
                 for k, v in sorted(labels.items())]
@@ -166,19 +199,24 @@ def main() -> None:
         for set_name, faces in ({} if args.timing_only else faces_by_set).items():
             gate = np.zeros((len(SIZES), 2), int)
             hide = np.zeros((len(SIZES), 2), int)
+            full = np.zeros((len(SIZES), 2), int)
             for image, face in faces:
                 b = bucket(face)
                 said = (old_screen_region(image, tuple(face), nudenet) if name == "before"
                         else safety.screen_region(image, tuple(face)))
                 gate[b] += ("face" in said, 1)
                 x, y, w, h = face
-                hidden = find_faces(image).mask[y:y + h, x:x + w].mean() >= COVERED
-                hide[b] += (hidden, 1)
+                covered = find_faces(image).mask[y:y + h, x:x + w]
+                hide[b] += (covered.mean() >= COVERED, 1)
+                full[b] += (covered.all(), 1)
             big = slice(1, None)  # faces of 16 px and more: where the targets are
             rows.append([name, set_name, f"{len(faces)}",
-                         _rate(gate[big]), _rate(hide[big]),
+                         _rate(gate[big]), _rate(hide[big]), _rate(full[big]),
                          *(f"{_rate(gate[i:i + 1])} / {_rate(hide[i:i + 1])}"
                            for i in range(len(SIZES)))])
+        if args.faces_only:
+            print(f"done: {name}", flush=True)
+            continue
         alarms = 0 if args.timing_only else \
             sum(false_alarms(find_faces(img), fs, ig) for _, img, fs, ig in labelled)
         timing = [cv2.resize(img, (1280, 720), interpolation=cv2.INTER_AREA)
@@ -190,10 +228,11 @@ def main() -> None:
         ms = 1000 * (time.perf_counter() - t0) / len(timing)
         rows.append([name, "all photos", f"{len(labelled)} photos",
                      f"{alarms / len(labelled):.3f} false alarms / photo", f"{ms:.0f} ms / 720p",
-                     *[""] * len(SIZES)])
+                     "", *[""] * len(SIZES)])
         print(f"done: {name}", flush=True)
     shared._detector = None
     head = ["setup", "faces", "n", "gate >= 16 px", "--where face >= 16 px",
+            "in full >= 16 px",
             *(f"gate / hidden {lo}-{hi if hi < 1000 else ''} px" for lo, hi in SIZES)]
     print(table(head, rows))
 

@@ -250,14 +250,17 @@ def tab_handlers(module_name: str, ctx) -> dict:
 
 def call(handler, *args):
     """``handler(*args)``, with a stand-in for the page's request where it takes one (its
-    progress tracker keeps its default)."""
+    progress tracker keeps its default); a generator is run to its last value."""
     import inspect
     from types import SimpleNamespace
 
     params = inspect.signature(handler).parameters
     extra = {"request": SimpleNamespace(session_hash="test", username=None)} \
         if "request" in params else {}
-    return handler(*args, **extra)
+    result = handler(*args, **extra)
+    if inspect.isgenerator(result):  # a job that yields as it starts (so Cancel can run)
+        *_, result = result
+    return result
 
 
 def job_outputs(state: dict) -> list[Path]:

@@ -19,6 +19,9 @@ class Detection:
     label: str
     score: float
     box: Box  # (x, y, w, h) in the detected image's pixels
+    # CenterFace's five points (eyes, nose, mouth corners) as x0, y0, ..., x4, y4 in the
+    # same pixels; None from detectors that give none
+    landmarks: tuple[float, ...] | None = None
 
 
 class Detector(Protocol):
@@ -44,8 +47,10 @@ def shifted(detections: list[Detection], dx: float, dy: float, scale: float = 1.
         x, y, w, h = d.box
         x0, y0 = dx + x / scale, dy + y / scale
         x1, y1 = dx + (x + w) / scale, dy + (y + h) / scale
+        points = None if d.landmarks is None else tuple(
+            (dx if i % 2 == 0 else dy) + v / scale for i, v in enumerate(d.landmarks))
         out.append(Detection(d.label, d.score, (round(x0), round(y0), round(x1) - round(x0),
-                                                round(y1) - round(y0))))
+                                                round(y1) - round(y0)), points))
     return out
 
 

@@ -116,10 +116,13 @@ class CenterFaceDetector:
         cx, cy, cw, ch = context_box(candidate.box, width, height, VERIFY_CONTEXT)
         scale = min(8.0, max(1.0, VERIFY_FACE / max(candidate.box[2:])))
         crop = np.ascontiguousarray(image[cy:cy + ch, cx:cx + cw])
-        seen = [d.score for d in shifted(self.detect_at(crop, scale, CANDIDATE), cx, cy)
+        seen = [d for d in shifted(self.detect_at(crop, scale, CANDIDATE), cx, cy)
                 if box_iou(d.box, candidate.box) > 0.3]
-        best = max(seen, default=0.0)
-        return Detection(LABEL, best if best >= VERIFY else 0.0, candidate.box)
+        best = max(seen, key=lambda d: d.score, default=None)
+        if best is None or best.score < VERIFY:
+            return Detection(LABEL, 0.0, candidate.box, candidate.landmarks)
+        # The zoomed view's points: the face seen at a size the network knows best.
+        return Detection(LABEL, best.score, candidate.box, best.landmarks)
 
     def detect_at(self, image: np.ndarray, scale: float, score: float = SCORE
                   ) -> list[Detection]:
@@ -133,18 +136,19 @@ class CenterFaceDetector:
         ph, pw = -vh % MULTIPLE, -vw % MULTIPLE
         blob = np.pad(view, ((0, ph), (0, pw), (0, 0))).transpose(2, 0, 1)[None]
         with self._lock:
-            heat, log_size, offset, _ = self._session.run(
+            heat, log_size, offset, points = self._session.run(
                 None, {self._input: blob.astype(np.float32)})
-        boxes, scores = decode(heat[0, 0], log_size[0], offset[0], score)
+        boxes, scores, marks = decode(heat[0, 0], log_size[0], offset[0], score, points[0])
         keep = nms(boxes, scores, NMS_IOU)
         sx, sy = size[0] / width, size[1] / height
         out = []
-        for (x0, y0, x1, y1), s in zip(boxes[keep], scores[keep], strict=True):
+        for (x0, y0, x1, y1), s, m in zip(boxes[keep], scores[keep], marks[keep], strict=True):
             x0, x1 = min(x0, vw) / sx, min(x1, vw) / sx
             y0, y1 = min(y0, vh) / sy, min(y1, vh) / sy
             box = (round(x0), round(y0), round(x1) - round(x0), round(y1) - round(y0))
+            points = tuple(float(v / (sx if i % 2 == 0 else sy)) for i, v in enumerate(m))
             if box[2] > 0 and box[3] > 0:
-                out.append(Detection(LABEL, float(s), box))
+                out.append(Detection(LABEL, float(s), box, points))
         return out
 
 
@@ -160,22 +164,29 @@ def pyramid(long_side: int) -> list[float]:
     return scales
 
 
-def decode(heat: np.ndarray, log_size: np.ndarray, offset: np.ndarray, score: float
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 4) x0, y0, x1, y1 boxes and (N,) scores from one image's maps.
+def decode(heat: np.ndarray, log_size: np.ndarray, offset: np.ndarray, score: float,
+           points: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, 4) x0, y0, x1, y1 boxes, (N,) scores and (N, 10) landmarks (x, y of the eyes,
+    nose and mouth corners, in input pixels; zeros without ``points``) from one image's maps.
 
-    heat ``(h, w)``; log_size and offset ``(2, h, w)`` as (y, x) pairs, on the stride grid.
+    heat ``(h, w)``; log_size and offset ``(2, h, w)`` as (y, x) pairs, on the stride grid;
+    points ``(10, h, w)``: five (y, x) pairs, as fractions of the box from its corner.
     """
     ys, xs = np.nonzero(heat > score)
     if len(ys) == 0:
-        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        return (np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
+                np.zeros((0, 10), np.float32))
     bh = np.exp(log_size[0, ys, xs]) * STRIDE
     bw = np.exp(log_size[1, ys, xs]) * STRIDE
     cy = (ys + offset[0, ys, xs] + 0.5) * STRIDE
     cx = (xs + offset[1, ys, xs] + 0.5) * STRIDE
     x0, y0 = np.maximum(cx - bw / 2, 0), np.maximum(cy - bh / 2, 0)
     boxes = np.stack([x0, y0, x0 + bw, y0 + bh], 1).astype(np.float32)
-    return boxes, heat[ys, xs].astype(np.float32)
+    marks = np.zeros((len(ys), 10), np.float32)
+    if points is not None:
+        marks[:, 0::2] = points[1::2, ys, xs].T * bw[:, None] + x0[:, None]
+        marks[:, 1::2] = points[0::2, ys, xs].T * bh[:, None] + y0[:, None]
+    return boxes, heat[ys, xs].astype(np.float32), marks
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:

@@ -12,6 +12,7 @@ import threading
 import numpy as np
 
 from .base import Detection, Detector
+from .verify import FaceLooker, verified
 
 _detector: Detector | None = None
 _lock = threading.Lock()
@@ -27,13 +28,26 @@ class CombinedDetector:
         return [d for detector in self.detectors for d in detector.detect(image)]
 
 
+class VerifiedDetector(CombinedDetector):
+    """CenterFace and NudeNet together, their weak face detections given a second look
+    (:mod:`mosaicgan.detect.verify`): what the gate and ``--where face`` use."""
+
+    def __init__(self, centerface: FaceLooker, nudenet: Detector):
+        super().__init__([centerface, nudenet])
+        self.looker = centerface
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        return verified(image, super().detect(image), self.looker)
+
+
 def shared_detector() -> Detector:
-    """CenterFace (faces at every size) + NudeNet (nudity, and faces), built once."""
+    """CenterFace (faces at every size) + NudeNet (nudity, and faces), weak faces checked
+    again (:class:`VerifiedDetector`), built once."""
     global _detector
     with _lock:
         if _detector is None:
             from .centerface import CenterFaceDetector
             from .nudenet import NudeNetDetector
 
-            _detector = CombinedDetector([CenterFaceDetector(), NudeNetDetector()])
+            _detector = VerifiedDetector(CenterFaceDetector(), NudeNetDetector())
         return _detector

@@ -2,7 +2,9 @@
 
 The detections are the safety gate's own (:func:`mosaicgan.detect.shared.shared_detector`):
 CenterFace finds faces at every size (a pyramid, and tiles in large images), NudeNet finds
-nudity and faces too (tiles in large images). Faces are the union of both.
+nudity and faces too (tiles in large images). Faces are the union of both, weak ones
+given the gate's second look (:mod:`mosaicgan.detect.verify`). ``--where face`` hides a
+face with a block or blur that grows with it (:mod:`mosaicgan.regions.strength`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,77 @@
+"""``--where face`` hides a face for good (issue 23, hole 7): every face box covered in
+full, and a mosaic of at most FACE_CELLS cells across the face, whatever its size."""
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mosaicgan.cli import main
+from mosaicgan.imageio import read_image, read_mask, write_image
+from mosaicgan.regions.detectors import find_faces
+from mosaicgan.regions.strength import FACE_CELLS, face_block, face_sigma
+from mosaicgan.video.processors import TrackedMosaic
+
+from .conftest import ASTRONAUT_FACE, photo
+from .test_detect import astronaut_on_canvas
+
+
+def cells_across(image: np.ndarray, face) -> int:
+    """Mosaic cells met along the face box's middle row (a change of colour = a new cell)."""
+    x, y, w, h = face
+    row = image[y + h // 2, x:x + w].astype(int)
+    return 1 + int((np.abs(np.diff(row, axis=0)).max(axis=1) > 0).sum())
+
+
+def test_where_face_covers_the_astronaut_and_leaves_few_cells(tmp_path):
+    write_image(tmp_path / "in" / "a.png", photo("astronaut"))
+    result = CliRunner().invoke(main, ["mosaic", str(tmp_path / "in"), "-o",
+                                       str(tmp_path / "out"), "--where", "face",
+                                       "--regions", str(tmp_path / "regions")],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    x, y, w, h = ASTRONAUT_FACE
+    assert read_mask(tmp_path / "regions" / "a_regions.png")[y:y + h, x:x + w].all()
+    out = read_image(tmp_path / "out" / "a_anonymised.png")
+    # At most FACE_CELLS cells across the face, plus one cut by each edge of its box.
+    assert cells_across(out, ASTRONAUT_FACE) <= FACE_CELLS + 2
+
+
+def test_an_explicit_block_still_wins(tmp_path):
+    write_image(tmp_path / "in" / "a.png", photo("astronaut"))
+    result = CliRunner().invoke(main, ["mosaic", str(tmp_path / "in"), "-o",
+                                       str(tmp_path / "out"), "--where", "face",
+                                       "--block", "4"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = read_image(tmp_path / "out" / "a_anonymised.png")
+    assert cells_across(out, ASTRONAUT_FACE) >= ASTRONAUT_FACE[2] // 4
+
+
+def test_off_centre_and_profile_faces_are_covered_in_full():
+    """The face at an image edge (half cut off), mirrored, and turned (a face seen from the
+    side is narrower than its detection box expects)."""
+    wide, face = astronaut_on_canvas(80, (20, 200), (480, 640))  # near the left edge
+    cases = [(wide, face)]
+    mirrored = np.ascontiguousarray(photo("astronaut")[:, ::-1])
+    x, y, w, h = ASTRONAUT_FACE
+    cases.append((mirrored, (512 - x - w, y, w, h)))
+    turned = cv2.resize(photo("astronaut"), (358, 512), interpolation=cv2.INTER_AREA)
+    cases.append((turned, (round(x * 0.7), y, round(w * 0.7), h)))
+    for image, (fx, fy, fw, fh) in cases:
+        mask = find_faces(image).mask
+        assert mask[fy:fy + fh, fx:fx + fw].all(), (fx, fy, fw, fh)
+
+
+def test_the_block_and_the_blur_grow_with_the_face():
+    assert face_block((0, 0, 1400, 1400)) >= 1000 / FACE_CELLS
+    assert face_block((0, 0, 70, 70)) * FACE_CELLS >= 50
+    assert face_sigma((0, 0, 1400, 1400)) == pytest.approx(10 * face_sigma((0, 0, 140, 140)))
+
+
+def test_video_faces_get_the_face_block():
+    """TrackedMosaic with the face rule: the same few cells across a face in every frame."""
+    frame = photo("astronaut")
+    regions = find_faces(frame)
+    processor = TrackedMosaic(lambda f: regions, block_rule=face_block)
+    [out] = processor.push([frame], [0])
+    assert cells_across(out, ASTRONAUT_FACE) <= FACE_CELLS + 2
