@@ -24,12 +24,12 @@ from common import table
 from mosaicgan.baselines import bicubic_from_blocks
 from mosaicgan.cells import match_cell_means
 from mosaicgan.detect import shared
-from mosaicgan.walk import list_images
 from mosaicgan.jobs.evaluate import make_samples
 from mosaicgan.metrics import masked_psnr, masked_ssim
 from mosaicgan.models.restorer import Restorer
 from mosaicgan.models.shipped import default_model
 from mosaicgan.pitch import CellGrid
+from mosaicgan.walk import list_images
 
 
 class SeesNothing:

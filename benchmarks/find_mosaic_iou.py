@@ -42,9 +42,9 @@ from PIL import Image
 
 from mosaicgan.find_mosaic import find_mosaic
 from mosaicgan.imageio import encode_jpeg, read_image
-from mosaicgan.walk import list_images
 from mosaicgan.mosaic import pixelate_array
 from mosaicgan.regions.masks import box_mask, ellipse_mask, iou
+from mosaicgan.walk import list_images
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import machine_line, table
