@@ -150,3 +150,19 @@ def tiny_translation_model(tmp_path_factory) -> Path:
         train_pix2pix(root, run, config={"size": 32, "ngf": 8, "ndf": 8}, log=lambda _: None,
                       loop=LoopOptions(steps=1, progress=False, sample_every=0))
     return run
+
+
+def still_clip(path: Path, frame: np.ndarray, n: int = 4, pix_fmt: str = "yuv444p") -> Path:
+    """``n`` copies of ``frame`` as an H.264 clip at 10 frames/s (near-lossless)."""
+    av = pytest.importorskip("av")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=10)
+        v.width, v.height, v.pix_fmt = frame.shape[1], frame.shape[0], pix_fmt
+        v.options = {"crf": "4", "preset": "ultrafast"}
+        for _ in range(n):
+            for p in v.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    return path

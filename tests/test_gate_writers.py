@@ -30,7 +30,7 @@ from mosaicgan.mosaic import mosaic_image
 from mosaicgan.regions.masks import box_mask
 from mosaicgan.sheets import WITHHELD_GREY
 
-from .conftest import ASTRONAUT_FACE, FakeDetector, detector_replaced, photo
+from .conftest import ASTRONAUT_FACE, FakeDetector, detector_replaced, photo, still_clip
 
 # A 192 px frame of the astronaut's head (her face at FRAME_FACE), for the video writers.
 HEAD = (120, 40, 256, 256)  # x, y, w, h in the photo
@@ -79,22 +79,6 @@ def head_frame() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                        interpolation=cv2.INTER_AREA)
     mask = box_mask(FRAME, FRAME, FRAME_FACE)
     return clean, mosaic_image(clean, mask, BLOCK, FRAME_FACE[:2]), mask
-
-
-def write_clip(path: Path, frame: np.ndarray, n: int = 4) -> Path:
-    """``n`` copies of ``frame`` as an H.264 clip (near-lossless)."""
-    av = pytest.importorskip("av")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as c:
-        v = c.add_stream("libx264", rate=10)
-        v.width, v.height, v.pix_fmt = frame.shape[1], frame.shape[0], "yuv444p"
-        v.options = {"crf": "4", "preset": "ultrafast"}
-        for _ in range(n):
-            for p in v.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                c.mux(p)
-        for p in v.encode():
-            c.mux(p)
-    return path
 
 
 def frames_of(path: Path) -> np.ndarray:
@@ -183,7 +167,7 @@ def test_restore_video_keeps_her_face_mosaiced(tmp_path, tiny_model, inject,
 
     clean, mosaiced, mask = head_frame()
     perfect_restorer(clean)
-    src = write_clip(tmp_path / "in" / "head.mp4", mosaiced)
+    src = still_clip(tmp_path / "in" / "head.mp4", mosaiced)
     before = frames_of(src)
     write_image(tmp_path / "face.png", mask.astype(np.uint8) * 255)
     seen = inject(FaceEverywhere())
@@ -222,7 +206,7 @@ def test_translate_video_refuses_a_face_the_input_hid(tmp_path, tiny_translation
 
     clean, mosaiced, _ = head_frame()
     face_translator(clean)
-    src = write_clip(tmp_path / "in" / "head.mp4", mosaiced)
+    src = still_clip(tmp_path / "in" / "head.mp4", mosaiced)
     report = translate_files([src], tmp_path / "out", model=tiny_translation_model,
                              device="cpu", video=VideoOptions(progress=False),
                              log=lambda _: None)
@@ -302,7 +286,7 @@ def test_web_restore_tab_keeps_her_face_mosaiced_in_a_video(tmp_path, ui_context
                                                             inject, perfect_restorer):
     clean, mosaiced, mask = head_frame()
     perfect_restorer(clean)
-    src = write_clip(tmp_path / "head.mp4", mosaiced)
+    src = still_clip(tmp_path / "head.mp4", mosaiced)
     handlers = tab_handlers("mosaicgan.ui.restore", ui_context)
     state, _, found, *_ = call(handlers["load"], str(src))
     ticked = found["value"]

@@ -24,7 +24,7 @@ from mosaicgan.mosaic import mosaic_image
 from mosaicgan.options import DEFAULT_SHARPNESS
 from mosaicgan.regions.masks import box_mask
 
-from .conftest import ASTRONAUT_FACE, MarkerDetector, photo
+from .conftest import ASTRONAUT_FACE, MarkerDetector, photo, still_clip
 from .test_ui_parts import magenta_clip
 
 pytest.importorskip("gradio", reason="the web app needs gradio: pip install -e '.[dev]'")
@@ -471,21 +471,10 @@ def mosaiced_clip(path: Path, n: int = 8, box: tuple[int, int, int, int] | None 
                   ) -> Path:
     """A still clip of the coffee cup (160x96, H.264, nearly lossless), mosaiced in ``box``
     (8 px blocks on the frame's grid) when one is given."""
-    import av
-
     frame = photo("coffee")[120:216, 200:360]
     if box is not None:
         frame = mosaic_image(frame, box_mask(96, 160, box), 8)
-    with av.open(str(path), "w") as c:
-        v = c.add_stream("libx264", rate=10)
-        v.width, v.height, v.pix_fmt = 160, 96, "yuv420p"
-        v.options = {"crf": "4", "preset": "ultrafast"}
-        for _ in range(n):
-            for p in v.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                c.mux(p)
-        for p in v.encode():
-            c.mux(p)
-    return path
+    return still_clip(path, frame, n, pix_fmt="yuv420p")
 
 
 def test_uploads_refused_at_once_with_the_reason_in_the_page(page, tmp_path, shots):

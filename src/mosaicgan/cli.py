@@ -56,7 +56,8 @@ class Main(click.Group):
 
         from .errors import MosaicganError
 
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous is signal.SIG_DFL:  # (the training loop, or a caller, may have its own)
             signal.signal(signal.SIGTERM, _interrupt)
         try:
             return super().invoke(ctx)
@@ -65,6 +66,9 @@ class Main(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        finally:
+            if previous is signal.SIG_DFL:  # given back: the process is as it was
+                signal.signal(signal.SIGTERM, previous)
 
 
 @click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"],

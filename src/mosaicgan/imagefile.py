@@ -272,6 +272,15 @@ def _common(doc: ImageDocument, policy: str) -> dict[str, Any]:
     return kwargs
 
 
+def _upright(doc: ImageDocument, policy: str, record: str | None) -> dict[str, Any]:
+    """:func:`_common` and the EXIF of an output written upright (orientation 1)."""
+    kwargs = _common(doc, policy)
+    raw_exif = _out_exif(doc, policy, record, 1)
+    if raw_exif:
+        kwargs["exif"] = raw_exif
+    return kwargs
+
+
 # --- per format ----------------------------------------------------------------------------
 
 def _write_jpeg(tmp: Path, fmt: str, frames: list[np.ndarray], doc: ImageDocument,
@@ -357,10 +366,7 @@ def _write_png(tmp: Path, fmt: str, frames: list[np.ndarray], doc: ImageDocument
 
 def _write_webp(tmp: Path, fmt: str, frames: list[np.ndarray], doc: ImageDocument,
                 record: str | None, policy: str) -> None:
-    kwargs = _common(doc, policy)
-    raw_exif = _out_exif(doc, policy, record, 1)
-    if raw_exif:
-        kwargs["exif"] = raw_exif
+    kwargs = _upright(doc, policy, record)
     images = [_image(f, form) for f, form in zip(frames, doc.forms, strict=True)]
     lossless = doc.encoding.get("lossless", True) if doc.format == "WEBP" else True
     if lossless:
@@ -505,10 +511,7 @@ def _nearest(palette: np.ndarray, pixels: np.ndarray) -> np.ndarray:
 def _write_lossy(tmp: Path, fmt: str, frames: list[np.ndarray], doc: ImageDocument,
                  record: str | None, policy: str) -> None:
     """AVIF and HEIC: at :data:`LOSSY_QUALITY`, upright."""
-    kwargs = _common(doc, policy)
-    raw_exif = _out_exif(doc, policy, record, 1)
-    if raw_exif:
-        kwargs["exif"] = raw_exif
+    kwargs = _upright(doc, policy, record)
     images = [_image(f, form) for f, form in zip(frames, doc.forms, strict=True)]
     if len(images) > 1:
         kwargs.update(save_all=True, append_images=images[1:])

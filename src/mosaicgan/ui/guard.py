@@ -116,10 +116,10 @@ class Events:
         """The outputs of an event that raised ``exc``: the others as ``exc`` says (left
         as they were by default), the box showing why."""
         workspace, updates = self.workspace, None
+        if isinstance(exc, Cancelled):  # not an error: Cancel's own handler says so
+            return (*(gr.update(),) * n, no_error())
         if isinstance(exc, Problem):
             text, updates = workspace.short(exc.text), exc.updates
-        elif isinstance(exc, Cancelled):
-            text = CANCELLED
         elif isinstance(exc, EXPECTED):
             text = message(workspace, exc)
         else:
