@@ -51,6 +51,7 @@ def blue_minus_red(generator, dataset):
     return float((out[:, 2] - out[:, 0]).mean())
 
 
+@pytest.mark.slow  # (run by .ci/run after the default suite)
 def test_a_short_run_moves_a_to_b_and_the_cycle_loss_falls(domains, tmp_path, no_detections):
     cfg = CycleGANConfig(**TINY)
     torch.manual_seed(0)

@@ -234,6 +234,7 @@ def _val_feature_distance(run: Path, pairs: Path, size: int) -> float:
         return float(FeatureLoss()(batch(outs), batch(cleans)))
 
 
+@pytest.mark.slow  # (run by .ci/run after the default suite)
 def test_a_short_fine_tune_lowers_the_feature_distance(tmp_path, no_detections):
     """The sharp restorer's recipe (feature loss + cGAN on top of L1) for a few steps on a
     tiny set, from an L1 model: on the set's validation split its restorations are closer

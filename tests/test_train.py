@@ -104,6 +104,7 @@ def in_mask_l1(generator, dataset):
     return float(np.mean(errors))
 
 
+@pytest.mark.slow  # (run by .ci/run after the default suite)
 def test_short_training_lowers_in_mask_l1_on_val(tiny_pairs, tmp_path, no_detections):
     small = {**TINY, "ngf": 16, "ndf": 16}
     result = train_pix2pix(tiny_pairs, tmp_path / "run", config=small,

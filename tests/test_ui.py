@@ -27,6 +27,9 @@ from mosaicgan.regions.masks import box_mask
 from .conftest import ASTRONAUT_FACE, MarkerDetector, photo, still_clip
 from .test_ui_parts import magenta_clip
 
+# The web app's tests run in .ci/run after the default suite (their time).
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("gradio", reason="the web app needs gradio: pip install -e '.[dev]'")
 sync_api = pytest.importorskip("playwright.sync_api",
                                reason="the browser tests need playwright: pip install -e '.[dev]'")

@@ -22,6 +22,9 @@ from mosaicgan.ui.workspace import Workspace
 
 from .conftest import MarkerDetector, photo
 
+# The web app's tests run in .ci/run after the default suite (their time).
+pytestmark = pytest.mark.slow
+
 MAGENTA = MarkerDetector.MAGENTA
 
 

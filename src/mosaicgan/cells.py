@@ -55,3 +55,31 @@ def match_cell_means(restored: np.ndarray, mosaic: np.ndarray, mask: np.ndarray,
             np.clip(v, 0, 255, out=v)
     out[ys, xs] = np.round(values).astype(np.uint8)
     return out
+
+
+def block_means(image: np.ndarray, block: int) -> np.ndarray:
+    """``(H/block, W/block, 3)`` float32 cell colours of an image whose sides are multiples
+    of ``block``, its grid at (0, 0): the mean of each block (what a mosaic keeps)."""
+    h, w = image.shape[:2]
+    if h % block or w % block:
+        raise ValueError(f"a {w}x{h} image is not whole cells of {block} px")
+    cells = image.reshape(h // block, block, w // block, block, -1).astype(np.float32)
+    return cells.mean(axis=(1, 3))
+
+
+def cell_grid(image: np.ndarray, block: int, origin: tuple[int, int],
+              box: tuple[int, int, int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """The cells of the grid through ``origin`` (x, y) that cover ``box`` (x, y, w, h):
+    ``(rows, cols, 3)`` float32 block means (edge-replicated where the cells leave the
+    image) and the (x, y) of the first cell's corner. For a clean mosaic each value is the
+    cell's colour exactly; for a re-encoded one, the mean of what survived."""
+    x, y, w, h = box
+    ox, oy = origin
+    x0 = ox + ((x - ox) // block) * block
+    y0 = oy + ((y - oy) // block) * block
+    cols = -(-(x + w - x0) // block)
+    rows = -(-(y + h - y0) // block)
+    ih, iw = image.shape[:2]
+    ys = np.clip(np.arange(y0, y0 + rows * block), 0, ih - 1)
+    xs = np.clip(np.arange(x0, x0 + cols * block), 0, iw - 1)
+    return block_means(image[ys][:, xs], block), (int(x0), int(y0))

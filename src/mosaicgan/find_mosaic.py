@@ -595,7 +595,8 @@ def _jpeg_phase(y: np.ndarray, tile: int = 64) -> Jpeg | None:
         rest = float(np.delete(med, r).mean())
         if med[r] < 1.1 * rest:
             return None
-        phases.append(((r + 1) % 8, float(med[r]) / rest - 1))
+        # (rest is 0 where only one phase has any energy: a perfect 8-px grid)
+        phases.append(((r + 1) % 8, float(med[r]) / max(rest, 1e-6) - 1))
     return phases[0][0], phases[1][0], phases[0][1], phases[1][1]
 
 

@@ -175,7 +175,11 @@ def _screen_pairs(dataset: Any, cache: VerdictCache) -> list[tuple[str, str]]:
         return digests[path]
 
     for index, item in enumerate(dataset.items):
-        key = f"pair:{digest(item.a)}:{digest(item.b)}:{digest(item.mask)}:{int(item.swap)}"
+        # (A dataset that judges its items otherwise than as stored, as the cell
+        # restorer's whole-crop mosaics, keeps verdicts of its own kind.)
+        kind = getattr(dataset, "screen_kind", "pair")
+        key = (f"{kind}:{digest(item.a)}:{digest(item.b)}:{digest(item.mask)}:"
+               f"{int(item.swap)}")
         verdict = cache.get(key)
         if not isinstance(verdict, list):
             source, target, mask = dataset.views(index, prefilled=False)

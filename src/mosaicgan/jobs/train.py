@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import screening
+from ..data.cells import CellDataset
 from ..data.paired import PairedDataset, split_dir
 from ..data.unpaired import UnpairedDataset, domain_folders
 from ..errors import ArgumentError, InputError
@@ -20,6 +21,7 @@ from ..models.shipped import default_model
 from ..nets.cyclegan import CycleGANConfig
 from ..nets.pix2pix import GENERATOR_SHAPE, KIND, Pix2PixConfig
 from ..options import Log
+from ..train.cells import CellTrainConfig, CellTrainer
 from ..train.cyclegan import CycleGAN
 from ..train.loop import LoopOptions, run_training, saved_options
 from ..train.pix2pix import Pix2Pix
@@ -158,3 +160,29 @@ def train_cyclegan(dataset: str | Path | None, run_dir: str | Path, *,
     return _train(lambda device, fmt, fused: CycleGAN(cfg, device, fmt, fused), train_set,
                   val_set, run_dir, opts, epochs=epochs, resume=resume, log=log,
                   args={"dataset": str(dataset), "a": str(fa), "b": str(fb), "epochs": epochs})
+
+
+def train_cells(dataset: str | Path, run_dir: str | Path, *,
+                config: dict[str, Any] | None = None, loop: Any = None,
+                epochs: float | None = None, cells: int = 24, resume: bool = False,
+                log: Log = print):
+    """Train the cell-domain restorer (:mod:`mosaicgan.nets.cellnet`) on a pair folder's
+    clean targets or a folder of clean photos; return a RunResult.
+
+    config: CellNetConfig fields (family, channels, blocks, scale) and lr, beta1, beta2;
+    cells: the training crop's side in cells. Validation samples come from the val/
+    split when there is one.
+    """
+    run_dir = Path(run_dir)
+    settings, opts = _saved_settings(run_dir, resume, config, loop)
+    cfg = CellTrainConfig.from_dict(settings)
+    scale = cfg.net.scale
+    train_set = CellDataset(dataset, "train", cells, scale)
+    val_set = None
+    for split in ("val", "test"):
+        if (Path(dataset) / split).is_dir() and split_dir(Path(dataset), split) != train_set.folder:
+            val_set = CellDataset(dataset, split, cells, scale, augment=False)
+            break
+    return _train(lambda device, fmt, fused: CellTrainer(cfg, device, fmt, fused), train_set,
+                  val_set, run_dir, opts, epochs=epochs, resume=resume, log=log,
+                  args={"dataset": str(dataset), "cells": cells, "epochs": epochs})

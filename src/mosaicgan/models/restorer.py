@@ -17,11 +17,11 @@ import torch
 
 from .. import safety
 from ..baselines import bicubic_from_blocks
-from ..cells import match_cell_means
+from ..cells import cell_grid, match_cell_means
 from ..errors import ModelError
 from ..find_mosaic import MosaicRegion, find_mosaic_regions, regions_mask
 from ..geometry import Box, clip_box, component_masks, components, context_box, hull, pad_box
-from ..nets import per_sample_norm
+from ..nets import cellnet, per_sample_norm
 from ..nets.pix2pix import KIND, Pix2PixConfig, build_generator, generator_input, generator_output
 from ..options import DEFAULT_SHARPNESS
 from ..pitch import CellGrid, resample, to_integer_grid
@@ -45,6 +45,8 @@ Grid = tuple[np.ndarray, CellGrid]
 # The block sizes the restorers here are trained on (mosaicgan pairs' default, 6-24 px): a
 # region of a rescaled mosaic is resampled so its cells are one of them.
 TRAINED_BLOCKS = (6, 24)
+CELL_WINDOW = 32  # a cell restorer's windows: multiples of this many px
+NO_GRID = "no mosaic grid found in it (a cell restorer restores mosaics only)"
 
 
 @dataclass
@@ -56,7 +58,7 @@ class RegionPlan:
     window: tuple[int, int, int]  # (x, y, side) of the crop in the image
     crop: np.ndarray  # (side, side, 3) uint8: the generator's input
     crop_mask: np.ndarray  # (side, side) bool: the mask the generator sees
-    grid: tuple[int, tuple[int, int]] | None  # (block, origin) for cell matching
+    grid: tuple[int, tuple[int, int]] | None  # the mosaic's (block, origin), if known
     key: Any = None  # the caller's tag (a video track)
     rescaled: Rescaled | None = None  # a region planned on its resampled neighbourhood
     # (x, y) in the image of the array the plan is pasted into (restore() pastes into a
@@ -167,12 +169,19 @@ class Restorer:
         workload = {"use": "restore", **({"weights": weights_key} if weights_key else {})}
         self._net = fast_generator(per_sample_norm(generator).to(device).eval(), device, workload)
         self.cfg = cfg
+        self._configure()
         self.device = device
         self.source = source
         self.sharpness = sharpness  # where on the dial its weights are (None: not a pair's)
         # Shift each restored cell back to the mosaic's colour for it (cells.py): never
         # further from the truth, and it removes the generator's colour drift.
         self.match_cells = match_cells
+
+    def _configure(self) -> None:
+        # Window sides are multiples of this (the U-Net's training crop: blocks then look
+        # as in training); the input prefill the generator was trained on.
+        self.window_multiple = self.cfg.size
+        self.prefill = self.cfg.prefill
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto",
@@ -183,6 +192,8 @@ class Restorer:
         if sharpness is not None:
             sharpness = check_sharpness(sharpness)  # (before any file is read)
         ckpt = load_checkpoint(path)
+        if ckpt.kind == cellnet.KIND:
+            return CellRestorer.from_cells_checkpoint(ckpt, device, match_cells, sharpness)
         if ckpt.kind != KIND:
             raise ModelError(f"{ckpt.path}: is a {ckpt.kind} model; restore needs a pix2pix "
                              "restoration model")
@@ -245,17 +256,19 @@ class Restorer:
                     out, (side_in, side_in), interpolation=cv2.INTER_CUBIC)
         return [o for o in outs if o is not None]
 
+    needs_grid = False  # a region without a mosaic grid can still be restored
+
     @property
     def uses_grids(self) -> bool:
         """Whether restoring needs the mosaics' grids (prefill, cell matching)."""
-        return self.cfg.prefill == "bicubic" or self.match_cells
+        return self.prefill == "bicubic" or self.match_cells
 
     def _prefilled(self, image: np.ndarray, regions: list[np.ndarray],
                   grids: list[Grid] | None) -> np.ndarray:
         """The generator's view of ``image``: for a model trained on bicubic-prefilled
         input, each region's cells replaced by the bicubic interpolation of their means on
         the grid that overlaps it most (a region without one stays as it is)."""
-        if self.cfg.prefill != "bicubic":
+        if self.prefill != "bicubic":
             return image
         for region in regions:
             grid = grid_for(region, grids)
@@ -278,7 +291,7 @@ class Restorer:
         if grid is not None and not grid.is_integer:
             return self._plan_rescaled(source, region, box, grid, seen, key)
         wx, wy, side = window
-        cells = (grid.block, grid.origin) if grid is not None and self.match_cells else None
+        cells = (grid.block, grid.origin) if grid is not None else None
         return RegionPlan(box, region, window, crop_padded(source, wx, wy, side),
                           crop_padded(region if seen is None else seen, wx, wy, side), cells,
                           key)
@@ -286,8 +299,8 @@ class Restorer:
     def _plan_rescaled(self, source: np.ndarray, region: np.ndarray, box: Box,
                        grid: CellGrid, seen: np.ndarray | None, key: Any) -> RegionPlan:
         height, width = source.shape[:2]
-        q = min(max(grid.block, TRAINED_BLOCKS[0]), TRAINED_BLOCKS[1])
-        wx, wy, side = window_for(box, width, height, self.cfg.size)
+        q = self._plan_block(grid)
+        wx, wy, side = window_for(box, width, height, self.window_multiple)
         roi = (max(0, wy), min(height, wy + side), max(0, wx), min(width, wx + side))
         m, size = to_integer_grid(grid, roi, q)
         image = resample(source, m, size)
@@ -295,15 +308,18 @@ class Restorer:
         plan_seen = plan_region if seen is None else resample(
             seen.astype(np.uint8) * 255, m, size) >= 128
         view = image
-        if self.cfg.prefill == "bicubic":
+        if self.prefill == "bicubic":
             view = bicubic_from_blocks(image, plan_region, q, (0, 0))
         ys, xs = np.nonzero(plan_region)
         plan_box = (int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1)
-        px, py, pside = window_for(plan_box, size[0], size[1], self.cfg.size)
+        px, py, pside = window_for(plan_box, size[0], size[1], self.window_multiple)
         return RegionPlan(box, region, (px, py, pside), crop_padded(view, px, py, pside),
-                          crop_padded(plan_seen, px, py, pside),
-                          (q, (0, 0)) if self.match_cells else None, key,
+                          crop_padded(plan_seen, px, py, pside), (q, (0, 0)), key,
                           Rescaled(m, image, plan_region))
+
+    def _plan_block(self, grid: CellGrid) -> int:
+        """The block a rescaled grid's cells are resampled to: the nearest trained one."""
+        return min(max(grid.block, TRAINED_BLOCKS[0]), TRAINED_BLOCKS[1])
 
     def _run(self, images: list[np.ndarray], plans: list[list[RegionPlan]],
              batch: int = 8) -> list[tuple[np.ndarray, list[RegionOutcome]]]:
@@ -317,7 +333,11 @@ class Restorer:
         for image, frame_plans in zip(images, plans, strict=True):
             out, outcomes = image, []
             for p in frame_plans:
-                candidate = _paste(out, p, next(done))
+                if p.grid is None and self.needs_grid:
+                    next(done)
+                    outcomes.append(RegionOutcome(p.box, False, [NO_GRID], p.key))
+                    continue
+                candidate = _paste(out, p, next(done), self.match_cells)
                 reasons = safety.screen_region(candidate, _moved(p.box, p.offset, -1))
                 if reasons:
                     outcomes.append(RegionOutcome(p.box, False, reasons, p.key))
@@ -347,7 +367,7 @@ class Restorer:
         # Each region is restored on its neighbourhood (the part of the image its window,
         # prefill, grid and gate read), so the cost follows the region, not the image.
         for box, local in components(mask, MIN_REGION_AREA, largest_first=True):
-            window = window_for(box, width, height, self.cfg.size)
+            window = window_for(box, width, height, self.window_multiple)
             near = _placed(grids)
             if self.uses_grids and grids is None:  # the grids the generator's view shows
                 vx, vy, vw, vh = clip_box((window[0], window[1], window[2], window[2]),
@@ -368,6 +388,60 @@ class Restorer:
                 out = image.copy() if out is image else out
                 out[ny:ny + nh, nx:nx + nw] = done
         return RestoreResult(out if out is not image else image.copy(), outcomes)
+
+
+class CellRestorer(Restorer):
+    """A restorer whose generator works on the mosaic's cells (:mod:`mosaicgan.nets.cellnet`):
+    each window's cells are read on the region's grid (with the context around it, on the
+    same grid), the network gives ``scale`` px per cell, and that is resampled to the
+    mosaic's block. The same plans, paste, cell matching and gate as the U-Net's."""
+
+    needs_grid = True
+
+    def __init__(self, net: torch.nn.Module, cfg: cellnet.CellNetConfig, device: torch.device,
+                 source: str = "", match_cells: bool = True):
+        super().__init__(net, cfg, device, source, match_cells)  # type: ignore[arg-type]
+
+    def _configure(self) -> None:
+        self.window_multiple = CELL_WINDOW
+        self.prefill = "none"
+
+    @classmethod
+    def from_cells_checkpoint(cls, ckpt: Any, device: str, match_cells: bool,
+                              sharpness: float | None) -> CellRestorer:
+        if sharpness is not None:
+            raise ModelError(f"{ckpt.path}: a cell restorer has no sharpness dial yet; "
+                             "leave out --sharpness")
+        fields = cellnet.CellNetConfig.__dataclass_fields__  # (the rest is how it trained)
+        cfg = cellnet.CellNetConfig.from_dict({k: v for k, v in ckpt.config.items()
+                                               if k in fields})
+        net = cellnet.build_cellnet(cfg)
+        ckpt.load_module("G", net)
+        return cls(net, cfg, pick_device(device), str(ckpt.path), match_cells)
+
+    def _plan_block(self, grid: CellGrid) -> int:
+        return self.cfg.scale  # the network's own: no resampling of its output
+
+    def _generated(self, plans: list[RegionPlan], batch: int) -> list[np.ndarray]:
+        return [p.crop if p.grid is None else self._window(p) for p in plans]
+
+    @torch.no_grad()
+    def _window(self, plan: RegionPlan) -> np.ndarray:
+        """The network's (ungated) restoration of the plan's window."""
+        block, (gx, gy) = plan.grid  # type: ignore[misc]
+        wx, wy, side = plan.window
+        crop = plan.crop
+        cells, (x0, y0) = cell_grid(crop, block, ((gx - wx) % block, (gy - wy) % block),
+                                    (0, 0, side, side))
+        x = torch.from_numpy(np.ascontiguousarray(cells)).permute(2, 0, 1)[None] / 255
+        y = self._net(x.to(self.device))
+        out = (y[0].float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+        rows, cols = cells.shape[:2]
+        if block != self.cfg.scale:
+            out = cv2.resize(out, (cols * block, rows * block),
+                             interpolation=cv2.INTER_AREA if block < self.cfg.scale
+                             else cv2.INTER_CUBIC)
+        return np.ascontiguousarray(out[-y0:-y0 + side, -x0:-x0 + side])
 
 
 # Grids as restore() carries them: (mask, grid, (x, y) of the mask's corner in the image).
@@ -444,16 +518,20 @@ def chunks(sizes: list[int], count: int, budget: int) -> list[list[int]]:
     return runs
 
 
-def _paste(image: np.ndarray, plan: RegionPlan, generated: np.ndarray) -> np.ndarray:
+def _paste(image: np.ndarray, plan: RegionPlan, generated: np.ndarray,
+           match_cells: bool = True) -> np.ndarray:
     """A copy of ``image`` with the plan's generated crop pasted in its region (through
-    its plan space and back, for a rescaled plan)."""
+    its plan space and back, for a rescaled plan), its cells matched to the mosaic's
+    colours where the grid is known and ``match_cells``."""
     if plan.rescaled is None:
         (dx, dy), (wx, wy, side), grid = plan.offset, plan.window, plan.grid
         if grid is not None:
             grid = grid[0], (grid[1][0] - dx, grid[1][1] - dy)
-        return _paste_region(image, plan.region, generated, (wx - dx, wy - dy, side), grid)
+        return _paste_region(image, plan.region, generated, (wx - dx, wy - dy, side),
+                             grid if match_cells else None)
     r = plan.rescaled
-    pasted = _paste_region(r.image, r.region, generated, plan.window, plan.grid)
+    pasted = _paste_region(r.image, r.region, generated, plan.window,
+                           plan.grid if match_cells else None)
     height, width = image.shape[:2]
     back = cv2.warpAffine(pasted, r.m, (width, height),
                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,

@@ -355,7 +355,7 @@ class RestoreProcessor:
 
     def _restore(self, ready: list[tuple[int, list[Region]]]) -> list[np.ndarray]:
         restorer = self.restorer
-        size = restorer.cfg.size
+        size = restorer.window_multiple
         frames, plans = [], []
         for index, regions in ready:
             i, frame = self.frames.popleft()

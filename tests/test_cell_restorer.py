@@ -1,0 +1,109 @@
+"""The cell-domain restorer: cells read on the grid, one model for every block, the cell
+means kept, a short training run ahead of where it started."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage import data
+
+from mosaicgan.cells import block_means, cell_grid
+from mosaicgan.models.checkpoint import save_checkpoint
+from mosaicgan.models.restorer import NO_GRID, CellRestorer, Restorer
+from mosaicgan.mosaic import pixelate_array
+from mosaicgan.nets.cellnet import KIND, CellNetConfig, build_cellnet
+from mosaicgan.pitch import CellGrid
+
+SMALL = CellNetConfig(channels=16, blocks=2)
+
+
+def _restorer(seed: int = 0) -> CellRestorer:
+    torch.manual_seed(seed)
+    net = build_cellnet(SMALL)
+    with torch.no_grad():  # a net that is not the bicubic baseline (its last layer is 0)
+        for p in net.tail[-1].parameters():
+            p.normal_(0, 0.05)
+    return CellRestorer(net.eval(), SMALL, torch.device("cpu"))
+
+
+def test_cells_of_a_clean_mosaic_are_its_block_means():
+    image = data.astronaut()[:200, :232]
+    mask = np.ones(image.shape[:2], bool)
+    mosaic = pixelate_array(image, mask, 8, (0, 0))
+    cells, corner = cell_grid(mosaic, 8, (0, 0), (0, 0, 232, 200))
+    assert corner == (0, 0)
+    np.testing.assert_allclose(cells, np.round(block_means(image, 8)), atol=1e-4)
+
+
+@pytest.mark.parametrize("block", [6, 11, 24])
+def test_one_model_restores_any_block_and_keeps_every_cell_mean(block):
+    image = data.chelsea()
+    mask = np.zeros(image.shape[:2], bool)
+    mask[50:230, 90:330] = True
+    origin = (5 % block, 3 % block)
+    mosaic = pixelate_array(image, mask, block, origin)
+    result = _restorer().restore(mosaic, mask, [(mask, CellGrid.integer_grid(block, origin))])
+    assert result.regions[0].restored
+    out = result.image
+    assert (out[~mask] == mosaic[~mask]).all()  # nothing outside the region moves
+    # Cells whole inside the region and away from its feathered edge.
+    inner = np.zeros_like(mask)
+    inner[53:227, 93:327] = True
+    ys, xs = np.nonzero(mask)
+    changed = 0
+    for cy in range((ys.min() - origin[1]) // block + 1, (ys.max() - origin[1]) // block - 1):
+        for cx in range((xs.min() - origin[0]) // block + 1, (xs.max() - origin[0]) // block - 1):
+            y0, x0 = origin[1] + cy * block, origin[0] + cx * block
+            cell = (slice(y0, y0 + block), slice(x0, x0 + block))
+            if not inner[cell].all():
+                continue
+            np.testing.assert_allclose(out[cell].reshape(-1, 3).mean(0),
+                                       mosaic[cell].reshape(-1, 3).mean(0), atol=1.0)
+            changed += int(out[cell].std() > 0)
+    assert changed > 0  # the cells were restored, not left flat
+
+
+def test_a_region_without_a_grid_is_left_as_it_was_with_the_reason():
+    image = data.chelsea()
+    mask = np.zeros(image.shape[:2], bool)
+    mask[60:140, 60:160] = True
+    result = _restorer().restore(image, mask, [])
+    assert not result.regions[0].restored and result.regions[0].reasons == [NO_GRID]
+    assert (result.image == image).all()
+
+
+def test_a_saved_cell_model_loads_as_a_cell_restorer(tmp_path):
+    net = build_cellnet(SMALL)
+    save_checkpoint(tmp_path, kind=KIND, config={**SMALL.to_dict(), "lr": 2e-4},
+                    step=1, modules={"G": net})
+    restorer = Restorer.from_checkpoint(tmp_path)
+    assert isinstance(restorer, CellRestorer) and restorer.cfg == SMALL
+
+
+def test_a_short_training_run_gets_ahead_of_bicubic(tmp_path):
+    from mosaicgan.imageio import write_image
+    from mosaicgan.jobs.train import train_cells
+    from mosaicgan.train.loop import LoopOptions
+
+    for split, names in (("train", ["coffee", "chelsea", "rocket"]), ("val", ["astronaut"])):
+        (tmp_path / "photos" / split).mkdir(parents=True)
+        for name in names:
+            write_image(tmp_path / "photos" / split / f"{name}.png", getattr(data, name)())
+    opts = LoopOptions(steps=30, batch=4, precision="fp32", sample_every=0,
+                       checkpoint_every=30, progress=False)
+    train_cells(tmp_path / "photos", tmp_path / "run", config={"channels": 16, "blocks": 2,
+                                                                "lr": 1e-3},
+                loop=opts, cells=12, log=lambda _: None)
+    from mosaicgan.data.cells import CellDataset
+    from mosaicgan.models.checkpoint import load_checkpoint
+    from mosaicgan.train.cells import CellTrainConfig, CellTrainer
+    from mosaicgan.train.precision import Amp
+
+    ckpt = load_checkpoint(tmp_path / "run")
+    trainer = CellTrainer(CellTrainConfig.from_dict(ckpt.config), torch.device("cpu"))
+    ckpt.load_module("G", trainer.G)
+    val = CellDataset(tmp_path / "photos", "val", 12, augment=False)
+    batch = {k: torch.stack([val[0][k]]) for k in ("a", "b")}
+    net, bicubic = trainer.validation_psnr(batch, Amp(torch.device("cpu"), "fp32", 1))
+    assert net > bicubic
