@@ -47,26 +47,22 @@ def _train(name: str, pairs: str, out: str, steps: int, batch: int) -> None:
 def _measure(run: Path, pairs: str) -> dict:
     from mosaicgan.data.cells import CellDataset
     from mosaicgan.models.checkpoint import load_checkpoint
-    from mosaicgan.nets.cellnet import build_cellnet, macs_per_cell, parameter_count
-    from mosaicgan.train.cells import CellTrainConfig, _psnr
+    from mosaicgan.nets.cellnet import CellNetConfig, build_cellnet, macs_per_cell, parameter_count
+    from mosaicgan.train.cells import psnr_against_bicubic
 
     ckpt = load_checkpoint(run)
-    cfg = CellTrainConfig.from_dict(ckpt.config).net
+    cfg = CellNetConfig.from_saved(ckpt.config)
     net = build_cellnet(cfg)
     ckpt.load_module("G", net)
     net.eval()
     val = CellDataset(pairs, "val", 32, cfg.scale, augment=False)
-    psnr, base = [], []
+    psnr, base = 0.0, 0.0
     with torch.no_grad():
         for i in range(0, len(val), 16):
             items = [val[j] for j in range(i, min(i + 16, len(val)))]
-            cells = torch.stack([it["a"] for it in items])
-            real = torch.stack([it["b"] for it in items])
-            out = net(cells).clamp(0, 1)
-            bic = torch.nn.functional.interpolate(cells, scale_factor=cfg.scale,
-                                                  mode="bicubic").clamp(0, 1)
-            psnr.append(_psnr(out, real) * len(items))
-            base.append(_psnr(bic, real) * len(items))
+            batch = {k: torch.stack([it[k] for it in items]) for k in ("a", "b")}
+            ours, bicubic = psnr_against_bicubic(net(batch["a"]), batch)
+            psnr, base = psnr + ours * len(items), base + bicubic * len(items)
         x = torch.rand(1, 3, 32, 32)
         net(x)
         t0 = time.perf_counter()
@@ -74,7 +70,7 @@ def _measure(run: Path, pairs: str) -> dict:
             net(x)
         ms = (time.perf_counter() - t0) / 5 * 1000
     n = len(val)
-    return {"psnr": sum(psnr) / n, "bicubic": sum(base) / n, "ms": ms,
+    return {"psnr": psnr / n, "bicubic": base / n, "ms": ms,
             "params": parameter_count(net), "macs": macs_per_cell(cfg), "step": ckpt.step}
 
 

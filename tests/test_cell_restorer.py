@@ -3,6 +3,7 @@ means kept, a short training run ahead of where it started."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -107,3 +108,42 @@ def test_a_short_training_run_gets_ahead_of_bicubic(tmp_path):
     batch = {k: torch.stack([val[0][k]]) for k in ("a", "b")}
     net, bicubic = trainer.validation_psnr(batch, Amp(torch.device("cpu"), "fp32", 1))
     assert net > bicubic
+
+
+def test_the_training_screen_judges_each_target_against_its_whole_mosaic(tmp_path):
+    """A photo whose face is shown (no stored mosaic hides it) still leaves the cell
+    restorer's training set: its items mosaic the whole crop, so the face is one the
+    input hides."""
+    from mosaicgan import screening
+    from mosaicgan.data.cells import CellDataset
+    from mosaicgan.imageio import write_image
+
+    (tmp_path / "train").mkdir()
+    write_image(tmp_path / "train" / "astronaut.png", data.astronaut())
+    write_image(tmp_path / "train" / "coffee.png", data.coffee())
+    dataset = CellDataset(tmp_path, "train")
+    record = screening.screen_dataset(dataset, log=lambda _: None)
+    kept = [item.b.name for item in dataset.items]
+    assert kept == ["coffee.png"], record
+    assert any("astronaut" in name for name, _ in record["left_out"])
+
+
+def test_a_rescaled_mosaic_is_restored_on_its_resampled_grid():
+    image = data.chelsea()
+    mask = np.zeros(image.shape[:2], bool)
+    mask[48:240, 96:336] = True
+    shrunk = cv2.resize(pixelate_array(image, mask, 12, (0, 0)), None, fx=0.7, fy=0.7,
+                        interpolation=cv2.INTER_AREA)
+    small_mask = cv2.resize(mask.astype(np.uint8), None, fx=0.7, fy=0.7,
+                            interpolation=cv2.INTER_NEAREST) > 0
+    inner = cv2.erode(small_mask.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    grid = CellGrid((8.4, 8.4), (0.0, 0.0))
+    restorer = _restorer()
+    ys, xs = np.nonzero(inner)
+    box = (int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1)
+    plan = restorer._plan(shrunk, inner, box, (0, 0, 64), [(inner, grid)])
+    assert plan.rescaled is not None and plan.grid == (SMALL.scale, (0, 0))  # 8 px cells
+    result = restorer.restore(shrunk, inner, [(inner, grid)])
+    assert result.regions[0].restored
+    assert (result.image[~inner] == shrunk[~inner]).all()
+    assert (result.image[inner] != shrunk[inner]).any()

@@ -174,10 +174,8 @@ def _screen_pairs(dataset: Any, cache: VerdictCache) -> list[tuple[str, str]]:
             digests[path] = file_digest(path)
         return digests[path]
 
+    kind = dataset.screen_kind  # (the cell restorer's items are judged as whole mosaics)
     for index, item in enumerate(dataset.items):
-        # (A dataset that judges its items otherwise than as stored, as the cell
-        # restorer's whole-crop mosaics, keeps verdicts of its own kind.)
-        kind = getattr(dataset, "screen_kind", "pair")
         key = (f"{kind}:{digest(item.a)}:{digest(item.b)}:{digest(item.mask)}:"
                f"{int(item.swap)}")
         verdict = cache.get(key)

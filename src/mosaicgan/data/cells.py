@@ -21,17 +21,12 @@ import torch
 
 from ..cells import block_means
 from ..imageio import read_image
+from ..mosaic import pixelate_array
 from .paired import PairedDataset, PairFiles
 
 JPEG_SHARE = 0.3  # items whose mosaic is JPEG re-encoded before its cells are read
 JPEG_QUALITY = (60, 95)
 MAX_ZOOM_OUT = 4.0  # a crop covers up to this many times the item's side, shrunk to it
-
-
-def mosaic_of(image: np.ndarray, block: int) -> np.ndarray:
-    """The image mosaiced whole on a grid at (0, 0): each block its mean colour."""
-    cells = np.round(block_means(image, block)).astype(np.uint8)
-    return np.repeat(np.repeat(cells, block, 0), block, 1)
 
 
 def damaged_cells(image: np.ndarray, block: int, rng: np.random.Generator) -> np.ndarray:
@@ -40,11 +35,17 @@ def damaged_cells(image: np.ndarray, block: int, rng: np.random.Generator) -> np
     if rng.random() >= JPEG_SHARE:
         return block_means(image, block)
     quality = int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1))
-    ok, data = cv2.imencode(".jpg", mosaic_of(image, block)[..., ::-1],
+    ok, data = cv2.imencode(".jpg", _whole_mosaic(image, block)[..., ::-1],
                             [cv2.IMWRITE_JPEG_QUALITY, quality])
-    assert ok
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a JPEG")
     decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]
     return block_means(decoded, block)
+
+
+def _whole_mosaic(image: np.ndarray, block: int) -> np.ndarray:
+    """The image mosaiced whole on a grid at (0, 0)."""
+    return pixelate_array(image, np.ones(image.shape[:2], bool), block)
 
 
 class CellDataset(PairedDataset):
@@ -69,14 +70,14 @@ class CellDataset(PairedDataset):
         h, w = target.shape[:2]
         s = self.scale
         clean = np.ascontiguousarray(target[:h - h % s, :w - w % s])
-        return mosaic_of(clean, s), clean, np.ones(clean.shape[:2], bool)
+        return _whole_mosaic(clean, s), clean, np.ones(clean.shape[:2], bool)
 
     def _target(self, index: int) -> np.ndarray:
         return read_image(self.items[index].b or self.items[index].a)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         index, seed = key if isinstance(key, tuple) else (key, 0)
-        rng = np.random.default_rng(seed if self.augment else index)
+        rng = np.random.default_rng(seed)
         image = self._target(index)
         side = self.cells * self.scale
         h, w = image.shape[:2]

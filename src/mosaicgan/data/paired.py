@@ -66,6 +66,10 @@ class PairedDataset(Dataset):
             :class:`~mosaicgan.restore.Restorer` does for a model trained so.
     """
 
+    # What the safety screen's cached verdicts are of (a subclass that judges its items
+    # otherwise than as stored names its own kind).
+    screen_kind = "pair"
+
     def __init__(self, root: str | Path, split: str = "train", size: int = 256,
                  direction: str = "AtoB", augment: bool = True, prefill: str = "none"):
         if direction not in DIRECTIONS:

@@ -169,7 +169,6 @@ class Restorer:
         workload = {"use": "restore", **({"weights": weights_key} if weights_key else {})}
         self._net = fast_generator(per_sample_norm(generator).to(device).eval(), device, workload)
         self.cfg = cfg
-        self._configure()
         self.device = device
         self.source = source
         self.sharpness = sharpness  # where on the dial its weights are (None: not a pair's)
@@ -177,11 +176,18 @@ class Restorer:
         # further from the truth, and it removes the generator's colour drift.
         self.match_cells = match_cells
 
-    def _configure(self) -> None:
-        # Window sides are multiples of this (the U-Net's training crop: blocks then look
-        # as in training); the input prefill the generator was trained on.
-        self.window_multiple = self.cfg.size
-        self.prefill = self.cfg.prefill
+    needs_grid = False  # a region without a mosaic grid can still be restored
+
+    @property
+    def window_multiple(self) -> int:
+        """Window sides are multiples of this: the U-Net's training crop (blocks then look
+        as in training)."""
+        return self.cfg.size
+
+    @property
+    def prefill(self) -> str:
+        """How the generator's input is prefilled (what it was trained on)."""
+        return self.cfg.prefill
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto",
@@ -255,8 +261,6 @@ class Restorer:
                 outs[i] = out if side_in == side else cv2.resize(
                     out, (side_in, side_in), interpolation=cv2.INTER_CUBIC)
         return [o for o in outs if o is not None]
-
-    needs_grid = False  # a region without a mosaic grid can still be restored
 
     @property
     def uses_grids(self) -> bool:
@@ -397,14 +401,8 @@ class CellRestorer(Restorer):
     mosaic's block. The same plans, paste, cell matching and gate as the U-Net's."""
 
     needs_grid = True
-
-    def __init__(self, net: torch.nn.Module, cfg: cellnet.CellNetConfig, device: torch.device,
-                 source: str = "", match_cells: bool = True):
-        super().__init__(net, cfg, device, source, match_cells)  # type: ignore[arg-type]
-
-    def _configure(self) -> None:
-        self.window_multiple = CELL_WINDOW
-        self.prefill = "none"
+    window_multiple = CELL_WINDOW  # type: ignore[assignment]
+    prefill = "none"  # type: ignore[assignment]
 
     @classmethod
     def from_cells_checkpoint(cls, ckpt: Any, device: str, match_cells: bool,
@@ -412,12 +410,14 @@ class CellRestorer(Restorer):
         if sharpness is not None:
             raise ModelError(f"{ckpt.path}: a cell restorer has no sharpness dial yet; "
                              "leave out --sharpness")
-        fields = cellnet.CellNetConfig.__dataclass_fields__  # (the rest is how it trained)
-        cfg = cellnet.CellNetConfig.from_dict({k: v for k, v in ckpt.config.items()
-                                               if k in fields})
+        try:
+            cfg = cellnet.CellNetConfig.from_saved(ckpt.config)
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"{ckpt.path}: {exc}") from None
         net = cellnet.build_cellnet(cfg)
         ckpt.load_module("G", net)
-        return cls(net, cfg, pick_device(device), str(ckpt.path), match_cells)
+        return cls(net, cfg, pick_device(device), str(ckpt.path),  # type: ignore[arg-type]
+                   match_cells)
 
     def _plan_block(self, grid: CellGrid) -> int:
         return self.cfg.scale  # the network's own: no resampling of its output
@@ -433,7 +433,7 @@ class CellRestorer(Restorer):
         crop = plan.crop
         cells, (x0, y0) = cell_grid(crop, block, ((gx - wx) % block, (gy - wy) % block),
                                     (0, 0, side, side))
-        x = torch.from_numpy(np.ascontiguousarray(cells)).permute(2, 0, 1)[None] / 255
+        x = torch.from_numpy(cells).permute(2, 0, 1)[None] / 255
         y = self._net(x.to(self.device))
         out = (y[0].float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
         rows, cols = cells.shape[:2]

@@ -51,6 +51,12 @@ class CellNetConfig:
         return asdict(self)
 
     @classmethod
+    def from_saved(cls, config: dict) -> CellNetConfig:
+        """The network's fields of a saved config (a checkpoint's also records how the
+        network was trained)."""
+        return cls(**{k: v for k, v in config.items() if k in cls.__dataclass_fields__})
+
+    @classmethod
     def from_dict(cls, d: dict) -> CellNetConfig:
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:

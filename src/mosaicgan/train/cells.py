@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..metrics import masked_psnr
 from ..nets.cellnet import KIND, CellNetConfig, build_cellnet
 from .precision import Amp, adam
 
@@ -37,9 +38,9 @@ class CellTrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> CellTrainConfig:
-        d = dict(d)
-        train = {k: d.pop(k) for k in ("lr", "beta1", "beta2") if k in d}
-        return cls(CellNetConfig.from_dict(d), **train)
+        train = {k: d[k] for k in ("lr", "beta1", "beta2") if k in d}
+        return cls(CellNetConfig.from_dict({k: v for k, v in d.items() if k not in train}),
+                   **train)
 
 
 class CellTrainer:
@@ -103,17 +104,25 @@ class CellTrainer:
                                 align_corners=False).clamp(0, 1)
         return [[mosaic[i], bicubic[i], out[i], batch["b"][i].cpu()] for i in range(len(out))]
 
-    @torch.no_grad()
     def validation_psnr(self, batch: dict, amp: Amp) -> tuple[float, float]:
         """(network, bicubic) PSNR in dB over a batch: how far the model is ahead."""
-        out = self._restored(batch, amp)
-        bicubic = F.interpolate(batch["a"].float(), scale_factor=self.cfg.net.scale,
-                                mode="bicubic", align_corners=False).clamp(0, 1)
-        real = batch["b"].float()
-        return _psnr(out, real), _psnr(bicubic, real)
+        return psnr_against_bicubic(self._restored(batch, amp), batch)
 
 
-def _psnr(a: Tensor, b: Tensor) -> float:
-    a, b = (a * 255).round(), (b * 255).round()
-    mse = ((a - b) ** 2).mean((1, 2, 3)).clamp_min(1e-8)
-    return float((10 * torch.log10(255 ** 2 / mse)).mean())
+def psnr_against_bicubic(restored: Tensor, batch: dict) -> tuple[float, float]:
+    """Mean PSNR (dB, over whole items) of ``restored`` ``(N, 3, H, W)`` in [0, 1] and of
+    the bicubic interpolation of the batch's cells, against its targets."""
+    scale = restored.shape[-1] // batch["a"].shape[-1]
+    bicubic = F.interpolate(batch["a"].float(), scale_factor=scale, mode="bicubic",
+                            align_corners=False)
+
+    def image(t: Tensor) -> np.ndarray:
+        return (t.float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+
+    ours, base = [], []
+    for out, bic, real in zip(restored, bicubic, batch["b"], strict=True):
+        target = image(real)
+        everywhere = np.ones(target.shape[:2], bool)
+        ours.append(masked_psnr(image(out), target, everywhere))
+        base.append(masked_psnr(image(bic), target, everywhere))
+    return float(np.mean(ours)), float(np.mean(base))
