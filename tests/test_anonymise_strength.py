@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from mosaicgan.cli import main
 from mosaicgan.imageio import read_image, read_mask, write_image
-from mosaicgan.regions.detectors import find_faces
+from mosaicgan.regions.detectors import FACE_MARGIN, find_faces
 from mosaicgan.regions.strength import FACE_CELLS, face_block, face_sigma
 from mosaicgan.video.processors import TrackedMosaic
 
@@ -63,8 +63,12 @@ def test_off_centre_and_profile_faces_are_covered_in_full():
 
 
 def test_the_block_and_the_blur_grow_with_the_face():
-    assert face_block((0, 0, 1400, 1400)) >= 1000 / FACE_CELLS
-    assert face_block((0, 0, 70, 70)) * FACE_CELLS >= 50
+    # A region is the face's box grown by FACE_MARGIN on each side: the rule sizes the
+    # block by the face inside it, not by the grown box.
+    grown = 1 + 2 * FACE_MARGIN
+    assert face_block((0, 0, round(1000 * grown), round(1000 * grown))) >= 1000 / FACE_CELLS
+    assert face_block((0, 0, round(50 * grown), round(50 * grown))) * FACE_CELLS >= 50
+    assert face_block((0, 0, 1400, 1400)) > face_block((0, 0, 140, 140))
     assert face_sigma((0, 0, 1400, 1400)) == pytest.approx(10 * face_sigma((0, 0, 140, 140)))
 
 

@@ -19,6 +19,8 @@ from . import __version__
 from .options import (
     CAM_METHOD_NAMES,
     DEFAULT_SHARPNESS,
+    FACE_MARGIN,
+    NUDITY_MARGIN,
     STYLES,
     WHERE_CHOICES,
     OutputOptions,
@@ -187,7 +189,8 @@ def region_options(fn):
         click.option("--top-k", type=click.IntRange(1), default=RegionSpec.top_k,
                      help="Keep the k strongest CAM regions."),
         click.option("--margin", type=click.FloatRange(0), default=None,
-                     help="Grow regions: a fraction of each face/nudity box [0.2/0.1], or "
+                     help="Grow regions: a fraction of each face/nudity box "
+                          f"[{FACE_MARGIN}/{NUDITY_MARGIN}], or "
                           "for CAM of the image's longer side [0]."),
         click.option("--classifier", type=click.Path(exists=True, dir_okay=False),
                      help="Your own classifier for CAM: a config JSON (see README) "

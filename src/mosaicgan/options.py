@@ -15,6 +15,14 @@ STYLES = ("mosaic", "blur", "solid")
 # without importing torch (a test keeps the two equal).
 CAM_METHOD_NAMES = ("cam", "gradcam")
 
+# Default growth of a detected face box (regions/detectors.py), a fraction of its size on
+# each side. CenterFace's boxes are tight (brows to chin, often off-centre). Measured on the
+# 128 detected faces >= 16 px of benchmarks/face_recall.py (labelled and composited): the
+# smallest margin that covers each labelled box in full was <= 0.2 for 112, <= 0.25 for
+# 124, <= 0.3 for 127 (all 12 labelled faces), 0.32 for the last.
+FACE_MARGIN = 0.3
+NUDITY_MARGIN = 0.1
+
 
 # The shipped restorer's place on the sharpness dial (0 faithful .. 1 sharp) when none is
 # asked for: the compromise its eval measured (README, "Sharp or faithful").

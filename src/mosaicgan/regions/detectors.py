@@ -16,14 +16,10 @@ import numpy as np
 from ..detect.base import Detection, check_rgb_uint8, merge_detections
 from ..detect.shared import shared_detector
 from ..geometry import grow_box
+from ..options import FACE_MARGIN, NUDITY_MARGIN
 from ..safety import FACE_CLASSES, FACE_SCORES, NUDITY_CLASSES
 from .base import Regions, boxes_mask
 
-# Default growth of a face box, a fraction of its size on each side. CenterFace's boxes are
-# tight (brows to chin, often off-centre): at 0.15, 2 of 118 composited faces were left
-# 89 % hidden; at 0.2 the whole face is covered.
-FACE_MARGIN = 0.2
-NUDITY_MARGIN = 0.1
 NUDITY_SCORE = 0.25  # errs on the side of hiding
 
 
