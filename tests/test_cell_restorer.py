@@ -94,8 +94,8 @@ def test_a_short_training_run_gets_ahead_of_bicubic(tmp_path):
     opts = LoopOptions(steps=30, batch=4, precision="fp32", sample_every=0,
                        checkpoint_every=30, progress=False)
     train_cells(tmp_path / "photos", tmp_path / "run", config={"channels": 16, "blocks": 2,
-                                                                "lr": 1e-3},
-                loop=opts, cells=12, log=lambda _: None)
+                                                                "lr": 1e-3, "cells": 12},
+                loop=opts, log=lambda _: None)
     from mosaicgan.data.cells import CellDataset
     from mosaicgan.models.checkpoint import load_checkpoint
     from mosaicgan.train.cells import CellTrainConfig, CellTrainer
@@ -147,3 +147,45 @@ def test_a_rescaled_mosaic_is_restored_on_its_resampled_grid():
     assert result.regions[0].restored
     assert (result.image[~inner] == shrunk[~inner]).all()
     assert (result.image[inner] != shrunk[inner]).any()
+
+
+def test_train_cells_on_the_command_line_saves_and_resumes_its_settings(tmp_path):
+    from click.testing import CliRunner
+
+    from mosaicgan.cli import main
+    from mosaicgan.imageio import write_image
+    from mosaicgan.models.checkpoint import load_checkpoint
+
+    (tmp_path / "photos").mkdir()
+    write_image(tmp_path / "photos" / "coffee.png", data.coffee())
+    run = str(tmp_path / "run")
+    common = ["train", "cells", str(tmp_path / "photos"), "-o", run, "--precision", "fp32",
+              "--sample-every", "0"]
+    result = CliRunner().invoke(main, [*common, "--steps", "2", "--channels", "16",
+                                       "--blocks", "1", "--family", "rcan", "--scale", "4",
+                                       "--cells", "8"])
+    assert result.exit_code == 0, result.output
+    ckpt = load_checkpoint(run)
+    assert (ckpt.kind, ckpt.step) == (KIND, 2)
+    assert {k: ckpt.config[k] for k in ("family", "channels", "blocks", "scale", "cells")} == \
+        {"family": "rcan", "channels": 16, "blocks": 1, "scale": 4, "cells": 8}
+    refused = CliRunner().invoke(main, [*common, "--resume", "--steps", "3", "--channels", "32"])
+    assert refused.exit_code != 0 and "--channels" in refused.output
+    resumed = CliRunner().invoke(main, [*common, "--resume", "--steps", "3"])
+    assert resumed.exit_code == 0, resumed.output
+    ckpt = load_checkpoint(run)
+    assert ckpt.step == 3 and ckpt.config["channels"] == 16 and ckpt.config["cells"] == 8
+
+
+def test_the_train_cells_help_states_the_network_defaults():
+    from click.testing import CliRunner
+
+    from mosaicgan.cli import main
+    from mosaicgan.train.cells import CellTrainConfig
+
+    said = " ".join(CliRunner().invoke(main, ["train", "cells", "--help"]).output.split())
+    net, train = CellNetConfig(), CellTrainConfig()
+    for text in (f"[{net.family}]", f"Features per cell [{net.channels}]",
+                 f"Residual blocks [{net.blocks}]", f"to it [{net.scale}]",
+                 f"in cells [{train.cells}]", f"rate [{train.lr:.0e}]".replace("e-0", "e-")):
+        assert text in said, text

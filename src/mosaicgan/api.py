@@ -18,7 +18,7 @@ from .jobs.mosaic import mosaic_files, mosaic_video, redact
 from .jobs.pairs import PairsReport, make_pairs, unpair_aligned
 from .jobs.preview import is_video, video_frame
 from .jobs.restore import restore_files, restore_image, restore_regions, restore_video
-from .jobs.train import screen_dataset, train_cyclegan, train_pix2pix
+from .jobs.train import screen_dataset, train_cells, train_cyclegan, train_pix2pix
 from .jobs.translate import translate_files, translate_video
 from .models.export import export_model
 from .models.restorer import Restorer, RestoreResult, load_restorer
@@ -38,6 +38,7 @@ __all__ = [
     "load_classifier",
     "load_restorer", "load_translator", "make_pairs", "mosaic_files", "mosaic_image",
     "mosaic_video", "redact", "restore_files", "restore_image", "restore_regions",
-    "restore_video", "screen_dataset", "sharp_model", "train_cyclegan", "train_pix2pix",
+    "restore_video", "screen_dataset", "sharp_model", "train_cells", "train_cyclegan",
+    "train_pix2pix",
     "translate_files", "translate_video", "unpair_aligned", "video_frame",
 ]

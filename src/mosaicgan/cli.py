@@ -18,6 +18,7 @@ import click
 from . import __version__
 from .options import (
     CAM_METHOD_NAMES,
+    CELL_FAMILIES,
     DEFAULT_SHARPNESS,
     FACE_MARGIN,
     NUDITY_MARGIN,
@@ -356,8 +357,6 @@ def loop_options(fn):
     options = [
         click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
                      help="Run folder: checkpoints, samples, log."),
-        click.option("--size", type=int, default=None,
-                     help="Training crop in px [default: 256]."),
         click.option("--steps", type=click.IntRange(1), default=None,
                      help="Training steps [default: 20000]."),
         click.option("--epochs", type=click.FloatRange(0, min_open=True), default=None,
@@ -375,10 +374,6 @@ def loop_options(fn):
                      help="Memory format [default: measured with the precision]."),
         click.option("--resume", is_flag=True, help="Continue the run in the output folder."),
         click.option("--seed", type=click.IntRange(0), default=None, help="[default: 0]"),
-        click.option("--ngf", type=click.IntRange(1), default=None,
-                     help="Generator width [64]."),
-        click.option("--ndf", type=click.IntRange(1), default=None,
-                     help="Discriminator width [64]."),
         click.option("--sample-every", type=click.IntRange(0), default=None,
                      help="Steps between sample sheets [500]."),
         click.option("--checkpoint-every", type=click.IntRange(1), default=None,
@@ -388,6 +383,21 @@ def loop_options(fn):
         click.option("--compile/--no-compile", "compile_", default=None,
                      help="torch.compile the networks on the chosen path: slower start, "
                           "faster steps on some machines [off]."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def gan_options(fn):
+    """The crop and widths that pix2pix and CycleGAN share."""
+    options = [
+        click.option("--size", type=int, default=None,
+                     help="Training crop in px [default: 256]."),
+        click.option("--ngf", type=click.IntRange(1), default=None,
+                     help="Generator width [64]."),
+        click.option("--ndf", type=click.IntRange(1), default=None,
+                     help="Discriminator width [64]."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -426,6 +436,7 @@ def _run_training(train_fn, dataset, output, config, *, steps, epochs, batch, de
 @train.command("pix2pix")
 @click.argument("dataset", type=click.Path(path_type=Path))
 @loop_options
+@gan_options
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB",
               help="For aligned A|B datasets.")
 @click.option("--gan-mode", type=click.Choice(["vanilla", "lsgan"]), default=None,
@@ -464,6 +475,7 @@ def train_pix2pix(dataset, output, size, ngf, ndf, direction, gan_mode, lambda_l
 @train.command("cyclegan")
 @click.argument("dataset", required=False, type=click.Path(path_type=Path))
 @loop_options
+@gan_options
 @click.option("--a", "folder_a", type=click.Path(path_type=Path),
               help="Domain A folder (instead of DATASET/trainA).")
 @click.option("--b", "folder_b", type=click.Path(path_type=Path),
@@ -490,6 +502,34 @@ def train_cyclegan(dataset, output, size, ngf, ndf, folder_a, folder_b, blocks, 
               "lambda_a": lambda_cycle, "lambda_b": lambda_cycle,
               "lambda_identity": lambda_identity, "pool_size": pool_size}
     _run_training(api.train_cyclegan, dataset, output, config, a=folder_a, b=folder_b, **loop)
+
+
+@train.command("cells")
+@click.argument("dataset", type=click.Path(path_type=Path))
+@loop_options
+@click.option("--family", type=click.Choice(CELL_FAMILIES), default=None,
+              help="EDSR (residual blocks) or RCAN (blocks with channel attention) [edsr].")
+@click.option("--channels", type=click.IntRange(8), default=None,
+              help="Features per cell [64].")
+@click.option("--blocks", type=click.IntRange(1), default=None, help="Residual blocks [12].")
+@click.option("--scale", type=click.Choice(["2", "4", "8", "16", "32"]), default=None,
+              help="Output px per cell; other block sizes are resampled to it [8].")
+@click.option("--cells", type=click.IntRange(4), default=None,
+              help="Training crop's side in cells [24].")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=None,
+              help="Adam learning rate [2e-4].")
+def train_cells(dataset, output, family, channels, blocks, scale, cells, lr, **loop):
+    """Train the cell-domain restorer (a mosaic restored as the low-resolution picture it
+    is) on clean photos or a pair folder's targets: each crop is averaged into cells
+    and the network learns the pixels back. Every image is screened first.
+
+    Ctrl-C saves a checkpoint; --resume continues from it.
+    """
+    from . import api
+
+    config = {"family": family, "channels": channels, "blocks": blocks,
+              "scale": None if scale is None else int(scale), "cells": cells, "lr": lr}
+    _run_training(api.train_cells, dataset, output, config, **loop)
 
 
 @main.command()

@@ -14,6 +14,8 @@ STYLES = ("mosaic", "blur", "solid")
 # The names of regions/cam.py's CAM_METHODS registry, for the command line's choices
 # without importing torch (a test keeps the two equal).
 CAM_METHOD_NAMES = ("cam", "gradcam")
+# The cell restorer's families (nets/cellnet.py builds them).
+CELL_FAMILIES = ("edsr", "rcan")
 
 # Default growth of a detected face box (regions/detectors.py), a fraction of its size on
 # each side. CenterFace's boxes are tight (brows to chin, often off-centre). Measured on the

@@ -164,19 +164,18 @@ def train_cyclegan(dataset: str | Path | None, run_dir: str | Path, *,
 
 def train_cells(dataset: str | Path, run_dir: str | Path, *,
                 config: dict[str, Any] | None = None, loop: Any = None,
-                epochs: float | None = None, cells: int = 24, resume: bool = False,
-                log: Log = print):
+                epochs: float | None = None, resume: bool = False, log: Log = print):
     """Train the cell-domain restorer (:mod:`mosaicgan.nets.cellnet`) on a pair folder's
     clean targets or a folder of clean photos; return a RunResult.
 
-    config: CellNetConfig fields (family, channels, blocks, scale) and lr, beta1, beta2;
-    cells: the training crop's side in cells. Validation samples come from the val/
-    split when there is one.
+    config: CellNetConfig fields (family, channels, blocks, scale) and CellTrainConfig's
+    (lr, beta1, beta2, cells: the training crop's side in cells); a resumed run keeps its
+    own. Validation samples come from the val/ split when there is one.
     """
     run_dir = Path(run_dir)
     settings, opts = _saved_settings(run_dir, resume, config, loop)
     cfg = CellTrainConfig.from_dict(settings)
-    scale = cfg.net.scale
+    scale, cells = cfg.net.scale, cfg.cells
     train_set = CellDataset(dataset, "train", cells, scale)
     val_set = None
     for split in ("val", "test"):
@@ -185,4 +184,4 @@ def train_cells(dataset: str | Path, run_dir: str | Path, *,
             break
     return _train(lambda device, fmt, fused: CellTrainer(cfg, device, fmt, fused), train_set,
                   val_set, run_dir, opts, epochs=epochs, resume=resume, log=log,
-                  args={"dataset": str(dataset), "cells": cells, "epochs": epochs})
+                  args={"dataset": str(dataset), "epochs": epochs})

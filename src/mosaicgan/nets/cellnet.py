@@ -23,8 +23,10 @@ from dataclasses import asdict, dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..options import CELL_FAMILIES
+
 KIND = "cells"
-FAMILIES = ("edsr", "rcan")
+FAMILIES = CELL_FAMILIES
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,15 @@ class CellTrainConfig:
     lr: float = 2e-4
     beta1: float = 0.9
     beta2: float = 0.999
+    cells: int = 24  # the training crop's side in cells
 
     def to_dict(self) -> dict:
-        return {**self.net.to_dict(), "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2}
+        return {**self.net.to_dict(), "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2,
+                "cells": self.cells}
 
     @classmethod
     def from_dict(cls, d: dict) -> CellTrainConfig:
-        train = {k: d[k] for k in ("lr", "beta1", "beta2") if k in d}
+        train = {k: d[k] for k in ("lr", "beta1", "beta2", "cells") if k in d}
         return cls(CellNetConfig.from_dict({k: v for k, v in d.items() if k not in train}),
                    **train)
 
