@@ -1,13 +1,17 @@
-"""What the sharpness dial costs: restoring a 1024x768 photo at each sharpness, against
-sharpness 0 (the faithful model alone) in the same run.
+"""What a restore costs: restoring a 1024x768 photo with each model (and each point of a
+model's sharpness dial), against the first in the same run.
 
     .venv/bin/python benchmarks/sharpness_cost.py [--sharpness 0,0.5,1] [--rounds 5]
+    .venv/bin/python benchmarks/sharpness_cost.py --model default,RUN --sharpness 0.5
 
-The weights are interpolated once, when the restorer loads (timed apart); each restore
-then runs the one generator. A bundled photo (scikit-image's coffee, no face) is scaled
-to 1024x768 and mosaiced in two regions; the mosaics' grids are given, as eval does.
+``--model`` is a comma-separated list (``default``: the shipped model; a run folder or
+model JSON, e.g. a cell restorer's run); a model with a sharpness dial is timed at each
+``--sharpness``, one without it as it was trained. The weights are interpolated once,
+when the restorer loads (timed apart); each restore then runs the one generator. A
+bundled photo (scikit-image's coffee, no face) is scaled to 1024x768 and mosaiced in two
+regions; the mosaics' grids are given, as eval does.
 Restorers alternate call by call; the table gives the load time, the median seconds per
-restore and the ratio to sharpness 0.
+restore and the ratio to the first row.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import NoiseMeter, alternate, machine_line, table, wait_for_quiet
 
 from mosaicgan.models.restorer import load_restorer
+from mosaicgan.models.sharpness import has_dial
 from mosaicgan.mosaic import pixelate_array
 from mosaicgan.pitch import CellGrid
 from mosaicgan.regions.masks import box_mask
@@ -48,27 +53,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sharpness", default="0,0.5,1")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--model", default="default")
+    parser.add_argument("--model", default="default",
+                        help="comma-separated models, the first is the baseline")
     args = parser.parse_args()
     values = [float(v) for v in args.sharpness.split(",")]
+    points = [(m, v if has_dial(m) else None) for m in args.model.split(",")
+              for v in (values if has_dial(m) else [None])]
+    points = list(dict.fromkeys(points))
     quiet = wait_for_quiet()
     image, mask, grids = mosaiced_photo()
     restorers, loads = {}, {}
     with NoiseMeter() as noise:
-        for value in values:
+        for model, value in points:
+            label = model if value is None else f"{model} @ {value:g}"
             t0 = time.perf_counter()
-            restorers[value] = load_restorer(args.model, device="cpu", sharpness=value)
-            loads[value] = time.perf_counter() - t0
-            restorers[value].restore(image, mask, grids)  # backend choice, first-call costs
-        median = alternate({f"{v:g}": (lambda r=r: r.restore(image, mask, grids))
-                            for v, r in restorers.items()}, args.rounds)
-    base = median[f"{values[0]:g}"]
-    rows = [[f"{v:g}", f"{loads[v]:.2f}", f"{median[f'{v:g}']:.3f}",
-             f"{median[f'{v:g}'] / base:.2f}x"] for v in values]
+            restorers[label] = load_restorer(model, device="cpu", sharpness=value)
+            loads[label] = time.perf_counter() - t0
+            restorers[label].restore(image, mask, grids)  # backend choice, first-call costs
+        median = alternate({label: (lambda r=r: r.restore(image, mask, grids))
+                            for label, r in restorers.items()}, args.rounds)
+    first = next(iter(restorers))
+    rows = [[label, f"{loads[label]:.2f}", f"{median[label]:.3f}",
+             f"{median[label] / median[first]:.2f}x"] for label in restorers]
     print(machine_line())
     print(f"1024x768 photo, 2 mosaiced regions (block 12), {args.rounds} rounds; "
           f"{'quiet at start' if quiet else 'NOT quiet at start'}; {noise.verdict()}")
-    print(table(["sharpness", "load s", "restore s (median)", f"vs {values[0]:g}"], rows))
+    print(table(["model", "load s", "restore s (median)", f"vs {first}"], rows))
 
 
 if __name__ == "__main__":

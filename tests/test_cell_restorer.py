@@ -189,3 +189,67 @@ def test_the_train_cells_help_states_the_network_defaults():
                  f"Residual blocks [{net.blocks}]", f"to it [{net.scale}]",
                  f"in cells [{train.cells}]", f"rate [{train.lr:.0e}]".replace("e-0", "e-")):
         assert text in said, text
+
+
+def _saved_cell_run(tmp_path, restorer: CellRestorer):
+    run = tmp_path / "cellrun"
+    save_checkpoint(run, kind=KIND, config={**SMALL.to_dict(), "lr": 2e-4, "cells": 24},
+                    step=1, modules={"G": restorer._net.module})
+    return run
+
+
+def test_a_cell_model_exports_as_safetensors_and_onnx_and_restores_the_same(tmp_path):
+    import json
+
+    import onnx
+    import onnxruntime as ort
+
+    from mosaicgan.models.export import export_model
+    from mosaicgan.safety import screen_region
+
+    restorer = _restorer()
+    run = _saved_cell_run(tmp_path, restorer)
+    shipped = export_model(run, tmp_path / "out" / "cells.json", half=False)
+    meta = json.loads(shipped.read_text())
+    assert meta["kind"] == KIND and meta["exported_from"] == "cellrun"  # no absolute path
+    image = data.coffee()[:256, :256]
+    mask = np.zeros(image.shape[:2], bool)
+    mask[64:160, 80:192] = True
+    mosaic = pixelate_array(image, mask, 8, (0, 0))
+    grids = [(mask, CellGrid.integer_grid(8, (0, 0)))]
+    assert not screen_region(mosaic, (80, 64, 112, 96))  # the gate lets this region through
+    before = restorer.restore(mosaic, mask, grids).image
+    after = Restorer.from_checkpoint(shipped, device="cpu").restore(mosaic, mask, grids).image
+    assert np.array_equal(before, after) and not np.array_equal(before, mosaic)
+
+    path = export_model(run, tmp_path / "out" / "cells.onnx", format="onnx")
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert props["mosaicgan.kind"] == KIND and props["mosaicgan.scale"] == str(SMALL.scale)
+    assert props["mosaicgan.input_range"] == "[0, 1]"
+    assert "/" not in props["mosaicgan.exported_from"]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    net = restorer._net.module
+    for h, w in ((12, 12), (20, 33)):  # any grid of cells, one graph
+        cells = torch.rand(2, 3, h, w, generator=torch.Generator().manual_seed(h))
+        with torch.no_grad():
+            expected = net(cells).numpy()
+        got = session.run(None, {"input": cells.numpy()})[0]
+        assert got.shape == expected.shape == (2, 3, h * SMALL.scale, w * SMALL.scale)
+        assert np.abs(got - expected).max() < 1e-4
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_each_backend_runs_a_cell_model_within_tolerance(backend):
+    from mosaicgan.models import backends
+    from mosaicgan.models.fastpath import FastPath
+
+    cpu = torch.device("cpu")
+    if backend not in backends.available(cpu):
+        pytest.skip(f"{backend} is not installed (an optional extra)")
+    net = _restorer()._net.module
+    run = backends.build(net, FastPath(backend=backend), cpu, 3, backends.weights_digest(net))
+    for side in (16, 40):
+        cells = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(side))
+        with torch.no_grad():
+            expected = net(cells)
+        assert backends.output_gap(run(cells), expected) < backends.OUTPUT_TOLERANCE

@@ -20,8 +20,15 @@ the resize to it; then the cell matching, the feathered paste inside the mask, a
 safety gate, which screens every restored region before it is written. The graph alone
 has no gate: what it outputs has not been screened.
 
-The model's settings (kind, size, multiple, mask channel, residual, prefill) are stored
-in the ONNX file's metadata.
+A cell restorer (kind ``cells``, :mod:`mosaicgan.nets.cellnet`) takes the mosaic's cells
+instead: input ``input``, float32 ``(B, 3, h, w)``, one colour per cell in [0, 1]; output
+``output``, float32 ``(B, 3, h * scale, w * scale)`` in [0, 1] (clamp it), ``scale`` px per
+cell, bicubic interpolation of the cells included. Reading the cells on the mosaic's grid,
+resampling the output to the mosaic's block, cell matching, paste and gate are outside.
+
+The model's settings (kind, size or scale, multiple, mask channel, residual, prefill) are
+stored in the ONNX file's metadata. Neither format records where the run was on disk,
+only its folder's name.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..nets import cyclegan, per_sample_norm, pix2pix
+from ..nets import cellnet, cyclegan, per_sample_norm, pix2pix
 from .backends import onnx_model
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .sharpness import FINE_TUNED_FROM, recorded_source
@@ -49,7 +56,7 @@ def export_model(run: str | Path, out: str | Path, *, half: bool = True,
     ckpt = load_checkpoint(run)
     if format == "onnx":
         return export_onnx(ckpt, Path(out))[0]
-    prefixes = ("G.",) if ckpt.kind == "pix2pix" else ("G_A.", "G_B.")
+    prefixes = ("G_A.", "G_B.") if ckpt.kind == cyclegan.KIND else ("G.",)
     modules = {}
     for prefix in prefixes:
         state = {k: (v.half() if half and v.is_floating_point() else v)
@@ -58,14 +65,26 @@ def export_model(run: str | Path, out: str | Path, *, half: bool = True,
     out_json = Path(out)
     return save_checkpoint(out_json.parent, kind=ckpt.kind, config=ckpt.config, step=ckpt.step,
                            modules=modules, json_name=out_json.name,
-                           extra={"exported_from": str(ckpt.path), "dtype":
+                           extra={"exported_from": source_name(ckpt), "dtype":
                                   "float16" if half else "float32", "card": card or {},
                                   FINE_TUNED_FROM: recorded_source(ckpt.meta)})
 
 
+def source_name(ckpt: Checkpoint) -> str:
+    """What an export says it came from: the run folder's (or model file's) name, never
+    an absolute path of the machine it was exported on."""
+    path = ckpt.path
+    return path.parent.name if path.name == "checkpoint.json" else path.name
+
+
 def export_onnx(ckpt: Checkpoint, out: Path) -> list[Path]:
     """The checkpoint's generator(s) as ONNX graphs (see the module): the paths written."""
-    if ckpt.kind == pix2pix.KIND:
+    if ckpt.kind == cellnet.KIND:
+        net_cfg = cellnet.CellNetConfig.from_saved(ckpt.config)
+        jobs = [("G", out, cellnet.build_cellnet(net_cfg), 3)]
+        settings = {"scale": net_cfg.scale, "family": net_cfg.family, "mask_channel": False,
+                    "input_range": "[0, 1]"}
+    elif ckpt.kind == pix2pix.KIND:
         cfg = ckpt.model_config(pix2pix.Pix2PixConfig)
         jobs = [("G", out, pix2pix.build_generator(cfg), cfg.in_channels)]
         settings = {"size": cfg.size, "mask_channel": cfg.mask_channel,
@@ -76,14 +95,14 @@ def export_onnx(ckpt: Checkpoint, out: Path) -> list[Path]:
         jobs = [(name, Path(f"{stem}.{way}.onnx"), cyclegan.build_generator(ccfg), 3)
                 for name, way in (("G_A", "AtoB"), ("G_B", "BtoA"))]
         settings = {"size": ccfg.size, "mask_channel": False, "residual": False,
-                    "prefill": "none"}
+                    "prefill": "none", "input_range": "[-1, 1]"}
     written = []
     for name, path, generator, channels in jobs:
         ckpt.load_module(name, generator)
         generator = per_sample_norm(generator).eval()
         meta = {"mosaicgan.kind": ckpt.kind, "mosaicgan.generator": name,
-                "mosaicgan.multiple": str(generator.multiple), "mosaicgan.input_range": "[-1, 1]",
-                "mosaicgan.exported_from": str(ckpt.path),
+                "mosaicgan.multiple": str(getattr(generator, "multiple", 1)),
+                "mosaicgan.exported_from": source_name(ckpt),
                 **{f"mosaicgan.{k}": str(v) for k, v in settings.items()}}
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
