@@ -6,7 +6,13 @@ import pytest
 from mosaicgan.api import evaluate
 from mosaicgan.baselines import bicubic_from_blocks, inpaint_telea
 from mosaicgan.jobs.evaluate import make_samples
-from mosaicgan.metrics import kid, masked_psnr, masked_ssim
+from mosaicgan.metrics import (
+    CELL_ENERGY_LIMIT,
+    cell_frequency_energy,
+    kid,
+    masked_psnr,
+    masked_ssim,
+)
 from mosaicgan.mosaic import pixelate_array
 from mosaicgan.regions.masks import box_mask
 
@@ -23,7 +29,7 @@ def test_eval_writes_every_method_and_block(tiny_model, photos_dir, tmp_path, no
         (m, b) for m in ("model", "mosaic", "bicubic", "inpaint_telea") for b in (8, 12)}
     for r in rows:
         assert set(r) == {"method", "sharpness", "block", "psnr", "ssim", "kid",
-                          "feature_distance", "n"} and r["n"] == 4
+                          "feature_distance", "cell_peak", "n"} and r["n"] == 4
         assert 5 < r["psnr"] < 60 and -1 <= r["ssim"] <= 1 and r["kid"] is not None
         assert r["sharpness"] is None  # a model without a dial, and the baselines
     html = (tmp_path / "report" / "report.html").read_text()
@@ -61,6 +67,26 @@ def test_metrics_by_hand():
     outside = clean.copy()
     outside[~mask] = 0
     assert masked_psnr(outside, clean, mask) == 100.0
+
+
+@pytest.mark.parametrize("block", [8, 12, 16])
+def test_the_cell_frequency_check_flags_a_hatching_and_passes_a_clean_photo(block):
+    """A faint diamond hatching of the cell's period (6 grey levels) is flagged; the clean
+    photo, the photo with noise, and the mosaic itself are not."""
+    clean = photo("chelsea")
+    mask = box_mask(*clean.shape[:2], (100, 60, 180, 200))
+    yy, xx = np.mgrid[:clean.shape[0], :clean.shape[1]]
+    hatched = clean.astype(float)
+    hatched[mask] += (6 * np.sin(2 * np.pi * (xx + yy) / block))[mask][:, None]
+    noisy = clean + np.random.default_rng(0).normal(0, 3, clean.shape)
+    mosaic = pixelate_array(clean, mask, block, (100, 60))
+    base = cell_frequency_energy(clean, mask, block)
+    ratio = {name: cell_frequency_energy(np.clip(im, 0, 255).astype(np.uint8), mask, block) / base
+             for name, im in (("hatched", hatched), ("noisy", noisy), ("mosaic", mosaic))}
+    assert ratio["hatched"] > CELL_ENERGY_LIMIT
+    assert ratio["noisy"] < 1.05 and ratio["mosaic"] < 1.0
+    assert cell_frequency_energy(clean, box_mask(*clean.shape[:2], (0, 0, 3 * block, 200)),
+                                 block) is None  # too few cells to tell
 
 
 def test_kid_separates_distributions():

@@ -635,12 +635,13 @@ def evaluate(photos, output, model, blocks, sharpness, where, target, per_image,
     report = api.evaluate(photos, output, model=model, sharpness=values, blocks=block_list,
                           where=spec, per_image=per_image, seed=seed, device=device, log=_log)
     click.echo(f"{'method':>14} {'block':>5} {'PSNR':>7} {'SSIM':>6} {'KID':>9} "
-               f"{'feat':>7} {'n':>4}")
+               f"{'feat':>7} {'cells':>6} {'n':>4}")
     for r in report.rows:
         kid = "-" if r["kid"] is None else f"{r['kid']:.4f}"
+        peak = "-" if r["cell_peak"] is None else f"{r['cell_peak']:.2f}"
         label = method_label(r["method"], r["sharpness"])
         click.echo(f"{label:>14} {r['block']:>5} {r['psnr']:>7.2f} {r['ssim']:>6.3f} "
-                   f"{kid:>9} {r['feature_distance']:>7.4f} {r['n']:>4}")
+                   f"{kid:>9} {r['feature_distance']:>7.4f} {peak:>6} {r['n']:>4}")
     click.echo(f"report: {report.report_dir / 'report.html'}", err=True)
     if report.failed:
         _fail(f"{len(report.failed)} photo(s) failed (each named above)")

@@ -157,3 +157,37 @@ def feature_distances(preds: list[np.ndarray], targets: list[np.ndarray] | list[
                                  f"{tuple(b.shape)}: the crops differ in size")
             out[n] += float(((a - b) ** 2).sum(dim=0).mean())
     return out
+
+
+# A restoration whose spectrum peaks at the mosaic's cell frequency and its harmonics more
+# than this times the clean photo's draws a periodic pattern (hatching, block edges).
+CELL_ENERGY_LIMIT = 1.2
+
+
+def cell_frequency_energy(image: np.ndarray, mask: np.ndarray, block: int) -> float | None:
+    """How much the spectrum of the mask's bounding box peaks at the cell frequency
+    1/``block`` and its harmonics (n/``block`` up to the Nyquist frequency), along either
+    axis: the energy on those lines of the spectrum over the energy on the lines two and
+    three bins away. A pattern repeating every cell (a hatching, a block edge drawn in
+    every cell) raises it; a photo's smooth spectrum, noise and a mosaic (whose spectrum
+    is zero at the exact harmonics) do not. Grey levels, mean removed, a Hann window
+    against the crop's edges. None when the box holds fewer than four cells a side."""
+    if not mask.any():
+        return None
+    x, y, w, h = _bbox(mask)
+    w, h = w - w % block, h - h % block  # whole periods: the harmonics fall on bins
+    if min(w, h) < 4 * block:
+        return None
+    grey = image[y:y + h, x:x + w].astype(np.float64).mean(axis=2)
+    grey -= grey.mean()
+    grey *= np.outer(np.hanning(h), np.hanning(w))
+    power = np.abs(np.fft.fft2(grey)) ** 2
+    power[0, 0] = 0.0
+    peak = side = 0.0
+    for lines, size in ((power.sum(axis=0), w), (power.sum(axis=1), h)):
+        for n in range(1, block // 2 + 1):
+            k = n * size // block
+            peak += lines[k]
+            near = [lines[j % size] for j in (k - 3, k - 2, k + 2, k + 3) if j % size > 0]
+            side += float(np.mean(near))
+    return float(peak / side) if side > 0 else None

@@ -23,6 +23,8 @@ from ..baselines import BASELINES, run_baseline
 from ..errors import ArgumentError, MosaicganError
 from ..imageio import read_image, write_image, write_json, write_text
 from ..metrics import (
+    CELL_ENERGY_LIMIT,
+    cell_frequency_energy,
     crop_features,
     distance_features,
     feature_distances,
@@ -51,6 +53,11 @@ FEATURE_NOTE = ("The feature distance is LPIPS-like but uncalibrated: unit-norma
                 "EfficientNet-Lite0 features at five depths, every channel weighing 1 "
                 "(LPIPS learns those weights from human judgements; none are available "
                 "offline), so its values are not LPIPS's. Lower is closer.")
+CELL_NOTE = ("Cell peak: how much the restored region's spectrum peaks at the mosaic's cell "
+             "frequency and its harmonics, as a ratio to the clean target's (mean over the "
+             f"regions; above {CELL_ENERGY_LIMIT:g} the method draws a pattern that repeats "
+             "every cell, a hatching or block edges; a mosaic itself stays low, its spectrum "
+             "is zero there).")
 
 
 @dataclass
@@ -193,12 +200,15 @@ def evaluate_restorer(photos_dir: str | Path, report_dir: str | Path,
             ssim = [masked_ssim(s.outputs[label], s.clean, s.mask) for s in group]
             crops = [c for s in group for c in region_crops(s.outputs[label], s.mask)]
             k = kid(crop_features(crops), real)
+            peaks = [cell_peak_ratio(s.outputs[label], s.clean, s.mask, block) for s in group]
+            peaks = [p for p in peaks if p is not None]
             rows.append({"method": method, "sharpness": sharp,
                          "block": block, "psnr": round(float(np.mean(psnr)), 4),
                          "ssim": round(float(np.mean(ssim)), 4),
                          "kid": None if k is None else round(k, 6),
                          "feature_distance": round(float(np.mean(
                              feature_distances(crops, real_maps))), 5),
+                         "cell_peak": round(float(np.mean(peaks)), 4) if peaks else None,
                          "n": len(group)})
     report_dir = Path(report_dir)
     write_json(report_dir / "report.json", rows)
@@ -225,6 +235,14 @@ def trade_off_plots(rows: list[dict[str, Any]]) -> list[str]:
     return plots
 
 
+def cell_peak_ratio(output: np.ndarray, clean: np.ndarray, mask: np.ndarray,
+                    block: int) -> float | None:
+    """:func:`mosaicgan.metrics.cell_frequency_energy` of a restoration over the clean
+    target's, for one region (None where the region is too small to tell)."""
+    got, want = (cell_frequency_energy(im, mask, block) for im in (output, clean))
+    return None if got is None or not want else got / want
+
+
 def crop_grid(samples: list[Sample], labels: list[str]) -> np.ndarray:
     """The same crops restored by each method (columns) for a few samples (rows), every
     panel that shows what was under the mosaic screened by the safety gate."""
@@ -249,8 +267,9 @@ def _write_html(report_dir: Path, rows: list[dict], samples: list[Sample], refus
     if samples:
         write_image(report_dir / "grid.png", crop_grid(samples, labels))
     columns = ("method", "sharpness", "block", "PSNR (dB)", "SSIM", "KID", "feature distance",
-               "n")
-    keys = ("method", "sharpness", "block", "psnr", "ssim", "kid", "feature_distance", "n")
+               "cell peak", "n")
+    keys = ("method", "sharpness", "block", "psnr", "ssim", "kid", "feature_distance",
+            "cell_peak", "n")
     head = "".join(f"<th>{h}</th>" for h in columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape('' if r[k] is None else str(r[k]))}</td>"
@@ -269,7 +288,7 @@ figure.plot{{display:inline-block;margin:0 1em 1em 0}}</style></head>
 by the safety gate (a face or nudity in the restored result) and count as the mosaic.
 The model, like the bicubic baseline, is given each mosaic's grid (block and origin);
 <code>mosaicgan restore</code> finds it with find-mosaic.</p>
-<p>{html.escape(KID_NOTE)} {html.escape(FEATURE_NOTE)}</p>
+<p>{html.escape(KID_NOTE)} {html.escape(FEATURE_NOTE)} {html.escape(CELL_NOTE)}</p>
 <table><tr>{head}</tr>{body}</table>
 <h2>Faithful or sharp: PSNR against the KID proxy</h2>
 <p>Up is closer to the original pixel by pixel; left is closer to real photographs in
