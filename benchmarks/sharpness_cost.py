@@ -11,13 +11,16 @@ when the restorer loads (timed apart); each restore then runs the one generator.
 bundled photo (scikit-image's coffee, no face) is scaled to 1024x768 and mosaiced in two
 regions; the mosaics' grids are given, as eval does.
 Restorers alternate call by call; the table gives the load time, the median seconds per
-restore and the ratio to the first row.
+restore and the ratio to the first row, and the same for the generator's share of each
+restore (its network on the regions' windows; the rest is planning, paste, cell matching
+and the safety gate, the same for every model).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 
@@ -49,6 +52,22 @@ def mosaiced_photo(block: int = 12) -> tuple[np.ndarray, np.ndarray, list]:
     return image, mask, grids
 
 
+def timed_generator(restorer) -> list[float]:
+    """Record the seconds of each call of the restorer's generator step (its network on the
+    plans' windows, ungated: the output is only passed on, as restore does)."""
+    times: list[float] = []
+    inner = restorer._generated
+
+    def generated(*args, **kwargs):
+        t0 = time.perf_counter()
+        out = inner(*args, **kwargs)
+        times.append(time.perf_counter() - t0)
+        return out
+
+    restorer._generated = generated
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sharpness", default="0,0.5,1")
@@ -62,7 +81,7 @@ def main() -> None:
     points = list(dict.fromkeys(points))
     quiet = wait_for_quiet()
     image, mask, grids = mosaiced_photo()
-    restorers, loads = {}, {}
+    restorers, loads, generator_times = {}, {}, {}
     with NoiseMeter() as noise:
         for model, value in points:
             label = model if value is None else f"{model} @ {value:g}"
@@ -70,15 +89,19 @@ def main() -> None:
             restorers[label] = load_restorer(model, device="cpu", sharpness=value)
             loads[label] = time.perf_counter() - t0
             restorers[label].restore(image, mask, grids)  # backend choice, first-call costs
+            generator_times[label] = timed_generator(restorers[label])
         median = alternate({label: (lambda r=r: r.restore(image, mask, grids))
                             for label, r in restorers.items()}, args.rounds)
     first = next(iter(restorers))
+    generator = {label: statistics.median(ts) for label, ts in generator_times.items()}
     rows = [[label, f"{loads[label]:.2f}", f"{median[label]:.3f}",
-             f"{median[label] / median[first]:.2f}x"] for label in restorers]
+             f"{median[label] / median[first]:.2f}x", f"{generator[label]:.3f}",
+             f"{generator[label] / generator[first]:.2f}x"] for label in restorers]
     print(machine_line())
     print(f"1024x768 photo, 2 mosaiced regions (block 12), {args.rounds} rounds; "
           f"{'quiet at start' if quiet else 'NOT quiet at start'}; {noise.verdict()}")
-    print(table(["model", "load s", "restore s (median)", f"vs {first}"], rows))
+    print(table(["model", "load s", "restore s (median)", f"vs {first}", "generator s",
+                 f"generator vs {first}"], rows))
 
 
 if __name__ == "__main__":
