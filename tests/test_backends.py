@@ -3,6 +3,8 @@ output within the stated tolerance, the choice is cached, and the override is ob
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -208,3 +210,35 @@ def test_the_export_command_writes_onnx(tiny_model, tmp_path):
     bad = CliRunner().invoke(main, ["export", str(tiny_model), "-o", str(out), "--format",
                                     "tflite"])
     assert bad.exit_code == 2 and "tflite" in bad.output
+
+
+def test_the_onnx_cache_keeps_the_most_recently_used_files(tmp_path):
+    """One ONNX file per set of weights (per sharpness value): the cache stays bounded,
+    the file just written and the most recently used ones stay."""
+    folder = tmp_path / "onnx"
+    folder.mkdir()
+    files = []
+    for i in range(backends.MAX_CACHED_ONNX + 3):
+        path = folder / f"{i:02d}-4.onnx"
+        path.write_bytes(b"x")
+        os.utime(path, (1000 + i, 1000 + i))
+        files.append(path)
+    os.utime(files[0], (5000, 5000))  # the oldest file, used again since
+    new = folder / "new-4.onnx"
+    new.write_bytes(b"x")
+    os.utime(new, (10, 10))  # (whatever its time: the one just written is kept)
+    removed = backends.prune_onnx_cache(folder, keep=new)
+    left = set(folder.glob("*.onnx"))
+    assert len(left) == backends.MAX_CACHED_ONNX and new in left and files[0] in left
+    assert left == {new, files[0], *files[-(backends.MAX_CACHED_ONNX - 2):]}
+    assert set(removed) == set(files) - left
+
+
+def test_a_cached_onnx_file_is_reused_and_marked_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    G = per_sample_norm(build_generator(Pix2PixConfig(size=32, ngf=4, mask_channel=True))).eval()
+    digest = backends.weights_digest(G)
+    path = backends.cached_onnx(G, 4, digest)
+    os.utime(path, (1000, 1000))
+    again = backends.cached_onnx(G, 4, digest)
+    assert again == path and path.stat().st_mtime > 1000

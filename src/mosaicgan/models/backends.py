@@ -79,16 +79,45 @@ def weights_digest(module: torch.nn.Module) -> str:
     return h.hexdigest()[:24]
 
 
+# ONNX files kept in the cache folder, the most recently used: each set of weights (each
+# point of a sharpness dial) has its own, and they would otherwise pile up (14-27 MB each).
+MAX_CACHED_ONNX = 6
+
+
 def cached_onnx(generator: torch.nn.Module, in_channels: int, digest: str) -> Path:
     """The generator's ONNX file in the cache folder, exported once per set of weights
-    (``digest``: :func:`weights_digest`)."""
+    (``digest``: :func:`weights_digest`); the least recently used beyond
+    :data:`MAX_CACHED_ONNX` are removed."""
     path = cache_path().parent / "onnx" / f"{digest}-{in_channels}.onnx"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(onnx_model(generator, in_channels))
-        os.replace(tmp, path)
+    if path.is_file():
+        with contextlib.suppress(OSError):
+            os.utime(path)  # used now: kept the longest
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(onnx_model(generator, in_channels))
+    os.replace(tmp, path)
+    prune_onnx_cache(path.parent, keep=path)
     return path
+
+
+def prune_onnx_cache(folder: Path, keep: Path, limit: int = MAX_CACHED_ONNX) -> list[Path]:
+    """Remove the least recently used ONNX files of ``folder`` beyond ``limit`` (never
+    ``keep``, the one just written); returns those removed. A file another process has
+    open is removed from the folder only: that process keeps reading it."""
+    def used(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    files = sorted((p for p in folder.glob("*.onnx") if p != keep), key=used, reverse=True)
+    removed = []
+    for old in files[max(0, limit - 1):]:
+        with contextlib.suppress(OSError):
+            old.unlink()
+            removed.append(old)
+    return removed
 
 
 class TorchBackend:
