@@ -81,7 +81,8 @@ def machine_line() -> str:
     info = machine(torch.device("cpu"))
     return (f"machine: {info['cpu']}, {os.cpu_count()} cores ({info['threads']} torch "
             f"threads), torch {info['torch']}, CPU capability {info['capability']}, native "
-            f"bf16 {'yes' if info['native_bf16'] else 'no'}")
+            f"bf16 {'yes' if info['native_bf16'] else 'no'}"
+            + (f", oneDNN ISA limited to {info['onednn_isa']}" if "onednn_isa" in info else ""))
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:

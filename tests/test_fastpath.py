@@ -321,3 +321,51 @@ def test_a_measurement_crowded_out_by_other_processes_is_not_cached(native_bf16,
     assert crowded(10.0, 0.5 * 10.0 * torch.get_num_threads()) is True
     assert crowded(10.0, 0.95 * 10.0 * torch.get_num_threads()) is False
     assert crowded(0.1, 0.0) is False  # too short to tell
+
+
+def test_a_cached_decision_holds_only_under_the_same_isa_limit_and_libraries(
+        native_bf16, tmp_path, monkeypatch):
+    """ONEDNN_MAX_CPU_ISA changes oneDNN's kernels without changing torch's capability
+    string, and a runtime upgrade changes the candidates' speed: either measures again."""
+    from importlib import metadata
+
+    from mosaicgan.models import fastpath
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    paths = candidates(CPU)
+    cost = {"fp32": 1.0, "fp32+channels_last": 0.9, "bf16": 0.5, "bf16+channels_last": 0.45}
+    assert decide(paths, cost).source == "measured"
+    assert decide(paths, cost).source == "cache"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
+    assert fastpath.machine(CPU)["onednn_isa"] == "AVX2"
+    assert decide(paths, cost).source == "measured"
+    assert decide(paths, cost).source == "cache"
+    assert fastpath.machine(CPU)["libraries"]["mosaicgan"] == metadata.version("mosaicgan")
+    real = fastpath.library_versions()
+    monkeypatch.setattr(fastpath, "library_versions", lambda: {**real, "onnxruntime": "99.0"})
+    assert decide(paths, cost).source == "measured"
+
+
+def test_doctor_prints_each_decision_with_its_candidates_times(native_bf16, tmp_path,
+                                                               monkeypatch):
+    from click.testing import CliRunner
+
+    from mosaicgan.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cost = {"fp32": 1.0, "fp32+channels_last": 0.9, "bf16": 0.5, "bf16+channels_last": 0.45}
+    decide(candidates(CPU), cost, {"bf16": 1.2})  # bf16 is wrong by 20 %: rejected
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("machine: ") and "capability AVX512" in lines[0]
+    assert "1 decision(s)" in lines[1] and str(tmp_path) in lines[1]
+    assert lines[2].startswith("task test: bf16+channels_last (measured 20")
+    assert "unused here" not in lines[2]  # measured on this machine
+    assert lines[3] == ("  per call: bf16+channels_last 0.450 s, fp32+channels_last 0.900 s, "
+                        "fp32 1.000 s")
+    assert lines[4].startswith("  rejected bf16: differs from fp32")
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 64)  # another setup
+    assert "unused here" in CliRunner().invoke(main, ["doctor"]).output.splitlines()[2]

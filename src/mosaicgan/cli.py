@@ -648,6 +648,17 @@ def evaluate(photos, output, model, blocks, sharpness, where, target, per_image,
 
 
 @main.command()
+def doctor() -> None:
+    """What the fast paths chose on this machine: the machine facts they are keyed by
+    (CPU capability, bf16, threads, library versions) and each cached decision: what was
+    chosen, when, and how long each candidate took."""
+    from .jobs.doctor import doctor_report
+
+    for line in doctor_report():
+        click.echo(line)
+
+
+@main.command()
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("demo-output"),
               help="Folder for everything the demo writes.")
 @click.option("--minutes", type=click.FloatRange(0.1), default=3.0,

@@ -119,9 +119,30 @@ def machine(device: torch.device) -> dict[str, Any]:
         info["gpu"] = torch.cuda.get_device_name(device)
     else:
         info["cpu"] = cpu_model()
+        # The effective capability: ATEN_CPU_CAPABILITY lowers torch's, ONEDNN_MAX_CPU_ISA
+        # (or its old name) oneDNN's; a decision measured under one does not hold for another.
         info["capability"] = torch.backends.cpu.get_cpu_capability()
         info["native_bf16"] = native_bf16(torch.device("cpu"))
+        isa = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+        if isa:
+            info["onednn_isa"] = isa.upper()
+    # A verdict expires with the libraries that run the candidates.
+    info["libraries"] = library_versions()
     return info
+
+
+def library_versions() -> dict[str, str]:
+    """The versions of mosaicgan and the inference runtimes installed (read from their
+    package metadata: nothing is imported)."""
+    from importlib import metadata
+
+    out = {}
+    for name in ("mosaicgan", "onnxruntime", "openvino"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
 
 
 def cpu_model() -> str:
@@ -144,6 +165,11 @@ def cache_key(machine_info: dict[str, Any], workload: dict[str, Any]) -> str:
     text = json.dumps({"v": CACHE_VERSION, "machine": machine_info, "workload": workload},
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def cached_decisions() -> dict[str, Any]:
+    """Every decision in this machine's cache file, by key (for ``mosaicgan doctor``)."""
+    return _read_cache(cache_path())
 
 
 def _read_cache(path: Path) -> dict[str, Any]:

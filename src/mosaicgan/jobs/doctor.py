@@ -1,0 +1,50 @@
+"""What mosaicgan chose on this machine and why: the machine facts its fast paths are keyed
+by, and every cached fast-path decision (what was chosen, when, each candidate's time)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..models.fastpath import cache_path, cached_decisions, machine
+
+
+def machine_summary(device: torch.device | None = None) -> str:
+    info = machine(device or torch.device("cpu"))
+    parts = [f"{k} {v}" for k, v in info.items() if k != "libraries"]
+    libraries = ", ".join(f"{k} {v}" for k, v in info["libraries"].items())
+    return "; ".join(parts) + (f"; libraries: {libraries}" if libraries else "")
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3f} s" if value >= 0.1 else f"{value * 1000:.1f} ms"
+
+
+def decision_lines(entry: dict[str, Any], here: dict[str, Any]) -> list[str]:
+    """One decision as lines: its workload, what was chosen when, each candidate's time,
+    the rejected ones and why, and whether it was measured on a machine like this one."""
+    workload = entry.get("workload", {})
+    what = ", ".join(f"{k} {v}" for k, v in sorted(workload.items())
+                     if k in ("use", "task", "kind", "pixels", "channels", "batch", "size"))
+    seconds = entry.get("seconds", {})
+    times = ", ".join(f"{k} {_seconds(v)}" for k, v in sorted(seconds.items(),
+                                                            key=lambda kv: kv[1]))
+    same = entry.get("machine") == here
+    lines = [f"{what or 'workload'}: {entry.get('chosen')} (measured "
+             f"{entry.get('measured_at', '?')}{'' if same else '; on another setup: unused here'})",
+             f"  per call: {times or '-'}"]
+    lines += [f"  rejected {k}: {v}" for k, v in entry.get("rejected", {}).items()]
+    return lines
+
+
+def doctor_report(device: torch.device | None = None) -> list[str]:
+    """The lines ``mosaicgan doctor`` prints."""
+    here = machine(device or torch.device("cpu"))
+    decisions = cached_decisions()
+    lines = [f"machine: {machine_summary(device)}",
+             f"fast-path cache: {cache_path()} ({len(decisions)} decision(s))"]
+    for entry in sorted((e for e in decisions.values() if isinstance(e, dict)),
+                        key=lambda e: e.get("measured_at", ""), reverse=True):
+        lines += decision_lines(entry, here)
+    return lines
