@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 
 import cv2
 import numpy as np
 import pytest
 
 from mosaicgan.detect.base import Detection
+from mosaicgan.options import FACE_MARGIN
 from mosaicgan.regions.base import Regions, boxes_mask
 from mosaicgan.regions.detectors import find_faces, find_nudity, grow_box
 from mosaicgan.regions.masks import box_mask, iou
@@ -41,9 +43,11 @@ class TestFindFaces:
         before = image.copy()
         regions = find_faces(image)
         assert len(regions) == 1 and regions.labels[0] in ("FACE", "FACE_FEMALE")
-        # CenterFace's box takes in the forehead, and the margin grows it 15 % a side.
-        assert box_iou(regions.boxes[0], ASTRONAUT_FACE, image.shape[:2]) >= 0.4
-        assert covered(regions.mask, ASTRONAUT_FACE) >= 0.9
+        # The detection itself is on the face (CenterFace's box takes in the forehead); the
+        # default margin then grows it to cover the whole labelled face.
+        tight = find_faces(image, margin=0)
+        assert box_iou(tight.boxes[0], ASTRONAUT_FACE, image.shape[:2]) >= 0.4
+        assert covered(regions.mask, ASTRONAUT_FACE) == 1.0
         assert regions.scores[0] >= 0.25
         np.testing.assert_array_equal(image, before)
 
@@ -55,8 +59,10 @@ class TestFindFaces:
         fx, fy, fw, fh = face
         assert fx <= x + w / 2 <= fx + fw and fy <= y + h / 2 <= fy + fh
         # (At the coarse view her whole small portrait may read as a face too: nothing
-        # outside the pasted 128 px picture is hidden.)
-        assert not regions.mask[~box_mask(1500, 2000, (1280, 880, 168, 168))].any()
+        # is hidden beyond the pasted 128 px picture grown by the face margin.)
+        m = math.ceil(FACE_MARGIN * 128) + 2
+        assert not regions.mask[~box_mask(1500, 2000, (1300 - m, 900 - m, 128 + 2 * m,
+                                                       128 + 2 * m))].any()
 
     def test_no_faces_in_coffee(self):
         regions = find_faces(photo("coffee"))
@@ -68,9 +74,11 @@ class TestFindFaces:
                              Detection("FACE_FEMALE", 0.2, (60, 60, 10, 10)),  # below 0.25
                              Detection("FACE", 0.31, (70, 5, 10, 10))]))  # CenterFace: 0.3
         image = np.zeros((100, 100, 3), np.uint8)
-        regions = find_faces(image)
+        regions = find_faces(image, margin=0.2)
         assert regions.boxes == [(2, 16, 56, 28), (68, 3, 14, 14)]  # 0.2 x 40 = 8 px a side
         assert regions.mask.sum() == 56 * 28 + 14 * 14
+        # The default margin: 0.3 x 40 = 12 px a side, clipped at the image's edge.
+        assert find_faces(image).boxes == [(0, 14, 62, 32), (67, 2, 16, 16)]
         assert find_faces(image, margin=0).boxes == [(10, 20, 40, 20), (70, 5, 10, 10)]
 
     def test_bad_input(self, no_detections):
