@@ -76,9 +76,8 @@ def main() -> None:
                         help="comma-separated models, the first is the baseline")
     args = parser.parse_args()
     values = [float(v) for v in args.sharpness.split(",")]
-    points = [(m, v if has_dial(m) else None) for m in args.model.split(",")
+    points = [(m, v) for m in dict.fromkeys(args.model.split(","))
               for v in (values if has_dial(m) else [None])]
-    points = list(dict.fromkeys(points))
     quiet = wait_for_quiet()
     image, mask, grids = mosaiced_photo()
     restorers, loads, generator_times = {}, {}, {}

@@ -50,6 +50,16 @@ def test_eval_writes_every_method_and_block(tiny_model, photos_dir, tmp_path, no
                 values.append(10 * np.log10(255 ** 2 / err.mean()))
             row = next(r for r in rows if r["method"] == method and r["block"] == block)
             assert row["psnr"] == pytest.approx(np.mean(values), abs=1e-3)
+            # The cell check: each region's peak over its clean target's, averaged.
+            ratios = []
+            for s in (s for s in samples if s.block == block):
+                out = s.mosaic if method == "mosaic" else \
+                    bicubic_from_blocks(s.mosaic, s.mask, block, s.origin)
+                got, want = (cell_frequency_energy(im, s.mask, block) for im in (out, s.clean))
+                if got is not None and want:
+                    ratios.append(got / want)
+            assert ratios  # (the regions are large enough to tell)
+            assert row["cell_peak"] == pytest.approx(np.mean(ratios), abs=1e-3)
 
 
 def test_metrics_by_hand():

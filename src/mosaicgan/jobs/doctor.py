@@ -7,18 +7,14 @@ from typing import Any
 
 import torch
 
-from ..models.fastpath import cache_path, cached_decisions, machine
+from ..models.fastpath import cache_path, cached_decisions, format_seconds, machine
 
 
-def machine_summary(device: torch.device | None = None) -> str:
-    info = machine(device or torch.device("cpu"))
+def machine_summary(info: dict[str, Any]) -> str:
+    """:func:`mosaicgan.models.fastpath.machine`'s facts on one line."""
     parts = [f"{k} {v}" for k, v in info.items() if k != "libraries"]
     libraries = ", ".join(f"{k} {v}" for k, v in info["libraries"].items())
     return "; ".join(parts) + (f"; libraries: {libraries}" if libraries else "")
-
-
-def _seconds(value: float) -> str:
-    return f"{value:.3f} s" if value >= 0.1 else f"{value * 1000:.1f} ms"
 
 
 def decision_lines(entry: dict[str, Any], here: dict[str, Any]) -> list[str]:
@@ -28,7 +24,7 @@ def decision_lines(entry: dict[str, Any], here: dict[str, Any]) -> list[str]:
     what = ", ".join(f"{k} {v}" for k, v in sorted(workload.items())
                      if k in ("use", "task", "kind", "pixels", "channels", "batch", "size"))
     seconds = entry.get("seconds", {})
-    times = ", ".join(f"{k} {_seconds(v)}" for k, v in sorted(seconds.items(),
+    times = ", ".join(f"{k} {format_seconds(v)}" for k, v in sorted(seconds.items(),
                                                             key=lambda kv: kv[1]))
     same = entry.get("machine") == here
     lines = [f"{what or 'workload'}: {entry.get('chosen')} (measured "
@@ -42,7 +38,7 @@ def doctor_report(device: torch.device | None = None) -> list[str]:
     """The lines ``mosaicgan doctor`` prints."""
     here = machine(device or torch.device("cpu"))
     decisions = cached_decisions()
-    lines = [f"machine: {machine_summary(device)}",
+    lines = [f"machine: {machine_summary(here)}",
              f"fast-path cache: {cache_path()} ({len(decisions)} decision(s))"]
     for entry in sorted((e for e in decisions.values() if isinstance(e, dict)),
                         key=lambda e: e.get("measured_at", ""), reverse=True):

@@ -194,13 +194,15 @@ def evaluate_restorer(photos_dir: str | Path, report_dir: str | Path,
         if not group:
             continue
         real_crops = [c for s in group for c in region_crops(s.clean, s.mask)]
+        clean_peaks = [cell_frequency_energy(s.clean, s.mask, block) for s in group]
         real, real_maps = crop_features(real_crops), distance_features(real_crops)
         for (method, sharp), label in zip(methods, labels, strict=True):
             psnr = [masked_psnr(s.outputs[label], s.clean, s.mask) for s in group]
             ssim = [masked_ssim(s.outputs[label], s.clean, s.mask) for s in group]
             crops = [c for s in group for c in region_crops(s.outputs[label], s.mask)]
             k = kid(crop_features(crops), real)
-            peaks = [cell_peak_ratio(s.outputs[label], s.clean, s.mask, block) for s in group]
+            peaks = [cell_peak_ratio(s.outputs[label], s.mask, block, want)
+                     for s, want in zip(group, clean_peaks, strict=True)]
             peaks = [p for p in peaks if p is not None]
             rows.append({"method": method, "sharpness": sharp,
                          "block": block, "psnr": round(float(np.mean(psnr)), 4),
@@ -235,12 +237,12 @@ def trade_off_plots(rows: list[dict[str, Any]]) -> list[str]:
     return plots
 
 
-def cell_peak_ratio(output: np.ndarray, clean: np.ndarray, mask: np.ndarray,
-                    block: int) -> float | None:
+def cell_peak_ratio(output: np.ndarray, mask: np.ndarray, block: int,
+                    clean_peak: float | None) -> float | None:
     """:func:`mosaicgan.metrics.cell_frequency_energy` of a restoration over the clean
-    target's, for one region (None where the region is too small to tell)."""
-    got, want = (cell_frequency_energy(im, mask, block) for im in (output, clean))
-    return None if got is None or not want else got / want
+    target's (``clean_peak``), for one region (None where the region is too small)."""
+    got = cell_frequency_energy(output, mask, block)
+    return None if got is None or not clean_peak else got / clean_peak
 
 
 def crop_grid(samples: list[Sample], labels: list[str]) -> np.ndarray:

@@ -39,7 +39,7 @@ from typing import Any
 
 from ..nets import cellnet, cyclegan, per_sample_norm, pix2pix
 from .backends import onnx_model
-from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import CHECKPOINT_JSON, Checkpoint, load_checkpoint, save_checkpoint
 from .sharpness import FINE_TUNED_FROM, recorded_source
 
 FORMATS = ("safetensors", "onnx")
@@ -74,7 +74,7 @@ def source_name(ckpt: Checkpoint) -> str:
     """What an export says it came from: the run folder's (or model file's) name, never
     an absolute path of the machine it was exported on."""
     path = ckpt.path
-    return path.parent.name if path.name == "checkpoint.json" else path.name
+    return path.parent.name if path.name == CHECKPOINT_JSON else path.name
 
 
 def export_onnx(ckpt: Checkpoint, out: Path) -> list[Path]:

@@ -17,6 +17,7 @@ and the workload (model config, batch, size), so later runs start at once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -127,12 +128,13 @@ def machine(device: torch.device) -> dict[str, Any]:
         if isa:
             info["onednn_isa"] = isa.upper()
     # A verdict expires with the libraries that run the candidates.
-    info["libraries"] = library_versions()
+    info["libraries"] = dict(library_versions())
     return info
 
 
+@functools.cache
 def library_versions() -> dict[str, str]:
-    """The versions of mosaicgan and the inference runtimes installed (read from their
+    """The versions of mosaicgan and the inference runtimes installed (read once from their
     package metadata: nothing is imported)."""
     from importlib import metadata
 
@@ -206,7 +208,7 @@ class Decision:
     def describe(self) -> str:
         if not self.seconds and not self.rejected:
             return f"{self.path.label} ({self.source})"
-        times = ", ".join(f"{k} {_fmt(v)}" for k, v in self.seconds.items())
+        times = ", ".join(f"{k} {format_seconds(v)}" for k, v in self.seconds.items())
         out = f"{self.path.label} ({self.source}; per call: {times}"
         if self.rejected:
             out += "; rejected: " + ", ".join(f"{k} ({v})" for k, v in self.rejected.items())
@@ -218,7 +220,7 @@ class Decision:
         return plain / chosen if plain and chosen else None
 
 
-def _fmt(seconds: float) -> str:
+def format_seconds(seconds: float) -> str:
     return f"{seconds:.3f} s" if seconds >= 0.1 else f"{seconds * 1000:.1f} ms"
 
 
