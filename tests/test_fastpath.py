@@ -256,7 +256,9 @@ def test_instance_norm_channels_last_is_the_same_path_and_not_measured_twice(nat
                                                                           generator=g)}
     d = autotune.training_path(lambda dev, fmt, fused: CycleGAN(cfg, dev, fmt, fused), batch,
                                CPU, precision="fp32", use_cache=False)
-    assert set(d.seconds) == {"fp32"} and d.path == PLAIN
+    # (Winograd is a path of its own: its 3x3 convolutions are not the same arithmetic.)
+    assert set(d.seconds) <= {"fp32", "fp32+winograd"} and "fp32" in d.seconds
+    assert not d.path.channels_last
 
 
 def test_training_logs_the_path_records_it_and_a_resume_keeps_it(tiny_pairs, tmp_path,

@@ -3,7 +3,8 @@
 One rule for training and inference. The candidates are what the hardware runs natively:
 fp32 always (the reference, so the choice can never be slower than it); bf16 only where
 the CPU has it in hardware (oneDNN's probe: AVX512-BF16 or AMX) or the GPU supports it;
-fp16 on CUDA GPUs; each contiguous and channels_last; inference adds other backends
+fp16 on CUDA GPUs; each contiguous and channels_last; training on a CPU adds fp32 with
+Winograd 3x3 convolutions (:mod:`mosaicgan.nets.winograd`); inference adds other backends
 (:mod:`.backends`). Emulated bf16 is never a candidate: on an AVX2 CPU a bf16 pix2pix
 step is 18x slower than fp32.
 
@@ -52,6 +53,7 @@ class FastPath:
     precision: str = "fp32"
     channels_last: bool = False
     backend: str = "torch"
+    winograd: bool = False  # 3x3 convolutions by F(4x4, 3x3) where it measures faster
 
     @property
     def label(self) -> str:
@@ -60,6 +62,8 @@ class FastPath:
             parts.append(self.precision)
         if self.channels_last:
             parts.append("channels_last")
+        if self.winograd:
+            parts.append("winograd")
         return "+".join(parts)
 
     @property
@@ -96,9 +100,12 @@ def native_precisions(device: torch.device) -> list[str]:
 
 def candidates(device: torch.device, precision: str = "auto",
                channels_last: bool | None = None,
-               backends: tuple[str, ...] = ("torch",)) -> list[FastPath]:
+               backends: tuple[str, ...] = ("torch",), winograd: bool = False
+               ) -> list[FastPath]:
     """The paths to measure, plain fp32 first. An explicit ``precision`` or
-    ``channels_last`` (the user's flags) leaves only the paths that have it."""
+    ``channels_last`` (the user's flags) leaves only the paths that have it; both given
+    leave one path, nothing to measure. ``winograd`` adds fp32 with Winograd 3x3
+    convolutions on CPUs (GPU libraries choose their own algorithms)."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     precisions = native_precisions(device) if precision == "auto" else [precision]
@@ -106,6 +113,10 @@ def candidates(device: torch.device, precision: str = "auto",
     if channels_last is not None:
         formats = [channels_last]
     paths = [FastPath(p, cl) for p in precisions for cl in formats]
+    pinned = precision != "auto" and channels_last is not None
+    if (winograd and device.type == "cpu" and "fp32" in precisions
+            and channels_last is not True and not pinned):
+        paths.append(FastPath("fp32", False, "torch", True))
     # Other backends run their own graph optimisations in fp32 and in their own layout.
     if precision in ("auto", "fp32") and channels_last is not True:
         paths += [FastPath("fp32", False, b) for b in backends if b != "torch"]

@@ -9,12 +9,15 @@ away: the run itself starts afterwards from a fresh seed, untouched by the measu
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
-from ..models.fastpath import Decision, FastPath, candidates, choose
+from ..models.fastpath import PLAIN, Decision, FastPath, candidates, choose
+from ..nets.winograd import use_winograd, winograd_conv3x3
 from .precision import Amp, fused_adam
 
 # The first step's losses of a candidate may differ from fp32's by this much (relative,
@@ -22,6 +25,9 @@ from .precision import Amp, fused_adam
 # U-Net's 16 layers a loss moves ~1 %, while a broken path (an overflow, NaN, the wrong
 # gradients of instance norm + channels_last, relative error ~1.4) is far beyond 5 %.
 LOSS_TOLERANCE = 0.05
+# A Winograd convolution's output and gradients may differ from the direct one's by this
+# much (largest error over largest value): F(4x4, 3x3) in fp32 measures ~1e-5.
+WINOGRAD_TOLERANCE = 1e-3
 
 
 def loss_gap(result: torch.Tensor, reference: torch.Tensor) -> float:
@@ -38,17 +44,19 @@ def training_path(make_trainer: Callable[[torch.device, torch.memory_format, boo
                   use_cache: bool = True, timer: Callable[[], float] | None = None
                   ) -> Decision:
     """The fastest training path here for this trainer and batch (see the module)."""
-    paths = candidates(device, precision, channels_last)
-    built: set[tuple[str, bool]] = set()
+    paths = candidates(device, precision, channels_last, winograd=True)
+    built: set[tuple[str, bool, bool]] = set()
 
     def prepare(path: FastPath) -> Callable[[], torch.Tensor] | None:
         torch.manual_seed(seed)
         trainer = make_trainer(device, path.memory_format, fused_adam(device))
+        if path.winograd and not apply_path(trainer, path):
+            return None  # no 3x3 convolution to switch: the same as plain fp32
         # A trainer may keep itself contiguous (instance norm): then it is a path seen before.
         kept = getattr(trainer, "memory_format", path.memory_format) == torch.channels_last
-        if (path.precision, kept) in built:
+        if (path.precision, kept, path.winograd) in built:
             return None
-        built.add((path.precision, kept))
+        built.add((path.precision, kept, path.winograd))
         amp = Amp(device, path.precision)
 
         def step() -> torch.Tensor:
@@ -61,3 +69,55 @@ def training_path(make_trainer: Callable[[torch.device, torch.memory_format, boo
 
     return choose(paths, prepare, loss_gap, LOSS_TOLERANCE, device,
                   {"task": "train", **(workload or {})}, use_cache=use_cache, timer=timer)
+
+
+def apply_path(trainer: Any, path: FastPath) -> int:
+    """What of ``path`` is applied to a built trainer's networks rather than at their
+    construction: Winograd convolutions (each shape measured the first time it runs). The
+    number of convolutions switched."""
+    if not path.winograd:
+        return 0
+    return use_winograd(trainer.modules().values(), winograd_wins)
+
+
+@functools.cache
+def winograd_wins(in_channels: int, out_channels: int, padding: int,
+                  shape: tuple[int, ...], grad: bool) -> bool:
+    """Whether a 3x3 convolution of this shape is faster by Winograd than directly on this
+    machine (forward, and backward when ``grad``): measured once, cached like every path."""
+    decision = choose([PLAIN, FastPath(winograd=True)],
+                      lambda path: _conv_call(path, in_channels, out_channels, padding, shape,
+                                             grad),
+                      relative_error, WINOGRAD_TOLERANCE, torch.device("cpu"),
+                      {"task": "conv3x3", "in": in_channels, "out": out_channels,
+                       "padding": padding, "shape": list(shape), "grad": grad})
+    return decision.path.winograd
+
+
+def _conv_call(path: FastPath, in_channels: int, out_channels: int, padding: int,
+              shape: tuple[int, ...], grad: bool) -> Callable[[], torch.Tensor]:
+    """One call of a 3x3 convolution on random data, by Winograd or directly as ``path``
+    says, returning its output (and, when ``grad``, the input's and weight's gradients)."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=gen).requires_grad_(grad)
+    w = (torch.randn(out_channels, in_channels, 3, 3, generator=gen)
+         / (3 * in_channels ** 0.5)).requires_grad_(grad)
+
+    def call() -> torch.Tensor:
+        with torch.enable_grad() if grad else torch.no_grad():
+            if path.winograd:
+                y = winograd_conv3x3(x, w, None, padding)
+            else:
+                y = F.conv2d(x, w, None, padding=padding)
+            if not grad:
+                return y.flatten()
+            gx, gw = torch.autograd.grad(y, (x, w), torch.ones_like(y) / y.numel() ** 0.5)
+        return torch.cat([y.detach().flatten(), gx.flatten(), gw.flatten()])
+    return call
+
+
+def relative_error(result: torch.Tensor, reference: torch.Tensor) -> float:
+    """Largest error over the largest value (inf when not finite)."""
+    if not torch.isfinite(result).all():
+        return float("inf")
+    return float((result - reference).abs().max() / reference.abs().max().clamp(min=1e-12))

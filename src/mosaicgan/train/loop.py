@@ -39,7 +39,7 @@ from ..models.device import pick_device
 from ..models.fastpath import Decision, FastPath, path_from_dict
 from ..options import Log, silent
 from ..sheets import sample_sheet, screened_rows
-from .autotune import training_path
+from .autotune import apply_path, training_path
 from .distributed import broadcast_modules, broadcast_object, finish, from_env
 from .precision import Amp, fused_adam
 
@@ -234,6 +234,7 @@ def _set_up(make_trainer: Callable[[torch.device, torch.memory_format, bool], Tr
     path = decision.path
     torch.manual_seed(opts.seed)
     trainer = make_trainer(device, path.memory_format, fused_adam(device))
+    apply_path(trainer, path)
     if ddp.world > 1:
         broadcast_modules(trainer.modules())
     if opts.compile:
@@ -243,7 +244,8 @@ def _set_up(make_trainer: Callable[[torch.device, torch.memory_format, bool], Tr
     channels_last = getattr(trainer, "memory_format", path.memory_format) == torch.channels_last
     meta = {"loop": asdict(opts), "args": args or {},
             "runtime": {"device": str(device), "precision": path.precision,
-                        "channels_last": channels_last, "compile": opts.compile,
+                        "channels_last": channels_last, "winograd": path.winograd,
+                        "compile": opts.compile,
                         "fast_path": decision.describe()}}
     return _Run(trainer, opts, run_dir, device, ddp, Amp(device, path.precision, ddp.world),
                 path.precision, channels_last, meta)
