@@ -21,8 +21,10 @@ one run shows an AVX-512 machine's path and an AVX2 machine's side by side.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -193,6 +195,12 @@ def main() -> None:
     unknown = set(isas) - {"native", *ISA_LIMITS}
     if unknown:
         parser.error(f"unknown --isa {', '.join(sorted(unknown))}")
+    if args.remeasure and args.json is None:
+        # Every decision afresh, the per-convolution ones (Winograd) included; the children
+        # inherit the empty cache.
+        cache = tempfile.mkdtemp(prefix="train-speed-cache-")
+        atexit.register(shutil.rmtree, cache, True)
+        os.environ["XDG_CACHE_HOME"] = cache
     device = pick_device(args.device)
     if device.type != "cpu" and isas != ["native"]:
         parser.error("--isa limits CPU kernels: use it with --device cpu")

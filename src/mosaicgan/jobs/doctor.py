@@ -23,6 +23,11 @@ def decision_lines(entry: dict[str, Any], here: dict[str, Any]) -> list[str]:
     workload = entry.get("workload", {})
     what = ", ".join(f"{k} {v}" for k, v in sorted(workload.items())
                      if k in ("use", "task", "kind", "pixels", "channels", "batch", "size"))
+    if workload.get("task") == "conv":  # one convolution's Winograd decision
+        shape = "x".join(map(str, workload.get("input_shape", [])))
+        what = (f"convolution {workload.get('kind')} {workload.get('in_channels')}->"
+                f"{workload.get('out_channels')} on {shape}"
+                f"{', with gradients' if workload.get('grad') else ''}")
     seconds = entry.get("seconds", {})
     times = ", ".join(f"{k} {format_seconds(v)}" for k, v in sorted(seconds.items(),
                                                             key=lambda kv: kv[1]))

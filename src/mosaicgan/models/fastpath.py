@@ -4,7 +4,7 @@ One rule for training and inference. The candidates are what the hardware runs n
 fp32 always (the reference, so the choice can never be slower than it); bf16 only where
 the CPU has it in hardware (oneDNN's probe: AVX512-BF16 or AMX) or the GPU supports it;
 fp16 on CUDA GPUs; each contiguous and channels_last; training on a CPU adds fp32 with
-Winograd 3x3 convolutions (:mod:`mosaicgan.nets.winograd`); inference adds other backends
+Winograd convolutions (:mod:`mosaicgan.nets.winograd`); inference adds other backends
 (:mod:`.backends`). Emulated bf16 is never a candidate: on an AVX2 CPU a bf16 pix2pix
 step is 18x slower than fp32.
 
@@ -53,7 +53,7 @@ class FastPath:
     precision: str = "fp32"
     channels_last: bool = False
     backend: str = "torch"
-    winograd: bool = False  # 3x3 convolutions by F(4x4, 3x3) where it measures faster
+    winograd: bool = False  # 3x3 and 4x4 convolutions by Winograd where each measures faster
 
     @property
     def label(self) -> str:
@@ -104,7 +104,7 @@ def candidates(device: torch.device, precision: str = "auto",
                ) -> list[FastPath]:
     """The paths to measure, plain fp32 first. An explicit ``precision`` or
     ``channels_last`` (the user's flags) leaves only the paths that have it; both given
-    leave one path, nothing to measure. ``winograd`` adds fp32 with Winograd 3x3
+    leave one path, nothing to measure. ``winograd`` adds fp32 with Winograd
     convolutions on CPUs (GPU libraries choose their own algorithms)."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")

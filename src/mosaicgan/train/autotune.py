@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from ..models.fastpath import PLAIN, Decision, FastPath, candidates, choose
-from ..nets.winograd import use_winograd, winograd_conv3x3
+from ..nets import winograd
+from ..nets.winograd import ConvShape, use_winograd, weight_shape
 from .precision import Amp, fused_adam
 
 # The first step's losses of a candidate may differ from fp32's by this much (relative,
@@ -26,7 +27,7 @@ from .precision import Amp, fused_adam
 # gradients of instance norm + channels_last, relative error ~1.4) is far beyond 5 %.
 LOSS_TOLERANCE = 0.05
 # A Winograd convolution's output and gradients may differ from the direct one's by this
-# much (largest error over largest value): F(4x4, 3x3) in fp32 measures ~1e-5.
+# much (largest error over largest value): each kind in fp32 measures ~1e-5.
 WINOGRAD_TOLERANCE = 1e-3
 
 
@@ -47,11 +48,22 @@ def training_path(make_trainer: Callable[[torch.device, torch.memory_format, boo
     paths = candidates(device, precision, channels_last, winograd=True)
     built: set[tuple[str, bool, bool]] = set()
 
-    def prepare(path: FastPath) -> Callable[[], torch.Tensor] | None:
+    def build(path: FastPath) -> Any:
         torch.manual_seed(seed)
         trainer = make_trainer(device, path.memory_format, fused_adam(device))
-        if path.winograd and not apply_path(trainer, path):
-            return None  # no 3x3 convolution to switch: the same as plain fp32
+        return trainer if not path.winograd or apply_path(trainer, path) else None
+
+    def prepare(path: FastPath) -> Callable[[], torch.Tensor] | None:
+        trainer = build(path)
+        if trainer is None:
+            return None  # no convolution to switch: the same as plain fp32
+        if path.winograd:
+            # Each convolution's shape is measured the first time it runs: on a throw-away
+            # step, so that the candidate's warm-up (its losses, its hopelessness) is the
+            # path's own; the timed trainer starts afresh from the seed.
+            torch.manual_seed(seed)
+            trainer.train_step(batch, Amp(device, path.precision))
+            trainer = build(path)
         # A trainer may keep itself contiguous (instance norm): then it is a path seen before.
         kept = getattr(trainer, "memory_format", path.memory_format) == torch.channels_last
         if (path.precision, kept, path.winograd) in built:
@@ -73,43 +85,39 @@ def training_path(make_trainer: Callable[[torch.device, torch.memory_format, boo
 
 def apply_path(trainer: Any, path: FastPath) -> int:
     """What of ``path`` is applied to a built trainer's networks rather than at their
-    construction: Winograd convolutions (each shape measured the first time it runs). The
-    number of convolutions switched."""
+    construction: Winograd convolutions (each call's shape measured the first time it
+    runs). The number of convolutions switched."""
     if not path.winograd:
         return 0
     return use_winograd(trainer.modules().values(), winograd_wins)
 
 
 @functools.cache
-def winograd_wins(in_channels: int, out_channels: int, padding: int,
-                  shape: tuple[int, ...], grad: bool) -> bool:
-    """Whether a 3x3 convolution of this shape is faster by Winograd than directly on this
-    machine (forward, and backward when ``grad``): measured once, cached like every path."""
-    decision = choose([PLAIN, FastPath(winograd=True)],
-                      lambda path: _conv_call(path, in_channels, out_channels, padding, shape,
-                                             grad),
+def winograd_wins(conv: ConvShape) -> bool:
+    """Whether a convolution call of this shape is faster by Winograd than directly on
+    this machine (forward, and backward when it needs gradients): measured once, cached
+    like every path."""
+    decision = choose([PLAIN, FastPath(winograd=True)], lambda path: _conv_call(path, conv),
                       relative_error, WINOGRAD_TOLERANCE, torch.device("cpu"),
-                      {"task": "conv3x3", "in": in_channels, "out": out_channels,
-                       "padding": padding, "shape": list(shape), "grad": grad})
+                      {"task": "conv", **asdict(conv), "input_shape": list(conv.input_shape)})
     return decision.path.winograd
 
 
-def _conv_call(path: FastPath, in_channels: int, out_channels: int, padding: int,
-              shape: tuple[int, ...], grad: bool) -> Callable[[], torch.Tensor]:
-    """One call of a 3x3 convolution on random data, by Winograd or directly as ``path``
-    says, returning its output (and, when ``grad``, the input's and weight's gradients)."""
+def _conv_call(path: FastPath, conv: ConvShape) -> Callable[[], torch.Tensor]:
+    """One call of the convolution on random data, by Winograd or directly as ``path``
+    says, returning its output (and, when ``conv.grad``, the input's and weight's
+    gradients)."""
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(shape, generator=gen).requires_grad_(grad)
-    w = (torch.randn(out_channels, in_channels, 3, 3, generator=gen)
-         / (3 * in_channels ** 0.5)).requires_grad_(grad)
+    x = torch.randn(conv.input_shape, generator=gen).requires_grad_(conv.grad)
+    shape = weight_shape(conv.kind, conv.in_channels, conv.out_channels)
+    fan_in = conv.in_channels * shape[-1] * shape[-2]
+    w = (torch.randn(shape, generator=gen) / fan_in ** 0.5).requires_grad_(conv.grad)
+    compute = winograd.fast if path.winograd else winograd.direct
 
     def call() -> torch.Tensor:
-        with torch.enable_grad() if grad else torch.no_grad():
-            if path.winograd:
-                y = winograd_conv3x3(x, w, None, padding)
-            else:
-                y = F.conv2d(x, w, None, padding=padding)
-            if not grad:
+        with torch.enable_grad() if conv.grad else torch.no_grad():
+            y = compute(conv.kind, x, w, None, conv.padding)
+            if not conv.grad:
                 return y.flatten()
             gx, gw = torch.autograd.grad(y, (x, w), torch.ones_like(y) / y.numel() ** 0.5)
         return torch.cat([y.detach().flatten(), gx.flatten(), gw.flatten()])
