@@ -121,6 +121,7 @@ ALLOWED = {
     "mosaicgan.mosaic.solid_array": "a fill",
     "mosaicgan.jobs.mosaic.redact": "a mosaic, blur or fill",
     "mosaicgan.video.processors.mosaic_in": "a mosaic",
+    "mosaicgan.video.processors.hide_in": "a mosaic, a blur or a solid fill",
     "mosaicgan.video.processors.FixedMosaic.push": "a mosaic",
     "mosaicgan.video.processors.FixedMosaic.flush": "a mosaic (returns nothing held)",
     "mosaicgan.video.processors.TrackedMosaic.push": "a mosaic",

@@ -552,15 +552,19 @@ def test_errors_stay_in_the_page_until_the_next_action(page, tmp_path, shots):
     out = download(page, "anon-download", "cat_anonymised.jpg")
     assert Image.open(out).format == "JPEG"
 
-    # A job's own refusal: videos take mosaic only.
+    # A job's own refusal: a box that misses the video's frame.
     clip = magenta_clip(tmp_path / "clip.mp4", n=10)
     upload(page, "anon-upload", clip)
     status(page, "anon-status", "160×96 video")
     choose(page, "anon-style", "blur")
-    boxes.fill("10,10,40,40")
+    boxes.fill("500,500,40,40")
     page.locator("#anon-apply").click()
-    status(page, "anon-error", "clip.mp4: videos take --style mosaic only")
+    status(page, "anon-error", "clip.mp4: the mask is empty")
     no_toast(page)
+    boxes.fill("10,10,40,40")  # a video blurred, as an image would be
+    page.locator("#anon-apply").click()
+    status(page, "anon-status", "Done")
+    sync_api.expect(page.locator("#anon-error")).to_be_hidden()
 
 
 def test_actions_are_enabled_only_when_they_can_run(page, tmp_path):

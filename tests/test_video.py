@@ -15,6 +15,7 @@ from mosaicgan.jobs.mosaic import mosaic_video
 from mosaicgan.jobs.restore import restore_video
 from mosaicgan.jobs.translate import translate_video
 from mosaicgan.models.restorer import Restorer
+from mosaicgan.mosaic import blur_array
 from mosaicgan.options import VideoOptions
 from mosaicgan.safety import CONTEXTS
 from mosaicgan.video.io import PerFrame, is_video, probe, process_video, read_frames
@@ -393,6 +394,53 @@ def test_tracked_mosaic_covers_every_frame(clip, tmp_path):
     spread_in = cells(src, BOX, BLOCK).std(axis=2).mean(axis=(1, 2))
     spread_out = cells(dst, BOX, BLOCK).std(axis=2).mean(axis=(1, 2))
     assert spread_out.max() < 0.2 * spread_in.min(), (spread_out, spread_in)
+
+
+@pytest.mark.parametrize("style", ["blur", "solid"])
+@pytest.mark.parametrize("tracked", [False, True])
+def test_blur_and_solid_fill_hide_the_region_in_every_frame(clip, tmp_path, style, tracked):
+    out = tmp_path / f"{style}.mp4"
+    if tracked:
+        # (not stabilised: the tracker grows a box by a margin, so the region is exact)
+        mosaic_video(clip, out, region_fn=lambda frame: box_mask_of(BOX), style=style,
+                     stabilise=False, options=QUIET)
+    else:
+        mosaic_video(clip, out, box=BOX, style=style, options=QUIET)
+    src, dst = frames_of(clip), frames_of(out)
+    assert len(dst) == N
+    x, y, w, h = BOX
+    inner = (slice(None), slice(y + 2, y + h - 2), slice(x + 2, x + w - 2))
+    if style == "solid":  # black, up to the codec's loss
+        assert dst[inner].mean() < 2 and dst[inner].max() < 24, dst[inner].max()
+        assert src[inner].mean() > 60
+    else:  # blurred as the image job blurs, in every frame, up to the codec's loss
+        expected = np.stack([blur_array(f, box_mask_of(BOX)) for f in src])
+        off = np.abs(dst[inner].astype(np.int16) - expected[inner]).mean(axis=(1, 2, 3))
+        moved = np.abs(src[inner].astype(np.int16) - expected[inner]).mean(axis=(1, 2, 3))
+        assert off.max() < moved.min() / 3, (off, moved)  # (moved: the blur's own change)
+    mean, p99 = outside_diff(src, dst, box_mask_of(BOX, grow=1))
+    assert mean < TOL_MEAN and p99 < TOL_P99, (mean, p99)
+    with pytest.raises(ValueError, match="unknown style 'pixelate'"):
+        mosaic_video(clip, tmp_path / "x.mp4", box=BOX, style="pixelate", options=QUIET)
+
+
+def test_a_tracked_face_blur_scales_with_the_face_and_holds_steady():
+    """The blur's sigma follows the face rule and does not weaken as the box wobbles."""
+    from functools import partial
+
+    from mosaicgan.regions.strength import face_sigma
+    from mosaicgan.video.processors import TrackedMosaic
+    from mosaicgan.video.temporal import Region
+
+    rule = partial(face_sigma, margin=0.0)
+    hider = TrackedMosaic(lambda f: None, style="blur", sigma_rule=rule)
+    nowhere = np.zeros((4, 4), bool)  # (only the box matters here)
+    sigmas = [hider._sigma_for(Region(1, "seen", (10, 10, w, w), (10, 10, w, w), nowhere,
+                                      (10, 10, w, w))) for w in (100, 104, 98, 103, 200)]
+    face = [rule((10, 10, w, w)) for w in (100, 104, 200)]
+    # Stronger at once as the face grows, never weaker as it wobbles smaller.
+    assert sigmas == [face[0], face[1], face[1], face[1], face[2]]
+    assert face[0] < face[1] < face[2]
 
 
 # --- restore ------------------------------------------------------------------------------

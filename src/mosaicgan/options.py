@@ -11,6 +11,12 @@ Log = Callable[[str], None]  # where a job writes its one-line notes
 
 WHERE_CHOICES = ("random", "cam", "face", "nudity")
 STYLES = ("mosaic", "blur", "solid")
+
+
+def check_style(style: str) -> None:
+    """A ValueError naming the choices unless ``style`` is one of :data:`STYLES`."""
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
 # The names of regions/cam.py's CAM_METHODS registry, for the command line's choices
 # without importing torch (a test keeps the two equal).
 CAM_METHOD_NAMES = ("cam", "gradcam")

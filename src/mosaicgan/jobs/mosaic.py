@@ -20,16 +20,16 @@ from ..mosaic import blur_array, mosaic_image, solid_array
 from ..options import (
     DEFAULT_OUTPUT,
     DEFAULT_VIDEO,
-    STYLES,
     Log,
     OutputOptions,
     RegionSpec,
     VideoOptions,
+    check_style,
 )
 from ..regions.base import Regions
 from ..regions.choose import check_one_source, find_regions, given_regions
 from ..regions.masks import random_region
-from ..regions.strength import face_block, redact_faces
+from ..regions.strength import face_block, face_sigma, redact_faces
 from ..video.io import VideoReport, probe, process_video
 from ..video.processors import FixedMosaic, TrackedMosaic
 from ..video.temporal import RegionTracker
@@ -51,13 +51,12 @@ def redact(image: np.ndarray, mask: np.ndarray, style: str = "mosaic",
            block: int | None = None) -> np.ndarray:
     """Hide ``mask`` in ``image``: ``mosaic`` (weak: pixelation can be partly undone),
     ``blur`` (stronger) or ``solid`` (black fill: the only one that removes what was there)."""
+    check_style(style)
     if style == "mosaic":
         return mosaic_image(image, mask, block)
     if style == "blur":
         return blur_array(image, mask)
-    if style == "solid":
-        return solid_array(image, mask)
-    raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
+    return solid_array(image, mask)
 
 
 def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box | None = None,
@@ -73,8 +72,7 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
     with its frames and the box holding it, and the union of those boxes).
     Videos are streamed (audio copied); regions found per frame are tracked over time.
     """
-    if style not in STYLES:
-        raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
+    check_style(style)
     spec = RegionSpec(where) if isinstance(where, str) else where
     check_one_source(box, mask, spec)
     mask_path = Path(mask) if mask is not None else None
@@ -132,21 +130,21 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
                        {"frames": [r.to_json() for r in found]})
 
     def video_job(src: Path, out: Path) -> None:
-        if style != "mosaic":
-            raise InputError(src, "videos take --style mosaic only")
         if spec is not None and spec.where == "random":
             info = probe(src)
             rng = np.random.default_rng([seed, index[src]])
             done = mosaic_video(src, out, mask=random_region(rng, info.height, info.width)[2],
-                                block=block, options=video, log=log)
+                                block=block, style=style, options=video, log=log)
         elif spec is not None:
-            done = mosaic_video(src, out, where=spec, block=block, options=video, log=log)
+            done = mosaic_video(src, out, where=spec, block=block, style=style, options=video,
+                                log=log)
         else:
             m = None
             if mask_path is not None:
                 info = probe(src)
                 m = read_mask(mask_path, (info.width, info.height))
-            done = mosaic_video(src, out, box=box, mask=m, block=block, options=video, log=log)
+            done = mosaic_video(src, out, box=box, mask=m, block=block, style=style,
+                                options=video, log=log)
         log(done.summary())
         if regions_dir is not None:
             mask_file, json_file = plan.extra(src)
@@ -182,9 +180,10 @@ def mosaic_video(src: str | Path, dst: str | Path, *, box: Box | None = None,
                  mask: np.ndarray | None = None, where: RegionSpec | None = None,
                  region_fn: RegionFn | None = None, block: int | None = None,
                  detect_every: int = 1, stabilise: bool = True, hold: int = 3,
-                 options: VideoOptions = DEFAULT_VIDEO, log: Log = print
-                 ) -> MosaicVideoReport:
-    """Mosaic a video inside a region; audio and everything else copied.
+                 style: str = "mosaic", options: VideoOptions = DEFAULT_VIDEO,
+                 log: Log = print) -> MosaicVideoReport:
+    """Hide a region of a video in ``style`` (``mosaic``, ``blur`` or ``solid``, as for
+    images); audio and everything else copied.
 
     Exactly one of:
         box: ``(x, y, w, h)`` in display pixels, the same on every frame.
@@ -195,7 +194,8 @@ def mosaic_video(src: str | Path, dst: str | Path, *, box: Box | None = None,
     Found regions are tracked with ``stabilise``: gaps filled, held ``hold`` detections
     after they vanish, covered one detection before they appear, boxes smoothed.
 
-    block: cell size; default about 16 cells across each region.
+    block: cell size of a mosaic; default about 16 cells across each region (faces: at
+        most a few cells across each face, and a blur's sigma likewise scales with it).
     options: encoding and range (:class:`~mosaicgan.options.VideoOptions`).
     """
     src = Path(src)
@@ -209,6 +209,7 @@ def mosaic_video(src: str | Path, dst: str | Path, *, box: Box | None = None,
     check_one_source(box, mask, region_fn)
     if block is not None and block < 1:
         raise ValueError(f"block must be >= 1, got {block}")
+    check_style(style)
     info = probe(src)
     report = MosaicVideoReport(src, Path(dst), width=info.width, height=info.height)
     processor: FixedMosaic | TrackedMosaic
@@ -219,14 +220,16 @@ def mosaic_video(src: str | Path, dst: str | Path, *, box: Box | None = None,
             raise InputError(src, str(exc)) from None
         if not region.mask.any():
             raise InputError(src, "the mask is empty")
-        processor = FixedMosaic(region.mask, block, report.tracks)
+        processor = FixedMosaic(region.mask, block, report.tracks, style)
     else:
         tracker = RegionTracker(hold=hold, detect_every=detect_every) if stabilise else None
-        rule = None
-        if where is not None and where.where == "face":  # the block scales with each face
+        rule = sigma_rule = None
+        if where is not None and where.where == "face":  # the strength scales with each face
             rule = partial(face_block, margin=where.margin)
+            sigma_rule = partial(face_sigma, margin=where.margin)
         processor = TrackedMosaic(region_fn, block=block, detect_every=detect_every,
-                                  tracker=tracker, tracks=report.tracks, block_rule=rule)
+                                  tracker=tracker, tracks=report.tracks, block_rule=rule,
+                                  style=style, sigma_rule=sigma_rule)
     meta = metadata("mosaic", region="box" if box is not None else
                     "mask" if region_fn is None else "detected per frame")
     process_video(src, dst, processor, options, metadata={"comment": json.dumps(meta)},

@@ -35,7 +35,7 @@ WHERE = {FACES: "face", CAM: "cam", NUDITY: "nudity"}
 MARGINS = {FACES: FACE_MARGIN, NUDITY: NUDITY_MARGIN, CAM: 0.0}
 STYLE_NOTE = ("**mosaic** keeps each block's mean colour: weak redaction, it can be partly "
               "undone (this tool does it). **blur** removes more. **solid** (a black fill) is "
-              "the only one that removes what was there. Videos take mosaic only.")
+              "the only one that removes what was there; videos take all three.")
 
 
 def build(ctx: Context) -> None:

@@ -34,8 +34,8 @@ from ..models.restorer import (
     regions_of,
     window_for,
 )
-from ..mosaic import default_block, mosaic_image
-from ..options import Log
+from ..mosaic import blur_array, default_block, mosaic_image, solid_array
+from ..options import Log, check_style
 from .io import VideoReport
 from .temporal import Region, RegionTracker, union_mask
 
@@ -83,6 +83,20 @@ def mosaic_in(frame: np.ndarray, mask: np.ndarray, block: int, origin: tuple[int
     return out
 
 
+def hide_in(frame: np.ndarray, mask: np.ndarray, style: str, block: int,
+            origin: tuple[int, int], within: Box | None = None,
+            sigma: float | None = None) -> np.ndarray:
+    """``mask`` hidden in ``frame`` in ``style``, as the image job hides it: a mosaic on
+    the grid at ``origin`` (:func:`mosaic_in`), a blur of ``sigma`` (default: a tenth of
+    the region's longer side) or a solid fill."""
+    check_style(style)
+    if style == "mosaic":
+        return mosaic_in(frame, mask, block, origin, within)
+    if style == "blur":
+        return blur_array(frame, mask, sigma)
+    return solid_array(frame, mask)
+
+
 @contextmanager
 def _torch_threads(n: int) -> Iterator[None]:
     """Run torch on ``n`` threads inside the block, as many as before after it.
@@ -111,13 +125,15 @@ def _region_block(mask: np.ndarray) -> tuple[int, tuple[int, int]]:
 
 
 class FixedMosaic:
-    """Mosaic the same ``(H, W)`` bool region in every frame (noted in ``tracks`` as
-    track 0, when given)."""
+    """Hide the same ``(H, W)`` bool region in every frame in ``style`` (noted in
+    ``tracks`` as track 0, when given)."""
 
     def __init__(self, mask: np.ndarray, block: int | None = None,
-                 tracks: dict[int, dict[str, Any]] | None = None):
+                 tracks: dict[int, dict[str, Any]] | None = None, style: str = "mosaic"):
         if not mask.any():
             raise ValueError("the region is empty")
+        check_style(style)
+        self.style = style
         self.tracks = tracks
         self.mask = mask
         default, self.origin = _region_block(mask)
@@ -130,28 +146,36 @@ class FixedMosaic:
         if self.tracks is not None:
             for index in indices:
                 _note(self.tracks, 0, index, self.within)
-        return [mosaic_in(f, self.mask, self.block, self.origin, self.within) for f in frames]
+        return [hide_in(f, self.mask, self.style, self.block, self.origin, self.within)
+                for f in frames]
 
     def flush(self) -> list[np.ndarray]:
         return []
 
 
 class TrackedMosaic:
-    """Mosaic regions found per frame by ``region_fn``, stabilised over time.
+    """Hide regions found per frame by ``region_fn`` in ``style``, stabilised over time.
 
     Each tracked region gets its own block size (about 16 cells across it, changed only
     when the region's size changes by more than 25 %), on a grid anchored to the frame,
-    so cells do not crawl as the region moves. ``tracks``, when given, gets each tracked
+    so cells do not crawl as the region moves; a blur's sigma (a tenth of the region's
+    longer side) is held the same way. ``tracks``, when given, gets each tracked
     region's frames and the box holding it (see ``_note``).
     """
 
     def __init__(self, region_fn: RegionFn, *, block: int | None = None,
                  detect_every: int = 1, tracker: RegionTracker | None = None,
                  tracks: dict[int, dict[str, Any]] | None = None,
-                 block_rule: Callable[[Box], int] | None = None):
-        # block_rule: a region's box -> its block, instead of ~16 cells across it (faces:
-        # mosaicgan.regions.strength.face_block); never below it, so never more cells.
+                 block_rule: Callable[[Box], int] | None = None,
+                 style: str = "mosaic", sigma_rule: Callable[[Box], float] | None = None):
+        # block_rule / sigma_rule: a region's box -> its block / blur sigma, instead of
+        # the defaults (faces: mosaicgan.regions.strength.face_block, face_sigma); never
+        # weakened while the region is tracked.
+        check_style(style)
+        self.style = style
         self.block_rule = block_rule
+        self.sigma_rule = sigma_rule
+        self.sigmas: dict[int, float] = {}
         self.tracks = tracks
         if detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {detect_every}")
@@ -209,20 +233,35 @@ class TrackedMosaic:
             return self.block
         ideal = (default_block(region.box[2], region.box[3]) if self.block_rule is None
                  else self.block_rule(region.box))
-        current = self.blocks.get(region.track)
-        if current is None or abs(ideal - current) > BLOCK_HYSTERESIS * current or (
-                self.block_rule is not None and ideal > current):
-            current = self.blocks[region.track] = ideal
-        return current
+        return int(_held(self.blocks, region.track, ideal, self.block_rule is not None))
+
+    def _sigma_for(self, region: Region) -> float:
+        ideal = (max(3.0, max(region.box[2], region.box[3]) / 10) if self.sigma_rule is None
+                 else self.sigma_rule(region.box))
+        return _held(self.sigmas, region.track, ideal, self.sigma_rule is not None)
+
+    def _strength(self, region: Region) -> float:
+        return self._sigma_for(region) if self.style == "blur" else self._block_for(region)
 
     def _apply(self, frame: np.ndarray, index: int, regions: list[Region]) -> np.ndarray:
-        # Coarsest block last: where regions overlap, the coarser mosaic wins.
-        for region in sorted(regions, key=self._block_for):
+        # Strongest last: where regions overlap, the coarser mosaic or blur wins.
+        for region in sorted(regions, key=self._strength):
             if self.tracks is not None:
                 _note(self.tracks, region.track, index, region.bounds)
-            frame = mosaic_in(frame, region.mask, self._block_for(region), (0, 0),
-                              region.bounds)
+            frame = hide_in(frame, region.mask, self.style, self._block_for(region), (0, 0),
+                            region.bounds, self._sigma_for(region))
         return frame
+
+
+def _held(table: dict[int, Any], track: int, ideal: float, never_weaker: bool) -> Any:
+    """A track's block or sigma: changed only when the ideal moves by more than
+    BLOCK_HYSTERESIS (so it does not flicker), and at once when it grows if
+    ``never_weaker``."""
+    current = table.get(track)
+    if current is None or abs(ideal - current) > BLOCK_HYSTERESIS * current or (
+            never_weaker and ideal > current):
+        current = table[track] = ideal
+    return current
 
 
 # --- restore ------------------------------------------------------------------------------
