@@ -79,3 +79,46 @@ def test_video_faces_get_the_face_block():
     processor = TrackedMosaic(lambda f: regions, block_rule=face_block)
     [out] = processor.push([frame], [0])
     assert cells_across(out, ASTRONAUT_FACE) <= FACE_CELLS + 2
+
+
+def test_ellipse_faces_hold_the_whole_face_and_leave_the_corners():
+    """--shape ellipse on real faces (the astronaut, off-centre, mirrored, turned): the
+    labelled face in full, the box's corners untouched, at the default margin and at 0."""
+    wide, face = astronaut_on_canvas(80, (20, 200), (480, 640))
+    mirrored = np.ascontiguousarray(photo("astronaut")[:, ::-1])
+    x, y, w, h = ASTRONAUT_FACE
+    turned = cv2.resize(photo("astronaut"), (358, 512), interpolation=cv2.INTER_AREA)
+    cases = [(photo("astronaut"), ASTRONAUT_FACE), (wide, face),
+             (mirrored, (512 - x - w, y, w, h)), (turned, (round(x * 0.7), y, round(w * 0.7), h))]
+    for image, (fx, fy, fw, fh) in cases:
+        boxes = find_faces(image)
+        ellipses = find_faces(image, shape="ellipse")
+        assert ellipses.boxes == boxes.boxes  # the same faces, only the mask's shape differs
+        assert ellipses.mask[fy:fy + fh, fx:fx + fw].all(), (fx, fy, fw, fh)
+        assert not (ellipses.mask & ~boxes.mask).any()  # inside the grown boxes...
+        assert ellipses.mask.sum() < 0.85 * boxes.mask.sum()  # ...less their corners
+        # With no margin the ellipse still holds every detected box whole.
+        tight = find_faces(image, 0.0, "ellipse").mask
+        for bx, by, bw, bh in find_faces(image, 0.0).boxes:
+            assert tight[by:by + bh, bx:bx + bw].all()
+
+
+def test_mosaic_cli_hides_the_ellipse_and_refuses_it_without_detections(tmp_path):
+    image = photo("astronaut")
+    write_image(tmp_path / "in" / "a.png", image)
+    result = CliRunner().invoke(main, ["mosaic", str(tmp_path / "in"), "-o",
+                                       str(tmp_path / "out"), "--where", "face", "--shape",
+                                       "ellipse"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = read_image(tmp_path / "out" / "a_anonymised.png")
+    changed = (out != image).any(axis=2)
+    x, y, w, h = find_faces(image).boxes[0]
+    assert cells_across(out, ASTRONAUT_FACE) <= FACE_CELLS + 2  # hidden as a box would be
+    corner = max(2, w // 10)
+    for cx, cy in ((x, y), (x + w - corner, y), (x, y + h - corner),
+                   (x + w - corner, y + h - corner)):
+        assert not changed[cy:cy + corner, cx:cx + corner].any()  # the corners as they were
+    result = CliRunner().invoke(main, ["mosaic", str(tmp_path / "in"), "-o",
+                                       str(tmp_path / "out2"), "--box", "1,1,9,9",
+                                       "--shape", "ellipse"])
+    assert result.exit_code == 2 and "--shape ellipse is for --where face" in result.output

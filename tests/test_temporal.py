@@ -152,3 +152,27 @@ def test_errors_and_helpers():
     # Nothing ever detected: every frame comes back, empty.
     out = run(RegionTracker(), [np.zeros((H, W), bool)] * 5)
     assert all(regions == [] for regions in out.values())
+
+
+def test_ellipses_are_tracked_as_ellipses_and_a_gap_as_the_path_box():
+    """shape="ellipse": each frame covers the ellipse detected (grown a little), not its
+    box; a frame between two detections (here a missed one) covers the path's box."""
+    from mosaicgan.regions.masks import paint_ellipse
+
+    box = (20, 10, 40, 30)
+    ellipse = np.zeros((H, W), bool)
+    paint_ellipse(ellipse, box)
+    masks = [ellipse] * 3 + [None] + [ellipse] * 3  # frame 3: no detection ran
+    masks[3] = np.zeros((H, W), bool)  # ran and missed
+    out = run(RegionTracker(shape="ellipse", hold=0, smooth=0), masks)
+    for i in (0, 1, 2, 4, 5, 6):
+        cover = union_mask(out[i], (H, W))
+        assert cover[ellipse].all()  # every detected pixel
+        wider = np.zeros((H, W), bool)
+        paint_ellipse(wider, box, 0.5 * 1.15)
+        corners = rect(box) & ~wider
+        assert corners.sum() > 40 and not cover[corners].any(), i  # the box's corners
+        assert cover.sum() < 0.9 * rect(box).sum() * 1.05 ** 2
+    assert covered(out[3], box)  # the gap: the whole path's box
+    with pytest.raises(ValueError, match="unknown shape"):
+        RegionTracker(shape="oval")

@@ -424,6 +424,25 @@ def test_blur_and_solid_fill_hide_the_region_in_every_frame(clip, tmp_path, styl
         mosaic_video(clip, tmp_path / "x.mp4", box=BOX, style="pixelate", options=QUIET)
 
 
+def test_faces_in_a_video_hidden_as_ellipses(clip, tmp_path, inject):
+    """--shape ellipse on a video: the face's middle hidden in every frame, the corners of
+    its box as they were (tracked as ellipses, not turned back into boxes)."""
+    from mosaicgan.options import RegionSpec
+
+    face = (28, 12, 40, 40)
+    inject(FakeDetector([Detection("FACE_FEMALE", 0.9, face)]))
+    out = tmp_path / "ellipse.mp4"
+    mosaic_video(clip, out, where=RegionSpec("face", margin=0.25, shape="ellipse"),
+                 style="solid", options=QUIET)
+    src, dst = frames_of(clip), frames_of(out)
+    x, y, w, h = face
+    assert dst[:, y:y + h, x + 4:x + w - 4].mean() < 3  # the face filled, every frame
+    near = np.abs(dst.astype(np.int16) - src).mean(axis=3)
+    x, y, w, h = x - 10, y - 10, w + 20, h + 20  # the box grown by the margin
+    for cx, cy in ((x, y), (x + w - 4, y), (x, y + h - 4), (x + w - 4, y + h - 4)):
+        assert near[:, cy:cy + 4, cx:cx + 4].mean() < 2 * TOL_MEAN  # the codec's loss only
+
+
 def test_a_tracked_face_blur_scales_with_the_face_and_holds_steady():
     """The blur's sigma follows the face rule and does not weaken as the box wobbles."""
     from functools import partial

@@ -8,6 +8,7 @@ count); 130 interrupted.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
@@ -22,6 +23,7 @@ from .options import (
     DEFAULT_SHARPNESS,
     FACE_MARGIN,
     NUDITY_MARGIN,
+    REGION_SHAPES,
     STYLES,
     WHERE_CHOICES,
     OutputOptions,
@@ -229,6 +231,9 @@ def region_options(fn):
 @region_options
 @click.option("--style", type=click.Choice(STYLES), default=STYLES[0],
               help="mosaic is weak redaction (it can be partly undone); solid removes.")
+@click.option("--shape", type=click.Choice(REGION_SHAPES), default=RegionSpec.shape,
+              help="With --where face or nudity: hide each box, or the ellipse around it "
+                   "(it always holds the whole detected box).")
 @click.option("--block", type=click.IntRange(1), help="Block size in px [default: about 16 "
               "blocks across the region's longer side].")
 @click.option("--regions", "regions_dir", type=click.Path(path_type=Path),
@@ -238,8 +243,8 @@ def region_options(fn):
 @click.option("--seed", type=int, default=0, help="Seed for --where random.")
 @video_options
 @output_options
-def mosaic(inputs, output, box, mask, where, regions, style, block, regions_dir, seed, video,
-           out_options):
+def mosaic(inputs, output, box, mask, where, regions, style, shape, block, regions_dir, seed,
+           video, out_options):
     """Hide a region of each image: pixelate it (each block becomes its mean colour), blur
     it or fill it.
 
@@ -248,8 +253,10 @@ def mosaic(inputs, output, box, mask, where, regions, style, block, regions_dir,
     """
     from . import api
 
-    report = api.mosaic_files(inputs, output, box=box, mask=mask,
-                              where=None if where is None else regions(where), block=block,
+    if shape != RegionSpec.shape and where not in ("face", "nudity"):
+        raise click.UsageError(f"--shape {shape} is for --where face or nudity")
+    spec = None if where is None else dataclasses.replace(regions(where), shape=shape)
+    report = api.mosaic_files(inputs, output, box=box, mask=mask, where=spec, block=block,
                               style=style, seed=seed, regions_dir=regions_dir, video=video,
                               log=_log, output=out_options)
     _finish(report, "mosaic")

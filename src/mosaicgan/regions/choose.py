@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import ArgumentError
 from ..geometry import Box, clip_box, mask_boxes
-from ..options import RegionSpec
+from ..options import FACE_MARGIN, NUDITY_MARGIN, RegionSpec
 from .base import Regions
 from .cam import CamResult, class_activation_map
 from .classifier import Classifier
@@ -30,8 +30,10 @@ def find_regions(image: np.ndarray, spec: RegionSpec, *, rng: np.random.Generato
     if spec.where == "cam":
         return cam_regions(image, spec, classifier)[1]
     if spec.where == "face":
-        return find_faces(image) if spec.margin is None else find_faces(image, spec.margin)
-    return find_nudity(image) if spec.margin is None else find_nudity(image, spec.margin)
+        margin = FACE_MARGIN if spec.margin is None else spec.margin
+        return find_faces(image, margin, spec.shape)
+    margin = NUDITY_MARGIN if spec.margin is None else spec.margin
+    return find_nudity(image, margin, spec.shape)
 
 
 def cam_regions(image: np.ndarray, spec: RegionSpec, classifier: Classifier | None = None

@@ -35,6 +35,33 @@ def ellipse_mask(height: int, width: int, box: Box) -> np.ndarray:
     return ((xx - cx) / (w / 2)) ** 2 + ((yy - cy) / (h / 2)) ** 2 <= 1.0
 
 
+# An ellipse holds its box's corners only when it reaches this far past the box on each
+# side (a fraction of the box's size: (sqrt(2) - 1) / 2 = 0.207, and a pixel to spare).
+ELLIPSE_MIN_MARGIN = 0.22
+
+
+def paint_ellipse(mask: np.ndarray, box: Box, reach: float = 0.5) -> Box:
+    """Set in ``mask`` (H, W, in place) the ellipse centred on ``box`` whose half-axes are
+    ``reach`` times its width and height (0.5: the ellipse inscribed in the box); a pixel
+    is inside when its centre is. Returns the ellipse's own box (unclipped)."""
+    x, y, w, h = box
+    cx, cy, ax, ay = x + w / 2, y + h / 2, reach * w, reach * h
+    height, width = mask.shape
+    x0, y0 = max(int(np.floor(cx - ax)), 0), max(int(np.floor(cy - ay)), 0)
+    x1, y1 = min(int(np.ceil(cx + ax)), width), min(int(np.ceil(cy + ay)), height)
+    if x1 > x0 and y1 > y0 and ax > 0 and ay > 0:
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        mask[y0:y1, x0:x1] |= ((xx + 0.5 - cx) / ax) ** 2 + ((yy + 0.5 - cy) / ay) ** 2 <= 1.0
+    return (int(np.floor(cx - ax)), int(np.floor(cy - ay)), int(np.ceil(2 * ax)),
+            int(np.ceil(2 * ay)))
+
+
+def paint_ellipse_around(mask: np.ndarray, box: Box, margin: float) -> Box:
+    """:func:`paint_ellipse` reaching ``margin`` of the box's size past each side, and
+    never less than it takes to hold the whole box (:data:`ELLIPSE_MIN_MARGIN`)."""
+    return paint_ellipse(mask, box, 0.5 + max(margin, ELLIPSE_MIN_MARGIN))
+
+
 def random_region(rng: np.random.Generator, height: int, width: int,
                   area: tuple[float, float] = (0.05, 0.4)) -> tuple[str, Box, np.ndarray]:
     """A random rectangle or ellipse covering a fraction in ``area`` of the image.

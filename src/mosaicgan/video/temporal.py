@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..geometry import Box, box_iou, clip_box, components, grow_box, hull
+from ..regions.masks import paint_ellipse
 
 SEEN, FILLED, HELD, LEAD, CARRIED = "seen", "filled", "held", "lead", "carried"
-SHAPES = ("box", "mask")
+SHAPES = ("box", "ellipse", "mask")
 SMOOTHING = ("mean", "median")
 
 
@@ -115,10 +116,12 @@ class RegionTracker:
         smoothing: ``"mean"`` (less jitter) or ``"median"`` (ignores outliers; keeps a
             steady region exactly steady).
         shape: ``"box"``: cover each region's smoothed box grown by ``margin`` plus its
-            raw pixels (for mosaics: cover generously); ``"mask"``: cover the detected
+            raw pixels (for mosaics: cover generously); ``"ellipse"``: likewise the
+            ellipse inscribed in that box (for ellipses detected; between two detections
+            the box, so the path is covered); ``"mask"``: cover the detected
             pixels only (for restoration: act on the mosaic, nothing else). Frames
             without a detection of the region use the nearest detection's pixels.
-        margin: growth of the box on each side, as a fraction of its size (shape="box").
+        margin: growth of the box on each side, as a fraction of its size (box, ellipse).
         iou: the least box overlap that continues a region from one detection to the
             next (a box whose centre lies in the other continues it too).
         min_area: smaller specks in a mask are ignored (px).
@@ -262,12 +265,16 @@ class RegionTracker:
         smoothed = self._smoothed(track, ref, self.smoothing)
         seen = track.seen[ref]
         mask = np.zeros((height, width), bool)
-        if self.shape == "box":
+        if self.shape in ("box", "ellipse"):
             box = grow_box(smoothed, self.margin, width, height)
             if other is not None:  # between two detections: cover the path from one to the other
                 box = hull(box, grow_box(self._smoothed(track, other, self.smoothing), self.margin,
                                      width, height))
-            paint(mask, box)
+            if self.shape == "box" or other is not None:
+                paint(mask, box)  # (an interpolated ellipse could miss the path's corners)
+            else:
+                # The detections are ellipses: the one inscribed in the grown box.
+                box = clip_box(paint_ellipse(mask, smoothed, 0.5 + self.margin), width, height)
             paint(mask, seen.box, seen.crop)  # smoothing never uncovers a detected pixel
             painted = [box, seen.box]
             if other is not None:
