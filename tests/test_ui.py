@@ -22,6 +22,7 @@ from mosaicgan.detect.base import Detection
 from mosaicgan.imageio import read_image, read_metadata, write_image
 from mosaicgan.mosaic import mosaic_image
 from mosaicgan.options import DEFAULT_SHARPNESS
+from mosaicgan.regions.detectors import find_faces
 from mosaicgan.regions.masks import box_mask
 
 from .conftest import ASTRONAUT_FACE, MarkerDetector, photo, still_clip
@@ -255,6 +256,19 @@ def test_anonymise_faces_on_the_astronaut(page, tmp_path, shots):
     x, y, w, h = ASTRONAUT_FACE
     assert (got[y + h // 4:y + 3 * h // 4, x + w // 4:x + 3 * w // 4] == 0).all()
     np.testing.assert_array_equal(got[400:], image[400:])  # her suit, far below the face
+    # The ellipse instead of the box: her face as filled, the box's corners as they were.
+    choose(page, "anon-shape", "ellipse")
+    page.locator("#anon-show").click()
+    status(page, "anon-status", "1 region(s) to hide")
+    page.locator("#anon-apply").click()
+    status(page, "anon-status", "Done: 1 region(s) hidden with solid")
+    page.screenshot(path=shots / "anonymise-ellipse.png", full_page=True)
+    got = read_image(download(page, "anon-download", "astronaut_anonymised.png"))
+    assert (got[y + h // 4:y + 3 * h // 4, x + w // 4:x + 3 * w // 4] == 0).all()
+    gx, gy, gw, gh = find_faces(image).boxes[0]
+    c = gw // 10
+    for cx, cy in ((gx, gy), (gx + gw - c, gy), (gx, gy + gh - c), (gx + gw - c, gy + gh - c)):
+        np.testing.assert_array_equal(got[cy:cy + c, cx:cx + c], image[cy:cy + c, cx:cx + c])
 
 
 def test_restore_shows_the_gates_refusal(page, tmp_path, shots):

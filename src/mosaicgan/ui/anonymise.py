@@ -14,7 +14,7 @@ import numpy as np
 from .. import api
 from ..imageio import write_image
 from ..naming import derived_name
-from ..options import STYLES, RegionSpec, VideoOptions
+from ..options import REGION_SHAPES, STYLES, RegionSpec, VideoOptions
 from ..regions.base import boxes_mask
 from ..regions.detectors import FACE_MARGIN, NUDITY_MARGIN
 from .boxes import clicked, format_boxes, overlay, parse_boxes
@@ -60,6 +60,9 @@ def build(ctx: Context) -> None:
             margin = gr.Slider(0, 1, value=MARGINS[FACES], step=0.05, visible=False,
                                label="Margin (a fraction of each region's size; for CAM of "
                                      "the image's longer side)", elem_id="anon-margin")
+            shape = gr.Radio(list(REGION_SHAPES), value=RegionSpec.shape, visible=False,
+                             label="Shape (ellipse: the one around each detection, holding "
+                                   "all of it)", elem_id="anon-shape")
             style = gr.Radio(list(STYLES), value=STYLES[0], label="Style",
                              elem_id="anon-style")
             block = gr.Slider(0, 64, value=0, step=1, elem_id="anon-block",
@@ -148,9 +151,10 @@ def build(ctx: Context) -> None:
         return (gr.update(visible=drawn), gr.update(visible=drawn),
                 gr.update(visible=choice == CAM),
                 gr.update(visible=choice in MARGINS, value=MARGINS.get(choice, 0.0)),
+                gr.update(visible=choice in (FACES, NUDITY)),
                 gr.update(visible=choice == BRUSH), gr.update(visible=choice != BRUSH))
 
-    mode.change(switch, mode, [boxes, box_buttons, cam_group, margin, brush, picture],
+    mode.change(switch, mode, [boxes, box_buttons, cam_group, margin, shape, brush, picture],
                 concurrency_limit=None)
     # (a block size means something for a mosaic only)
     style.change(lambda how: gr.update(visible=how == "mosaic"), style, block,
@@ -165,14 +169,15 @@ def build(ctx: Context) -> None:
     gr.on([state.change, mode.change, boxes.change], ready, [state, mode, boxes],
           [show, apply], concurrency_limit=None, show_progress="hidden")
 
-    def spec(choice: str, target_name: str, score: float, grow: float) -> RegionSpec:
+    def spec(choice: str, target_name: str, score: float, grow: float, form: str
+             ) -> RegionSpec:
         # The default margin as None: the job then applies the detector's own, as the
         # command line does without --margin.
         margin = None if grow == MARGINS[choice] else grow
         if choice == CAM:
             return RegionSpec("cam", target=(target_name or "auto").strip(),
                               min_score=score or None, margin=margin)
-        return RegionSpec(WHERE[choice], margin=margin)
+        return RegionSpec(WHERE[choice], margin=margin, shape=form)
 
     def drawn_mask(up: Upload, choice: str, text: str, painted: dict | None) -> np.ndarray:
         height, width = up.pixels().shape[:2]
@@ -187,7 +192,7 @@ def build(ctx: Context) -> None:
         return mask
 
     def preview(st: dict, choice: str, text: str, painted: dict | None, target_name: str,
-                score: float, grow: float, progress: gr.Progress = PROGRESS
+                score: float, grow: float, form: str, progress: gr.Progress = PROGRESS
                 ) -> tuple[np.ndarray, str]:
         up = Upload.from_state(st)
         if up is None:
@@ -195,7 +200,7 @@ def build(ctx: Context) -> None:
         pixels = up.pixels()  # (regions are found in what the job sees)
         if choice in WHERE:
             progress(None, desc="finding regions")
-            regions = api.find_regions(pixels, spec(choice, target_name, score, grow))
+            regions = api.find_regions(pixels, spec(choice, target_name, score, grow, form))
         else:
             regions = api.given_regions(pixels.shape,
                                         mask=drawn_mask(up, choice, text, painted))
@@ -207,13 +212,13 @@ def build(ctx: Context) -> None:
             note += "; in a video they are found again on every frame and tracked"
         return overlay(up.picture(), regions.boxes, mask=regions.mask), note
 
-    region_inputs = [state, mode, boxes, brush, target, min_score, margin]
+    region_inputs = [state, mode, boxes, brush, target, min_score, margin, shape]
     # (no Cancel: finding regions in one picture is one step, which cannot be stopped)
     events.on(show.click, preview, region_inputs, [picture, status], concurrency_id="job",
               concurrency_limit=1, show_progress_on=picture)
 
     def run(st: dict, choice: str, text: str, painted: dict | None, target_name: str,
-            score: float, grow: float, how: str, size: float, request: gr.Request,
+            score: float, grow: float, form: str, how: str, size: float, request: gr.Request,
             progress: gr.Progress = TRACKED) -> tuple[Any, ...]:
         up = Upload.from_state(st)
         if up is None:
@@ -222,7 +227,7 @@ def build(ctx: Context) -> None:
         regions_dir = out_dir / "regions"
         source: dict[str, Any] = {}
         if choice in WHERE:
-            source["where"] = spec(choice, target_name, score, grow)
+            source["where"] = spec(choice, target_name, score, grow, form)
         else:
             mask_file = up.job / derived_name(up.src.name, "mask")
             write_image(mask_file, drawn_mask(up, choice, text, painted).astype(np.uint8) * 255)
