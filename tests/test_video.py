@@ -186,6 +186,24 @@ def test_mosaic_box_every_frame_audio_bytes_kept(clip, tmp_path):
     assert report.audio_packets == len(audio_packets(clip))
 
 
+def test_the_summary_says_where_the_time_went(clip, tmp_path):
+    """A processor that sleeps 20 ms a frame: the report puts that time in processing,
+    and the parts add up to no more than the whole."""
+    import time as clock
+
+    def slow(frame, index):
+        clock.sleep(0.02)
+        return frame
+
+    report = process_video(clip, tmp_path / "slow.mp4", PerFrame(slow), QUIET)
+    assert report.processing_seconds >= 0.02 * N
+    assert report.encoding_seconds > 0
+    assert report.processing_seconds + report.encoding_seconds <= report.seconds
+    line = report.summary()
+    assert f"processing {report.processing_seconds:.1f} s" in line
+    assert "encoding" in line and "decoding and the rest" in line
+
+
 def test_untouched_pixels_keep_their_samples(clip, tmp_path):
     """Returning the input array re-encodes the decoded frame; an equal copy is spliced
     back into the decoded samples. Either way only the encoder's loss is left.

@@ -239,14 +239,22 @@ class VideoReport:
     codec: str = ""
     audio_packets: int = 0
     notes: list[str] = field(default_factory=list)
+    # Where the time went: the processor's work ("processing": finding, hiding, restoring
+    # the frames) and the encoder's ("encoding": back to YUV, x264, muxing); the rest of
+    # ``seconds`` is decoding, conversion to RGB and copying the other streams.
+    processing_seconds: float = 0.0
+    encoding_seconds: float = 0.0
 
     @property
     def fps(self) -> float:
         return self.frames_written / self.seconds if self.seconds > 0 else 0.0
 
     def summary(self) -> str:
+        rest = max(self.seconds - self.processing_seconds - self.encoding_seconds, 0.0)
         return (f"{self.src} -> {self.dst}: {self.frames_written} frames in "
-                f"{self.seconds:.1f} s ({self.fps:.1f} frames/s)")
+                f"{self.seconds:.1f} s ({self.fps:.1f} frames/s; processing "
+                f"{self.processing_seconds:.1f} s, encoding {self.encoding_seconds:.1f} s, "
+                f"decoding and the rest {rest:.1f} s)")
 
 
 # --- colour -------------------------------------------------------------------------------
@@ -622,8 +630,9 @@ class _Transcode:
                              ) from None
         if self.frames:
             self._cancelled()
-            self._encode(self.processor.push(list(self.frames), list(self.indices)))
-        self._encode(self.processor.flush())
+            self._encode(self._process(self.processor.push, list(self.frames),
+                                       list(self.indices)))
+        self._encode(self._process(self.processor.flush))
         if self.pending:
             raise RuntimeError(f"the processor returned {self.report.frames_written} frames "
                                f"for {self.report.frames_read}")
@@ -631,7 +640,9 @@ class _Transcode:
             raise InputError(info.path, "no video frames in the requested range"
                              if span.lo is not None or span.hi is not None
                              else "no decodable video frames")
-        self._write(self.vout, None)
+        t0 = time.perf_counter()
+        self._write(self.vout, None)  # the encoder's delayed frames
+        self.report.encoding_seconds += time.perf_counter() - t0
         _check_complete(info.path, _stream_duration(vin, None), span.hi, self.last_time,
                         span.base)
 
@@ -673,13 +684,29 @@ class _Transcode:
         self.report.frames_read += 1
         if len(self.frames) >= self.batch:
             self._cancelled()
-            out = self.processor.push(list(self.frames), list(self.indices))
+            out = self._process(self.processor.push, list(self.frames), list(self.indices))
             self.frames.clear()
             self.indices.clear()
             self._encode(out)
 
+    def _process(self, call, *args) -> list[np.ndarray]:
+        """A processor call, its time counted as processing."""
+        t0 = time.perf_counter()
+        try:
+            return call(*args)
+        finally:
+            self.report.processing_seconds += time.perf_counter() - t0
+
     def _encode(self, out_frames: list[np.ndarray]) -> None:
-        """Encode the processor's outputs, each with its input frame's timing."""
+        """Encode the processor's outputs, each with its input frame's timing (counted as
+        encoding)."""
+        t0 = time.perf_counter()
+        try:
+            self._encode_frames(out_frames)
+        finally:
+            self.report.encoding_seconds += time.perf_counter() - t0
+
+    def _encode_frames(self, out_frames: list[np.ndarray]) -> None:
         import av
 
         vout, info, colour, k = self.vout, self.info, self.colour, self.k
