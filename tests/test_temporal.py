@@ -176,3 +176,48 @@ def test_ellipses_are_tracked_as_ellipses_and_a_gap_as_the_path_box():
     assert covered(out[3], box)  # the gap: the whole path's box
     with pytest.raises(ValueError, match="unknown shape"):
         RegionTracker(shape="oval")
+
+
+def test_a_face_faster_than_its_box_between_detections_stays_one_covered_track():
+    """Detections on every 4th frame of a 12-px box moving 5 px a frame: 20 px between two
+    detections, more than its own size, so no overlap links them; the motion gate does,
+    and every frame between is covered (before the gate: a track per detection, and the
+    face uncovered between them)."""
+    W2 = 200
+
+    def box_at(i):
+        return (10 + 5 * i, 20, 12, 12)
+
+    masks = [rect(box_at(i), H, W2) if i % 4 == 0 else None for i in range(17)]
+    out = run_wide(RegionTracker(detect_every=4, hold=0, smooth=0), masks)
+    assert len({r.track for regions in out.values() for r in regions}) == 1
+    for i in range(17):
+        assert union_mask(out[i], (H, W2))[rect(box_at(i), H, W2)].all(), i
+    # Two faces far apart stay two tracks.
+    far = [rect((10, 10, 12, 12), H, W2) | rect((150, 30, 12, 12), H, W2) if i % 4 == 0
+           else None for i in range(9)]
+    out = run_wide(RegionTracker(detect_every=4, hold=0, smooth=0), far)
+    assert len({r.track for regions in out.values() for r in regions}) == 2
+
+
+def test_a_moving_face_is_covered_on_its_way_after_its_last_detection():
+    """The clip ends three frames after the last detection of a box moving 5 px a frame:
+    those frames cover where it went (its speed from the two detections before), not
+    only where it was last seen."""
+    W2 = 200
+
+    def box_at(i):
+        return (10 + 5 * i, 20, 12, 12)
+
+    masks = [rect(box_at(i), H, W2) if i % 4 == 0 else None for i in range(12)]
+    out = run_wide(RegionTracker(detect_every=4, hold=0, smooth=2), masks)
+    for i in range(12):
+        assert union_mask(out[i], (H, W2))[rect(box_at(i), H, W2)].all(), i
+
+
+def run_wide(tracker, masks):
+    out = {}
+    for i, mask in enumerate(masks):
+        out.update(dict(tracker.push(i, mask)))
+    out.update(dict(tracker.flush()))
+    return out

@@ -87,3 +87,24 @@ def test_regions_of_a_video_are_written_for_review(clips, tmp_path):
                                    "count": 8}]
     mask = read_mask(tmp_path / "r" / "a_regions.png")
     assert mask[8:40, 8:56].all() and mask.sum() == 48 * 32
+
+
+def test_detect_every_finds_on_every_nth_frame_and_hides_every_frame(clips, tmp_path, inject):
+    """--detect-every 3 on an 8-frame clip: the detector runs on frames 0, 3 and 6, and
+    the face it sees is hidden in all eight (solid: black, up to the codec's loss)."""
+    from mosaicgan.detect.base import Detection
+
+    from .conftest import FakeDetector
+
+    face = (24, 16, 32, 32)
+    detector = inject(FakeDetector([Detection("FACE_FEMALE", 0.9, face)]))
+    result = run("mosaic", clips, "-o", tmp_path / "out", "--where", "face", "--style", "solid",
+                 "--detect-every", "3", "--preset", "ultrafast")
+    assert result.exit_code == 0, result.output
+    assert detector.calls == 3
+    frames = frames_of(tmp_path / "out" / "a_anonymised.mp4")
+    x, y, w, h = face
+    assert len(frames) == 8 and frames[:, y:y + h, x:x + w].mean(axis=(1, 2, 3)).max() < 3
+    result = CliRunner().invoke(main, ["mosaic", str(clips), "-o", str(tmp_path / "o2"),
+                                       "--box", "1,1,9,9", "--detect-every", "2"])
+    assert result.exit_code == 2 and "--detect-every is for regions found" in result.output

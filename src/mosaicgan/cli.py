@@ -241,10 +241,15 @@ def region_options(fn):
                    "(<name>_regions.json) here (for a video: every tracked region, its "
                    "frames and box).")
 @click.option("--seed", type=int, default=0, help="Seed for --where random.")
+@click.option("--detect-every", type=click.IntRange(1), default=1, show_default=True,
+              help="Videos with --where: find the regions on every N-th frame only; "
+                   "between two, each region covers its path from one to the next, and a "
+                   "region first found is covered back to the detection before (faster; a "
+                   "face seen for less than N frames can be missed).")
 @video_options
 @output_options
 def mosaic(inputs, output, box, mask, where, regions, style, shape, block, regions_dir, seed,
-           video, out_options):
+           detect_every, video, out_options):
     """Hide a region of each image: pixelate it (each block becomes its mean colour), blur
     it or fill it.
 
@@ -255,10 +260,13 @@ def mosaic(inputs, output, box, mask, where, regions, style, shape, block, regio
 
     if shape != RegionSpec.shape and where not in ("face", "nudity"):
         raise click.UsageError(f"--shape {shape} is for --where face or nudity")
+    if detect_every != 1 and where in (None, "random"):
+        raise click.UsageError("--detect-every is for regions found on each frame: --where "
+                               "cam, face or nudity")
     spec = None if where is None else dataclasses.replace(regions(where), shape=shape)
     report = api.mosaic_files(inputs, output, box=box, mask=mask, where=spec, block=block,
                               style=style, seed=seed, regions_dir=regions_dir, video=video,
-                              log=_log, output=out_options)
+                              detect_every=detect_every, log=_log, output=out_options)
     _finish(report, "mosaic")
 
 

@@ -63,15 +63,20 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
                  mask: str | Path | None = None, where: str | RegionSpec | None = None,
                  block: int | None = None, style: str = "mosaic", seed: int = 0,
                  regions_dir: str | Path | None = None, video: VideoOptions = DEFAULT_VIDEO,
-                 output: OutputOptions = DEFAULT_OUTPUT, log: Log = print) -> BatchReport:
+                 detect_every: int = 1, output: OutputOptions = DEFAULT_OUTPUT,
+                 log: Log = print) -> BatchReport:
     """Hide a region of each input image or video (a box, a mask, or regions found by
     ``where``); write each under ``out_dir`` with its own name.
 
     regions_dir: also write each input's region mask (PNG) and regions (JSON) there, to
     review before anything is trained or published (for a video: every tracked region
     with its frames and the box holding it, and the union of those boxes).
-    Videos are streamed (audio copied); regions found per frame are tracked over time.
+    Videos are streamed (audio copied); regions found per frame are tracked over time
+    (``detect_every``: found on every N-th frame only, the frames between covered by the
+    tracker, see :func:`mosaic_video`).
     """
+    if detect_every < 1:
+        raise ValueError(f"detect_every must be >= 1, got {detect_every}")
     check_style(style)
     spec = RegionSpec(where) if isinstance(where, str) else where
     check_one_source(box, mask, spec)
@@ -136,8 +141,8 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
             done = mosaic_video(src, out, mask=random_region(rng, info.height, info.width)[2],
                                 block=block, style=style, options=video, log=log)
         elif spec is not None:
-            done = mosaic_video(src, out, where=spec, block=block, style=style, options=video,
-                                log=log)
+            done = mosaic_video(src, out, where=spec, block=block, style=style,
+                                detect_every=detect_every, options=video, log=log)
         else:
             m = None
             if mask_path is not None:
@@ -152,6 +157,23 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
             write_json(json_file, done.regions_json())
 
     return run_batch(plan, BatchReport(), log, image_job, video_job)
+
+
+def tracked_hider(region_fn: RegionFn, where: RegionSpec | None, *, block: int | None = None,
+                  detect_every: int = 1, stabilise: bool = True, hold: int = 3,
+                  style: str = "mosaic", tracks: dict[int, dict[str, Any]] | None = None
+                  ) -> TrackedMosaic:
+    """The frame processor :func:`mosaic_video` hides found regions with (``where``: what
+    ``region_fn`` finds, for the face rules and the shape; see there for the rest)."""
+    shape = where.shape if where is not None else "box"  # ellipses stay ellipses
+    tracker = (RegionTracker(hold=hold, detect_every=detect_every, shape=shape)
+               if stabilise else None)
+    rule = sigma_rule = None
+    if where is not None and where.where == "face":  # the strength scales with each face
+        rule = partial(face_block, margin=where.margin)
+        sigma_rule = partial(face_sigma, margin=where.margin)
+    return TrackedMosaic(region_fn, block=block, detect_every=detect_every, tracker=tracker,
+                         tracks=tracks, block_rule=rule, style=style, sigma_rule=sigma_rule)
 
 
 @dataclass
@@ -188,7 +210,9 @@ def mosaic_video(src: str | Path, dst: str | Path, *, box: Box | None = None,
     Exactly one of:
         box: ``(x, y, w, h)`` in display pixels, the same on every frame.
         mask: ``(H, W)`` bool in display orientation, the same on every frame.
-        where: regions found on every ``detect_every``-th frame (faces, CAM, nudity).
+        where: regions found on every ``detect_every``-th frame (faces, CAM, nudity); in
+            the frames between, each region covers the box from one detection to the next,
+            and a region first found at a detection is covered back to the one before.
         region_fn: ``frame (H, W, 3) uint8 -> (H, W) bool`` (or a ``Regions``: its mask
             is used), likewise.
     Found regions are tracked with ``stabilise``: gaps filled, held ``hold`` detections
@@ -222,16 +246,9 @@ def mosaic_video(src: str | Path, dst: str | Path, *, box: Box | None = None,
             raise InputError(src, "the mask is empty")
         processor = FixedMosaic(region.mask, block, report.tracks, style)
     else:
-        shape = where.shape if where is not None else "box"  # ellipses stay ellipses
-        tracker = (RegionTracker(hold=hold, detect_every=detect_every, shape=shape)
-                   if stabilise else None)
-        rule = sigma_rule = None
-        if where is not None and where.where == "face":  # the strength scales with each face
-            rule = partial(face_block, margin=where.margin)
-            sigma_rule = partial(face_sigma, margin=where.margin)
-        processor = TrackedMosaic(region_fn, block=block, detect_every=detect_every,
-                                  tracker=tracker, tracks=report.tracks, block_rule=rule,
-                                  style=style, sigma_rule=sigma_rule)
+        processor = tracked_hider(region_fn, where, block=block, detect_every=detect_every,
+                                  stabilise=stabilise, hold=hold, style=style,
+                                  tracks=report.tracks)
     meta = metadata("mosaic", region="box" if box is not None else
                     "mask" if region_fn is None else "detected per frame")
     process_video(src, dst, processor, options, metadata={"comment": json.dumps(meta)},

@@ -32,6 +32,13 @@ from ..regions.masks import paint_ellipse
 SEEN, FILLED, HELD, LEAD, CARRIED = "seen", "filled", "held", "lead", "carried"
 SHAPES = ("box", "ellipse", "mask")
 SMOOTHING = ("mean", "median")
+# A detection that overlaps no track may still continue the nearest one whose box, moved
+# on at its own speed, it lies within this many box sizes of: half a size, and a quarter
+# more for every frame since the track was last seen (faces move; with detections on every
+# N-th frame a small face can move past its own box between two of them, and a track
+# that breaks there leaves the frames between uncovered), up to GATE_MAX sizes. Sizes
+# count as at least MIN_GATE_PX. A wrong link only covers more: the path between the boxes.
+GATE_SIZES, GATE_PER_FRAME, GATE_MAX, MIN_GATE_PX = 0.5, 0.25, 3.0, 24
 
 
 @dataclass
@@ -79,6 +86,28 @@ class _Track:
 def _centre_inside(a: Box, b: Box) -> bool:
     cx, cy = a[0] + a[2] / 2, a[1] + a[3] / 2
     return b[0] <= cx <= b[0] + b[2] and b[1] <= cy <= b[1] + b[3]
+
+
+def _centre(box: Box) -> np.ndarray:
+    return np.array([box[0] + box[2] / 2, box[1] + box[3] / 2])
+
+
+def _gated_distance(track: _Track, box: Box, index: int) -> float | None:
+    """How far ``box`` lies from where ``track`` would be at ``index`` (its last box moved
+    on at its last speed), in box sizes; None beyond the gate (see GATE_SIZES) or when the
+    sizes differ more than 2x a side."""
+    frames = sorted(track.seen)
+    last = track.seen[frames[-1]].box
+    if not 0.5 <= box[2] / max(last[2], 1) <= 2 or not 0.5 <= box[3] / max(last[3], 1) <= 2:
+        return None
+    gap = index - frames[-1]
+    predicted = _centre(last)
+    if len(frames) > 1:
+        before = track.seen[frames[-2]].box
+        predicted = predicted + (predicted - _centre(before)) * gap / (frames[-1] - frames[-2])
+    size = max(last[2], last[3], box[2], box[3], MIN_GATE_PX)
+    distance = float(np.linalg.norm(_centre(box) - predicted)) / size
+    return distance if distance <= min(GATE_SIZES + GATE_PER_FRAME * gap, GATE_MAX) else None
 
 
 def paint(mask: np.ndarray, box: Box, crop: np.ndarray | None = None) -> None:
@@ -210,6 +239,22 @@ class RegionTracker:
             used_t.add(ti)
             used_c.add(ci)
             alive[ti].seen[index] = _Seen(*found[ci])
+        # Then by motion: the nearest left over to where each track would be by now.
+        near = []
+        for ti, track in enumerate(alive):
+            if ti in used_t:
+                continue
+            for ci, (box, _) in enumerate(found):
+                if ci not in used_c:
+                    d = _gated_distance(track, box, index)
+                    if d is not None:
+                        near.append((d, ti, ci))
+        for _, ti, ci in sorted(near):
+            if ti in used_t or ci in used_c:
+                continue
+            used_t.add(ti)
+            used_c.add(ci)
+            alive[ti].seen[index] = _Seen(*found[ci])
         for ci, (box, crop) in enumerate(found):
             if ci not in used_c:
                 self._tracks.append(_Track(self._next_id, {index: _Seen(box, crop)}))
@@ -270,7 +315,10 @@ class RegionTracker:
             if other is not None:  # between two detections: cover the path from one to the other
                 box = hull(box, grow_box(self._smoothed(track, other, self.smoothing), self.margin,
                                      width, height))
-            if self.shape == "box" or other is not None:
+            moved = self._moved(track, ref, s)
+            if moved is not None:  # held after, or led before, a moving region: its way on
+                box = hull(box, grow_box(moved, self.margin, width, height))
+            if self.shape == "box" or other is not None or moved is not None:
                 paint(mask, box)  # (an interpolated ellipse could miss the path's corners)
             else:
                 # The detections are ellipses: the one inscribed in the grown box.
@@ -286,6 +334,19 @@ class RegionTracker:
             paint(mask, seen.box, seen.crop)
         return Region(track.id, state, box, steady, mask, bounds)
 
+    def _moved(self, track: _Track, ref: int, s: int) -> Box | None:
+        """Where a region seen at ``ref`` would be at ``s`` (after its last detection, or
+        before its first) moving on at the speed of its two detections nearest ``ref``;
+        None at a detection, between two, or without a speed."""
+        side = sorted(i for i in track.seen if (i <= ref if s > ref else i >= ref))
+        if s == ref or len(side) < 2 or any(
+                (i > s if s > ref else i < s) for i in track.seen if i != ref):
+            return None
+        a, b = (side[-2], side[-1]) if s > ref else (side[1], side[0])
+        (ax, ay, _, _), (bx, by, w, h) = track.seen[a].box, track.seen[b].box
+        k = (s - b) / (b - a)
+        return round(bx + (bx - ax) * k), round(by + (by - ay) * k), w, h
+
     def _forget(self, s: int) -> None:
         """Drop what frames after ``s`` can no longer need."""
         now = self._last_index if self._last_index is not None else s
@@ -294,12 +355,13 @@ class RegionTracker:
             if self._misses(t.last + 1, now) > max(self.hold, self.max_gap) and \
                     self._misses(t.last + 1, s + 1) > self.hold:
                 continue  # can neither be continued nor held any more
-            # Keep the smoothing window ahead, and the last detection before it with its
-            # own window (it decides what is held or filled).
+            # Keep the smoothing window ahead, and the last two detections before it with
+            # their own windows (they decide what is held or filled, and the speed a
+            # region held after its last detection moves on at).
             cutoff = s + 1 - self.smooth
-            older = [i for i in t.seen if i < cutoff]
+            older = sorted(i for i in t.seen if i < cutoff)
             if older:
-                keep_from = max(older) - self.smooth
+                keep_from = older[-2 if len(older) > 1 else -1] - self.smooth
                 for i in older:
                     if i < keep_from:
                         del t.seen[i]
