@@ -115,12 +115,6 @@ def winograd_conv(x: Tensor, weight: Tensor, bias: Tensor | None = None,
     return y if bias is None else y + bias.view(1, -1, 1, 1)
 
 
-def winograd_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None = None,
-                     padding: int = 0) -> Tensor:
-    """A 3x3 convolution, stride 1, by F(4, 3) (see :func:`winograd_conv`)."""
-    return winograd_conv(x, weight, bias, padding)
-
-
 def strided_conv4x4(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``F.conv2d(x, weight, bias, stride=2, padding=1)`` for a 4x4 ``weight`` and even H
     and W: the input's four phases, each padded on the side its taps reach past, side by
