@@ -582,6 +582,8 @@ def test_restore_video_refused_regions_stay_mosaiced(mosaiced, tiny_model, tmp_p
     assert entry["frames"] == [0, N - 1] and entry["count"] == N
     assert sum("refused 1 track" in line for line in lines) == 1
     assert sum(f"face detected in {N} of its {N} frames" in line for line in lines) == 1
+    assert (f"; 0 region-frame(s) restored, 1 refused track(s) kept as the input had them "
+            f"({N} region-frame(s))") in report.summary()
     assert np.abs(frames_of(out).astype(int) - frames_of(mosaiced)).mean() < TOL_MEAN
 
 
@@ -591,6 +593,7 @@ def test_restore_video_finds_mosaics(mosaiced, tiny_model, tmp_path, no_detectio
     report = restore_video(mosaiced, out, restorer, options=QUIET, log=lambda _: None)
     assert report.frames_written == N
     assert report.regions_restored >= N // 2
+    assert f"; {report.regions_restored} region-frame(s) restored;" in report.summary()
     far = box_mask_of(BOX, grow=BLOCK + 4)  # found masks may overrun the box by a cell
     mean, _ = outside_diff(frames_of(mosaiced), frames_of(out), far)
     assert mean < TOL_MEAN

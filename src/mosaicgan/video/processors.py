@@ -286,6 +286,11 @@ class RestoreVideoReport(VideoReport):
 
     def summary(self) -> str:
         line = super().summary()
+        line += f"; {self.regions_restored} region-frame(s) restored"
+        if self.withheld:
+            kept = sum(t["count"] for t in self.withheld.values())
+            line += (f", {len(self.withheld)} refused track(s) kept as the input had them "
+                     f"({kept} region-frame(s))")
         if self.frames_searched:
             line += (f"; mosaics searched for in {self.frames_searched} whole frame(s), "
                      f"followed on their grids in {self.frames_followed}")
