@@ -47,17 +47,19 @@ def test_an_explicit_block_still_wins(tmp_path):
     assert cells_across(out, ASTRONAUT_FACE) >= ASTRONAUT_FACE[2] // 4
 
 
-def test_off_centre_and_profile_faces_are_covered_in_full():
-    """The face at an image edge (half cut off), mirrored, and turned (a face seen from the
-    side is narrower than its detection box expects)."""
+def hard_faces() -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
+    """(image, face box): the astronaut's face near an image edge, mirrored, and turned (a
+    face seen from the side is narrower than its detection box expects)."""
     wide, face = astronaut_on_canvas(80, (20, 200), (480, 640))  # near the left edge
-    cases = [(wide, face)]
     mirrored = np.ascontiguousarray(photo("astronaut")[:, ::-1])
     x, y, w, h = ASTRONAUT_FACE
-    cases.append((mirrored, (512 - x - w, y, w, h)))
     turned = cv2.resize(photo("astronaut"), (358, 512), interpolation=cv2.INTER_AREA)
-    cases.append((turned, (round(x * 0.7), y, round(w * 0.7), h)))
-    for image, (fx, fy, fw, fh) in cases:
+    return [(wide, face), (mirrored, (512 - x - w, y, w, h)),
+            (turned, (round(x * 0.7), y, round(w * 0.7), h))]
+
+
+def test_off_centre_and_profile_faces_are_covered_in_full():
+    for image, (fx, fy, fw, fh) in hard_faces():
         mask = find_faces(image).mask
         assert mask[fy:fy + fh, fx:fx + fw].all(), (fx, fy, fw, fh)
 
@@ -84,13 +86,7 @@ def test_video_faces_get_the_face_block():
 def test_ellipse_faces_hold_the_whole_face_and_leave_the_corners():
     """--shape ellipse on real faces (the astronaut, off-centre, mirrored, turned): the
     labelled face in full, the box's corners untouched, at the default margin and at 0."""
-    wide, face = astronaut_on_canvas(80, (20, 200), (480, 640))
-    mirrored = np.ascontiguousarray(photo("astronaut")[:, ::-1])
-    x, y, w, h = ASTRONAUT_FACE
-    turned = cv2.resize(photo("astronaut"), (358, 512), interpolation=cv2.INTER_AREA)
-    cases = [(photo("astronaut"), ASTRONAUT_FACE), (wide, face),
-             (mirrored, (512 - x - w, y, w, h)), (turned, (round(x * 0.7), y, round(w * 0.7), h))]
-    for image, (fx, fy, fw, fh) in cases:
+    for image, (fx, fy, fw, fh) in [(photo("astronaut"), ASTRONAUT_FACE), *hard_faces()]:
         boxes = find_faces(image)
         ellipses = find_faces(image, shape="ellipse")
         assert ellipses.boxes == boxes.boxes  # the same faces, only the mask's shape differs

@@ -189,14 +189,14 @@ def test_a_face_faster_than_its_box_between_detections_stays_one_covered_track()
         return (10 + 5 * i, 20, 12, 12)
 
     masks = [rect(box_at(i), H, W2) if i % 4 == 0 else None for i in range(17)]
-    out = run_wide(RegionTracker(detect_every=4, hold=0, smooth=0), masks)
+    out = run(RegionTracker(detect_every=4, hold=0, smooth=0), masks)
     assert len({r.track for regions in out.values() for r in regions}) == 1
     for i in range(17):
         assert union_mask(out[i], (H, W2))[rect(box_at(i), H, W2)].all(), i
     # Two faces far apart stay two tracks.
     far = [rect((10, 10, 12, 12), H, W2) | rect((150, 30, 12, 12), H, W2) if i % 4 == 0
            else None for i in range(9)]
-    out = run_wide(RegionTracker(detect_every=4, hold=0, smooth=0), far)
+    out = run(RegionTracker(detect_every=4, hold=0, smooth=0), far)
     assert len({r.track for regions in out.values() for r in regions}) == 2
 
 
@@ -210,14 +210,6 @@ def test_a_moving_face_is_covered_on_its_way_after_its_last_detection():
         return (10 + 5 * i, 20, 12, 12)
 
     masks = [rect(box_at(i), H, W2) if i % 4 == 0 else None for i in range(12)]
-    out = run_wide(RegionTracker(detect_every=4, hold=0, smooth=2), masks)
+    out = run(RegionTracker(detect_every=4, hold=0, smooth=2), masks)
     for i in range(12):
         assert union_mask(out[i], (H, W2))[rect(box_at(i), H, W2)].all(), i
-
-
-def run_wide(tracker, masks):
-    out = {}
-    for i, mask in enumerate(masks):
-        out.update(dict(tracker.push(i, mask)))
-    out.update(dict(tracker.flush()))
-    return out

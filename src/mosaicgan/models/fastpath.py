@@ -116,7 +116,7 @@ def candidates(device: torch.device, precision: str = "auto",
     pinned = precision != "auto" and channels_last is not None
     if (winograd and device.type == "cpu" and "fp32" in precisions
             and channels_last is not True and not pinned):
-        paths.append(FastPath("fp32", False, "torch", True))
+        paths.append(FastPath(winograd=True))
     # Other backends run their own graph optimisations in fp32 and in their own layout.
     if precision in ("auto", "fp32") and channels_last is not True:
         paths += [FastPath("fp32", False, b) for b in backends if b != "torch"]

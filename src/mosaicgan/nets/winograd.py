@@ -77,11 +77,15 @@ def transforms(m: int, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return bt, g, at
 
 
-def _matrices(m: int, r: int, like: Tensor) -> list[Tensor]:
+@functools.cache
+def _matrices(m: int, r: int, dtype: torch.dtype, device: torch.device
+              ) -> tuple[Tensor, Tensor, Tensor]:
     """The 2-D transforms as single matrices on flattened tiles (Kronecker products), so
-    each transform is one matrix product over every tile and channel at once."""
-    return [torch.tensor(np.kron(a, a), dtype=like.dtype, device=like.device)
-            for a in transforms(m, r)]
+    each transform is one matrix product over every tile and channel at once; built once
+    per kind, dtype and device, not at every call."""
+    bt, g, at = (torch.tensor(np.kron(a, a), dtype=dtype, device=device)
+                 for a in transforms(m, r))
+    return bt, g, at
 
 
 def winograd_conv(x: Tensor, weight: Tensor, bias: Tensor | None = None,
@@ -91,7 +95,7 @@ def winograd_conv(x: Tensor, weight: Tensor, bias: Tensor | None = None,
     ``(B, C, H, W)``: any H and W of at least r after padding."""
     r = weight.shape[-1]
     m = TILE_INPUT - r + 1
-    bt, g, at = _matrices(m, r, x)
+    bt, g, at = _matrices(m, r, x.dtype, x.device)
     batch, channels = x.shape[:2]
     out_channels = weight.shape[0]
     out_h, out_w = x.shape[2] + 2 * padding - r + 1, x.shape[3] + 2 * padding - r + 1
@@ -192,10 +196,6 @@ def kind_of(conv: nn.Module) -> str | None:
     if size == (4, 4) and stride == (2, 2) and padding == 1:
         return "conv4x4s2"
     return None
-
-
-def eligible(conv: nn.Module) -> bool:
-    return kind_of(conv) is not None
 
 
 class _Winograd:

@@ -66,15 +66,16 @@ def detect_regions(image: np.ndarray, classes: Iterable[str], margin: float,
     height, width = image.shape[:2]
     raw = [d for d in shared_detector().detect(image)
            if d.label in wanted and d.score >= FACE_SCORES.get(d.label, NUDITY_SCORE)]
-    found = [Detection(d.label, d.score, grow_box(d.box, margin, width, height)) for d in raw]
-    kept_raw = [r for r, d in zip(raw, found, strict=True) if d.box[2] > 0 and d.box[3] > 0]
-    found = [d for d in found if d.box[2] > 0 and d.box[3] > 0]
+    # Each detection with its grown box (those grown to nothing, outside the image, left out).
+    pairs = [(d, grow_box(d.box, margin, width, height)) for d in raw]
+    pairs = [(d, box) for d, box in pairs if box[2] > 0 and box[3] > 0]
+    found = [Detection(d.label, d.score, box) for d, box in pairs]
     # Censoring: the mask keeps every detection; only the listed boxes are deduplicated.
     if shape == "box":
         mask = boxes_mask(height, width, [d.box for d in found])
     else:
         mask = np.zeros((height, width), bool)
-        for d in kept_raw:
+        for d, _ in pairs:
             paint_ellipse_around(mask, d.box, margin)
     kept = merge_detections(found)
     return Regions(mask, [d.box for d in kept], [d.score for d in kept], [d.label for d in kept])

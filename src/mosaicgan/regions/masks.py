@@ -29,10 +29,9 @@ def box_mask(height: int, width: int, box: Box) -> np.ndarray:
 
 def ellipse_mask(height: int, width: int, box: Box) -> np.ndarray:
     """``(H, W)`` bool mask of the ellipse inscribed in ``box``."""
-    x, y, w, h = box
-    yy, xx = np.mgrid[:height, :width]
-    cx, cy = x + (w - 1) / 2, y + (h - 1) / 2
-    return ((xx - cx) / (w / 2)) ** 2 + ((yy - cy) / (h / 2)) ** 2 <= 1.0
+    mask = np.zeros((height, width), bool)
+    paint_ellipse(mask, box)
+    return mask
 
 
 # An ellipse holds its box's corners only when it reaches this far past the box on each

@@ -28,6 +28,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -630,9 +631,12 @@ class _Transcode:
                              ) from None
         if self.frames:
             self._cancelled()
-            self._encode(self._process(self.processor.push, list(self.frames),
-                                       list(self.indices)))
-        self._encode(self._process(self.processor.flush))
+            with self._timed("processing_seconds"):
+                out = self.processor.push(list(self.frames), list(self.indices))
+            self._encode(out)
+        with self._timed("processing_seconds"):
+            out = self.processor.flush()
+        self._encode(out)
         if self.pending:
             raise RuntimeError(f"the processor returned {self.report.frames_written} frames "
                                f"for {self.report.frames_read}")
@@ -640,9 +644,8 @@ class _Transcode:
             raise InputError(info.path, "no video frames in the requested range"
                              if span.lo is not None or span.hi is not None
                              else "no decodable video frames")
-        t0 = time.perf_counter()
-        self._write(self.vout, None)  # the encoder's delayed frames
-        self.report.encoding_seconds += time.perf_counter() - t0
+        with self._timed("encoding_seconds"):
+            self._write(self.vout, None)  # the encoder's delayed frames
         _check_complete(info.path, _stream_duration(vin, None), span.hi, self.last_time,
                         span.base)
 
@@ -684,27 +687,27 @@ class _Transcode:
         self.report.frames_read += 1
         if len(self.frames) >= self.batch:
             self._cancelled()
-            out = self._process(self.processor.push, list(self.frames), list(self.indices))
+            with self._timed("processing_seconds"):
+                out = self.processor.push(list(self.frames), list(self.indices))
             self.frames.clear()
             self.indices.clear()
             self._encode(out)
 
-    def _process(self, call, *args) -> list[np.ndarray]:
-        """A processor call, its time counted as processing."""
+    @contextmanager
+    def _timed(self, counter: str) -> Iterator[None]:
+        """The block's time added to the report's ``counter`` (a ``*_seconds`` field)."""
         t0 = time.perf_counter()
         try:
-            return call(*args)
+            yield
         finally:
-            self.report.processing_seconds += time.perf_counter() - t0
+            setattr(self.report, counter, getattr(self.report, counter)
+                    + time.perf_counter() - t0)
 
     def _encode(self, out_frames: list[np.ndarray]) -> None:
         """Encode the processor's outputs, each with its input frame's timing (counted as
         encoding)."""
-        t0 = time.perf_counter()
-        try:
+        with self._timed("encoding_seconds"):
             self._encode_frames(out_frames)
-        finally:
-            self.report.encoding_seconds += time.perf_counter() - t0
 
     def _encode_frames(self, out_frames: list[np.ndarray]) -> None:
         import av

@@ -225,36 +225,29 @@ class RegionTracker:
         """Continue tracks with this frame's components (greedy by overlap); new ones start."""
         reach = max(self.hold, self.max_gap)
         alive = [t for t in self._tracks if self._misses(t.last + 1, index - 1) <= reach]
-        pairs = []
+        used_t: set[int] = set()
+        used_c: set[int] = set()
+
+        def link(pairs: list[tuple[float, int, int]]) -> None:
+            """Greedy, best cost first: each track and component linked at most once."""
+            for _, ti, ci in sorted(pairs):
+                if ti not in used_t and ci not in used_c:
+                    used_t.add(ti)
+                    used_c.add(ci)
+                    alive[ti].seen[index] = _Seen(*found[ci])
+
+        overlaps = []
         for ti, track in enumerate(alive):
             last = track.seen[track.last].box
             for ci, (box, _) in enumerate(found):
                 score = box_iou(last, box)
                 if score >= self.iou or _centre_inside(box, last) or _centre_inside(last, box):
-                    pairs.append((score, ti, ci))
-        used_t, used_c = set(), set()
-        for _, ti, ci in sorted(pairs, key=lambda p: -p[0]):
-            if ti in used_t or ci in used_c:
-                continue
-            used_t.add(ti)
-            used_c.add(ci)
-            alive[ti].seen[index] = _Seen(*found[ci])
+                    overlaps.append((-score, ti, ci))
+        link(overlaps)
         # Then by motion: the nearest left over to where each track would be by now.
-        near = []
-        for ti, track in enumerate(alive):
-            if ti in used_t:
-                continue
-            for ci, (box, _) in enumerate(found):
-                if ci not in used_c:
-                    d = _gated_distance(track, box, index)
-                    if d is not None:
-                        near.append((d, ti, ci))
-        for _, ti, ci in sorted(near):
-            if ti in used_t or ci in used_c:
-                continue
-            used_t.add(ti)
-            used_c.add(ci)
-            alive[ti].seen[index] = _Seen(*found[ci])
+        link([(d, ti, ci) for ti, track in enumerate(alive) if ti not in used_t
+              for ci, (box, _) in enumerate(found) if ci not in used_c
+              if (d := _gated_distance(track, box, index)) is not None])
         for ci, (box, crop) in enumerate(found):
             if ci not in used_c:
                 self._tracks.append(_Track(self._next_id, {index: _Seen(box, crop)}))
