@@ -203,3 +203,46 @@ class TestHelpers:
     def test_shifted_maps_a_view_back(self):
         (d,) = shifted([Detection("FACE", 0.5, (10, 20, 30, 40))], 100, 200, 0.5)
         assert d.box == (120, 240, 60, 80) and d.label == "FACE" and d.score == 0.5
+
+
+def test_nudenet_decode_equals_nudenet_s_own_post_processing():
+    """Random network outputs, many rows near the candidate threshold: the vectorised
+    decoding gives NudeNet's own detections, class, score and box, in its order."""
+    from nudenet import nudenet
+
+    from mosaicgan.detect.nudenet import decode
+
+    rng = np.random.default_rng(0)
+    labels = vars(nudenet)["__labels"]
+    for trial in range(20):
+        rows = 2100
+        out = np.zeros((1, 4 + len(labels), rows), np.float32)
+        out[0, 0:2] = rng.uniform(-20, 340, (2, rows))  # centres, partly outside
+        out[0, 2:4] = rng.uniform(1, 200, (2, rows))
+        out[0, 4:] = rng.uniform(0, 0.64, (len(labels), rows)) ** 2
+        width, height = int(rng.integers(50, 900)), int(rng.integers(50, 900))
+        side = max(width, height)
+        x_pad, y_pad = side - width, side - height
+        theirs = nudenet._postprocess([out], x_pad, y_pad, side / width, side / height,
+                                      width, height, 320, 320)
+        ours = decode(out, x_pad, y_pad, width, height, 320, 320)
+        assert len(theirs) > 3  # the trial has detections to compare
+        assert [(labels[c], s, list(b)) for c, s, b in ours] == \
+            [(d["class"], d["score"], d["box"]) for d in theirs], trial
+
+
+def test_nudenet_views_equal_nudenet_s_detect():
+    """On real photos, each view's detections equal ``NudeDetector.detect`` on it."""
+    from nudenet import NudeDetector
+
+    detector, reference = NudeNetDetector(), NudeDetector()
+    face = photo("astronaut")
+    for image in (face, face[::2, ::3], np.ascontiguousarray(face[:, ::-1])):
+        scale = VIEW / max(image.shape[:2])
+        view = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
+                          interpolation=cv2.INTER_AREA)
+        ours = detector.detect_view(view)
+        theirs = reference.detect(np.ascontiguousarray(view[..., ::-1]))
+        assert ours  # the astronaut's face at least
+        assert [(d.label, d.score, d.box) for d in ours] == \
+            [(d["class"], d["score"], tuple(d["box"])) for d in theirs]

@@ -2,7 +2,9 @@
 
 This is the only module that imports ``av``. Frames never touch the disk: they are
 decoded, handed to a *processor* in batches of ``(H, W, 3)`` uint8 RGB arrays (in display
-orientation), and the processed frames are encoded as they come back. What is kept:
+orientation), and the processed frames are encoded as they come back. Decoding, the
+processor and encoding run on three threads (:mod:`mosaicgan.video.pipeline`), so they
+overlap; the processor is always called from the calling thread. What is kept:
 
 - **Timestamps**: each output frame gets its input frame's pts (minus the start offset
   when ``start`` is given), in the input stream's time base, so variable frame rate
@@ -39,6 +41,7 @@ import numpy as np
 from ..errors import Cancelled, InputError
 from ..imageio import atomic_path
 from ..options import DEFAULT_VIDEO, Log, VideoOptions
+from .pipeline import Sink, Source, Stop, stop_all
 
 # suffix -> FFmpeg muxer name (the temporary output file's name says nothing about it)
 MUXERS = {
@@ -240,22 +243,23 @@ class VideoReport:
     codec: str = ""
     audio_packets: int = 0
     notes: list[str] = field(default_factory=list)
-    # Where the time went: the processor's work ("processing": finding, hiding, restoring
-    # the frames) and the encoder's ("encoding": back to YUV, x264, muxing); the rest of
-    # ``seconds`` is decoding, conversion to RGB and copying the other streams.
+    # Where the time went, per thread (they run side by side, so the three may add up to
+    # more than ``seconds``): the decoder's ("decoding": demuxing, decoding, conversion to
+    # RGB), the processor's ("processing": finding, hiding, restoring the frames) and the
+    # encoder's ("encoding": back to YUV, x264, muxing, copying the other streams).
     processing_seconds: float = 0.0
     encoding_seconds: float = 0.0
+    decoding_seconds: float = 0.0
 
     @property
     def fps(self) -> float:
         return self.frames_written / self.seconds if self.seconds > 0 else 0.0
 
     def summary(self) -> str:
-        rest = max(self.seconds - self.processing_seconds - self.encoding_seconds, 0.0)
         return (f"{self.src} -> {self.dst}: {self.frames_written} frames in "
-                f"{self.seconds:.1f} s ({self.fps:.1f} frames/s; processing "
+                f"{self.seconds:.1f} s ({self.fps:.1f} frames/s; side by side: processing "
                 f"{self.processing_seconds:.1f} s, encoding {self.encoding_seconds:.1f} s, "
-                f"decoding and the rest {rest:.1f} s)")
+                f"decoding {self.decoding_seconds:.1f} s)")
 
 
 # --- colour -------------------------------------------------------------------------------
@@ -351,6 +355,7 @@ class _Pending:
     shown: np.ndarray  # what the processor got (display orientation, read-only)
     pts: int  # output pts, in the input stream's time base
     duration: int
+    index: int  # the frame's number, from 0
 
 
 def _seconds(value: float | None, name: str) -> Fraction | None:
@@ -608,7 +613,45 @@ class _Transcode:
         self.audio_open = {i for i, s in copies.items() if s.type == "audio"}
 
     def run(self, container, vin) -> None:
-        info, span = self.info, self.span
+        """Decode (a thread), process (this thread) and encode (a thread) side by side."""
+        stop = Stop()
+        depth = 2 * self.batch  # frames decoded ahead, and batches waiting for the encoder
+        reader = Source(lambda: self._read(container, vin), depth, stop, "decode")
+        writer: Sink[Any] = Sink(self._consume, depth, stop, "encode")
+        try:
+            for item in reader:
+                if isinstance(item, _Pending):
+                    self._take(item, writer)
+                else:
+                    writer.put(item)  # an audio or subtitle packet to copy
+            if self.frames:
+                self._push(writer)
+            with self._timed("processing_seconds"):
+                out = self.processor.flush()
+            self._hand(out, writer)
+            writer.close()
+        except BaseException:
+            stop_all(stop, reader, writer)
+            raise
+        finally:
+            self.report.decoding_seconds += reader.busy_seconds
+            self.report.encoding_seconds += writer.busy_seconds
+        if self.pending:
+            raise RuntimeError(f"the processor returned {self.report.frames_written} frames "
+                               f"for {self.report.frames_read}")
+        if self.report.frames_read == 0:
+            raise InputError(self.info.path, "no video frames in the requested range"
+                             if self.span.lo is not None or self.span.hi is not None
+                             else "no decodable video frames")
+        with self._timed("encoding_seconds"):
+            self._write(self.vout, None)  # the encoder's delayed frames
+        _check_complete(self.info.path, _stream_duration(vin, None), self.span.hi,
+                        self.last_time, self.span.base)
+
+    def _read(self, container, vin) -> Iterator[Any]:
+        """The demuxer's items in order (the decoding thread): decoded frames in range as
+        :class:`_Pending`, and the packets of the streams copied."""
+        span = self.span
         video_done = False
         try:
             for packet in container.demux(vin, *[container.streams[i] for i in self.copies]):
@@ -619,56 +662,43 @@ class _Transcode:
                         continue
                     # Always decode, even packets without dts: the last frames come out of
                     # the decoder's flush packet.
-                    video_done = self._decode(packet)
-                elif packet.dts is not None:  # dts None: the demuxer's flush packet
-                    self._copy(packet)
+                    for frame in packet.decode():
+                        if self._past(frame):
+                            video_done = True
+                            break
+                        if self._in_range(frame):
+                            yield self._pending(frame)
+                # dts None: the demuxer's flush packet
+                elif packet.dts is not None and self._copied(packet):
+                    yield packet
         except Exception as exc:
             if not _is_av_error(exc):
                 raise
             at = "" if self.last_time is None else \
                 f" at {float(self.last_time - span.base):.2f} s"
-            raise InputError(info.path, f"corrupt or truncated video{at} ({_why(exc)})"
+            raise InputError(self.info.path, f"corrupt or truncated video{at} ({_why(exc)})"
                              ) from None
-        if self.frames:
-            self._cancelled()
-            with self._timed("processing_seconds"):
-                out = self.processor.push(list(self.frames), list(self.indices))
-            self._encode(out)
-        with self._timed("processing_seconds"):
-            out = self.processor.flush()
-        self._encode(out)
-        if self.pending:
-            raise RuntimeError(f"the processor returned {self.report.frames_written} frames "
-                               f"for {self.report.frames_read}")
-        if self.report.frames_read == 0:
-            raise InputError(info.path, "no video frames in the requested range"
-                             if span.lo is not None or span.hi is not None
-                             else "no decodable video frames")
-        with self._timed("encoding_seconds"):
-            self._write(self.vout, None)  # the encoder's delayed frames
-        _check_complete(info.path, _stream_duration(vin, None), span.hi, self.last_time,
-                        span.base)
 
-    def _decode(self, packet) -> bool:
-        """Decode a packet's frames and take those in range; True once past the range."""
+    def _past(self, frame) -> bool:
+        t = (frame.pts if frame.pts is not None else 0) * self.info.time_base
+        return self.span.hi is not None and frame.pts is not None and t >= self.span.hi
+
+    def _in_range(self, frame) -> bool:
         tb, span = self.info.time_base, self.span
-        for frame in packet.decode():
-            t = (frame.pts if frame.pts is not None else 0) * tb
-            if span.lo is not None and frame.pts is not None and t < span.lo:
-                continue
-            if span.hi is not None and frame.pts is not None and t >= span.hi:
-                return True
-            self.last_time = t + (frame.duration or 0) * tb
-            self._take(frame)
-        return False
+        t = (frame.pts if frame.pts is not None else 0) * tb
+        if span.lo is not None and frame.pts is not None and t < span.lo:
+            return False
+        self.last_time = t + (frame.duration or 0) * tb
+        return True
 
     def _cancelled(self) -> None:
         """Raise Cancelled once the caller asked the job to stop (before each batch)."""
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled(f"{self.info.path}: cancelled")
 
-    def _take(self, frame) -> None:
-        """Queue a decoded frame for the processor; push a batch when one is full."""
+    def _pending(self, frame) -> _Pending:
+        """A decoded frame in display orientation, with its output timing (decoding
+        thread)."""
         info, tb = self.info, self.info.time_base
         pts = frame.pts if frame.pts is not None else frame.dts
         if pts is None:  # a stream without timestamps: count frames at the nominal rate
@@ -681,17 +711,40 @@ class _Transcode:
         rgb = self.colour.to_rgb(frame)
         shown = np.ascontiguousarray(np.rot90(rgb, self.k)) if self.k else rgb
         shown.flags.writeable = False
-        self.pending.append(_Pending(frame, shown, out_pts, frame.duration or 0))
-        self.frames.append(shown)
-        self.indices.append(self.report.frames_read)
+        index = self.report.frames_read
         self.report.frames_read += 1
+        return _Pending(frame, shown, out_pts, frame.duration or 0, index)
+
+    def _take(self, item: _Pending, writer: Sink) -> None:
+        """Queue a decoded frame for the processor; push a batch when one is full."""
+        self.pending.append(item)
+        self.frames.append(item.shown)
+        self.indices.append(item.index)
         if len(self.frames) >= self.batch:
-            self._cancelled()
-            with self._timed("processing_seconds"):
-                out = self.processor.push(list(self.frames), list(self.indices))
-            self.frames.clear()
-            self.indices.clear()
-            self._encode(out)
+            self._push(writer)
+
+    def _push(self, writer: Sink) -> None:
+        self._cancelled()
+        with self._timed("processing_seconds"):
+            out = self.processor.push(list(self.frames), list(self.indices))
+        self.frames.clear()
+        self.indices.clear()
+        self._hand(out, writer)
+
+    def _hand(self, out_frames: list[np.ndarray], writer: Sink) -> None:
+        """The processor's outputs to the encoder, each with its input frame (the oldest
+        waiting)."""
+        if len(out_frames) > len(self.pending):
+            raise RuntimeError("the processor returned more frames than it was given")
+        if out_frames:
+            writer.put([(self.pending.popleft(), out) for out in out_frames])
+
+    def _consume(self, item: Any) -> None:
+        """The encoding thread: a batch of (input, output) frames, or a packet to copy."""
+        if isinstance(item, list):
+            self._encode_frames(item)
+        else:
+            self._mux_copy(item)
 
     @contextmanager
     def _timed(self, counter: str) -> Iterator[None]:
@@ -703,20 +756,11 @@ class _Transcode:
             setattr(self.report, counter, getattr(self.report, counter)
                     + time.perf_counter() - t0)
 
-    def _encode(self, out_frames: list[np.ndarray]) -> None:
-        """Encode the processor's outputs, each with its input frame's timing (counted as
-        encoding)."""
-        with self._timed("encoding_seconds"):
-            self._encode_frames(out_frames)
-
-    def _encode_frames(self, out_frames: list[np.ndarray]) -> None:
+    def _encode_frames(self, pairs: list[tuple[_Pending, np.ndarray]]) -> None:
         import av
 
         vout, info, colour, k = self.vout, self.info, self.colour, self.k
-        for out in out_frames:
-            if not self.pending:
-                raise RuntimeError("the processor returned more frames than it was given")
-            p = self.pending.popleft()
+        for p, out in pairs:
             if not isinstance(out, np.ndarray) or out.shape != p.shown.shape \
                     or out.dtype != np.uint8:
                 got = getattr(out, "shape", type(out).__name__)
@@ -752,27 +796,32 @@ class _Transcode:
             raise InputError(self.report.dst, f"cannot encode or write the video with "
                                               f"{self.codec} ({_why(exc)})") from None
 
-    def _copy(self, packet) -> None:
-        """Copy an audio or subtitle packet in range, its timestamps shifted."""
-        import av
-
+    def _copied(self, packet) -> bool:
+        """Whether an audio or subtitle packet is in range; if so its timestamps are
+        shifted (decoding thread)."""
         span = self.span
-        stream = self.copies[packet.stream.index]
         ptb = packet.time_base
         when = packet.pts if packet.pts is not None else packet.dts
         if when is not None:
             t = when * ptb
             if span.lo is not None and t < span.lo:
-                return
+                return False
             if span.hi is not None and t >= span.hi:
                 self.audio_open.discard(packet.stream.index)
-                return
+                return False
         if span.lo is not None:
             off = round(span.shift / ptb)
             if packet.pts is not None:
                 packet.pts -= off
             if packet.dts is not None:
                 packet.dts -= off
+        return True
+
+    def _mux_copy(self, packet) -> None:
+        """Copy a packet into the output (encoding thread: the muxer's only user)."""
+        import av
+
+        stream = self.copies[packet.stream.index]
         packet.stream = stream
         try:
             self.output.mux(packet)
