@@ -51,16 +51,19 @@ def test_order_and_count_kept_through_source_and_sink():
     assert got == list(range(500))
 
 
-def test_a_source_runs_at_most_depth_items_ahead():
-    made = []
-
+def counting(made: list[int], n: int):
+    """A producer of 0..n-1 that notes each item as it makes it."""
     def produce():
-        for i in range(100):
+        for i in range(n):
             made.append(i)
             yield i
+    return produce
 
+
+def test_a_source_runs_at_most_depth_items_ahead():
+    made: list[int] = []
     stop = Stop()
-    source = Source(produce, 5, stop)
+    source = Source(counting(made, 100), 5, stop)
     it = iter(source)
     assert next(it) == 0
     time.sleep(0.3)  # time enough to run far ahead, were it not bounded
@@ -84,19 +87,14 @@ def test_an_error_in_the_source_reaches_the_reader_unchanged():
 
 
 def test_an_error_in_the_sink_stops_the_source_and_reaches_the_driver():
-    made = []
-
-    def produce():
-        for i in range(10_000):
-            made.append(i)
-            yield i
+    made: list[int] = []
 
     def consume(item):
         if item == 3:
             raise ValueError("the processor returned (2, 2) for a frame of (4, 4, 3) uint8")
 
     stop = Stop()
-    source = Source(produce, 2, stop)
+    source = Source(counting(made, 10_000), 2, stop)
     sink = Sink(consume, 2, stop)
     with pytest.raises(ValueError, match="returned \\(2, 2\\)"):
         for item in source:

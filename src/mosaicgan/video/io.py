@@ -663,10 +663,11 @@ class _Transcode:
                     # Always decode, even packets without dts: the last frames come out of
                     # the decoder's flush packet.
                     for frame in packet.decode():
-                        if self._past(frame):
+                        place = self._place(frame)
+                        if place > 0:
                             video_done = True
                             break
-                        if self._in_range(frame):
+                        if place == 0:
                             yield self._pending(frame)
                 # dts None: the demuxer's flush packet
                 elif packet.dts is not None and self._copied(packet):
@@ -679,17 +680,19 @@ class _Transcode:
             raise InputError(self.info.path, f"corrupt or truncated video{at} ({_why(exc)})"
                              ) from None
 
-    def _past(self, frame) -> bool:
-        t = (frame.pts if frame.pts is not None else 0) * self.info.time_base
-        return self.span.hi is not None and frame.pts is not None and t >= self.span.hi
-
-    def _in_range(self, frame) -> bool:
+    def _place(self, frame) -> int:
+        """-1 before the range, 0 in it (and the time it ends noted), 1 past it."""
         tb, span = self.info.time_base, self.span
-        t = (frame.pts if frame.pts is not None else 0) * tb
-        if span.lo is not None and frame.pts is not None and t < span.lo:
-            return False
+        if frame.pts is not None:
+            t = frame.pts * tb
+            if span.lo is not None and t < span.lo:
+                return -1
+            if span.hi is not None and t >= span.hi:
+                return 1
+        else:
+            t = Fraction(0)
         self.last_time = t + (frame.duration or 0) * tb
-        return True
+        return 0
 
     def _cancelled(self) -> None:
         """Raise Cancelled once the caller asked the job to stop (before each batch)."""

@@ -16,6 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -78,39 +79,59 @@ class Stop:
                 continue
 
 
-class Source(Generic[T]):
+class _Stage:
+    """A worker thread running ``work`` and its bounded queue; ``busy_seconds`` is the time
+    it spent on its own items (producing or consuming them), waits excluded."""
+
+    def __init__(self, work: Callable[[], None], depth: int, stop: Stop, name: str) -> None:
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
+        self._stop = stop
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.busy_seconds = 0.0
+        self._work = work
+        self._thread = threading.Thread(target=self._guarded, name=f"mosaicgan-{name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _guarded(self) -> None:
+        try:
+            self._work()
+        except BaseException as exc:  # handed to the driving thread
+            self._stop.fail(exc)
+
+    @contextmanager
+    def _busy(self) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.busy_seconds += time.perf_counter() - t0
+
+    def join(self) -> None:
+        self._thread.join()
+
+
+class Source(_Stage, Generic[T]):
     """Iterates ``items`` on a worker thread, at most ``depth`` items ahead of the reader.
 
     Iterating the Source yields them in order; an exception raised while producing them is
-    raised from the iteration. ``busy_seconds`` is the time spent producing items.
+    raised from the iteration.
     """
 
     def __init__(self, items: Callable[[], Iterable[T]], depth: int, stop: Stop,
                  name: str = "source") -> None:
-        if depth < 1:
-            raise ValueError(f"depth must be >= 1, got {depth}")
-        self._items, self._stop = items, stop
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self.busy_seconds = 0.0
-        self._thread = threading.Thread(target=self._work, name=f"mosaicgan-{name}",
-                                        daemon=True)
-        self._thread.start()
+        self._items = items
+        super().__init__(self._produce, depth, stop, name)
 
-    def _work(self) -> None:
-        try:
-            it = iter(self._items())
-            while True:
-                t0 = time.perf_counter()
-                try:
-                    item = next(it)
-                except StopIteration:
-                    break
-                finally:
-                    self.busy_seconds += time.perf_counter() - t0
-                self._stop.put(self._queue, item)
-            self._stop.put(self._queue, _END)
-        except BaseException as exc:  # handed to the driving thread
-            self._stop.fail(exc)
+    def _produce(self) -> None:
+        it = iter(self._items())
+        while True:
+            with self._busy():
+                item = next(it, _END)
+            self._stop.put(self._queue, item)
+            if item is _END:
+                return
 
     def __iter__(self) -> Iterator[T]:
         while True:
@@ -123,42 +144,24 @@ class Source(Generic[T]):
                 return
             yield item  # type: ignore[misc]
 
-    def join(self) -> None:
-        self._thread.join()
 
-
-class Sink(Generic[T]):
+class Sink(_Stage, Generic[T]):
     """Calls ``consume(item)`` on a worker thread for each item put, in order, at most
     ``depth`` items behind.
 
     ``put`` and ``close`` raise the first exception of any stage; ``close`` waits until
-    every item is consumed. ``busy_seconds`` is the time spent consuming.
+    every item is consumed.
     """
 
     def __init__(self, consume: Callable[[T], None], depth: int, stop: Stop,
                  name: str = "sink") -> None:
-        if depth < 1:
-            raise ValueError(f"depth must be >= 1, got {depth}")
-        self._consume, self._stop = consume, stop
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self.busy_seconds = 0.0
-        self._thread = threading.Thread(target=self._work, name=f"mosaicgan-{name}",
-                                        daemon=True)
-        self._thread.start()
+        self._consume = consume
+        super().__init__(self._drain, depth, stop, name)
 
-    def _work(self) -> None:
-        try:
-            while True:
-                item = self._stop.get(self._queue)
-                if item is _END:
-                    return
-                t0 = time.perf_counter()
-                try:
-                    self._consume(item)  # type: ignore[arg-type]
-                finally:
-                    self.busy_seconds += time.perf_counter() - t0
-        except BaseException as exc:  # handed to the driving thread
-            self._stop.fail(exc)
+    def _drain(self) -> None:
+        while (item := self._stop.get(self._queue)) is not _END:
+            with self._busy():
+                self._consume(item)  # type: ignore[arg-type]
 
     def put(self, item: T) -> None:
         try:
@@ -173,11 +176,8 @@ class Sink(Generic[T]):
         self._thread.join()
         self._stop.raise_error()
 
-    def join(self) -> None:
-        self._thread.join()
 
-
-def stop_all(stop: Stop, *stages: Source | Sink) -> None:
+def stop_all(stop: Stop, *stages: _Stage) -> None:
     """Stop the pipeline and wait for its threads (after an error in the driving thread,
     before the files they use are closed)."""
     stop.halt()
