@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mosaicgan.models import fastpath
-from mosaicgan.models.fastpath import PLAIN, FastPath, candidates, choose
+from mosaicgan.models.fastpath import PLAIN, Decision, FastPath, candidates, choose
 from mosaicgan.train import autotune
 from mosaicgan.train.precision import pick_precision
 
@@ -286,11 +286,14 @@ def test_training_logs_the_path_records_it_and_a_resume_keeps_it(tiny_pairs, tmp
 
 def test_measurement_leaves_the_run_as_an_unmeasured_one_would_start(tiny_pairs, tmp_path,
                                                                      no_detections,
-                                                                     no_native_bf16):
+                                                                     no_native_bf16,
+                                                                     monkeypatch):
     """The candidates' trainers are thrown away: a measured run's weights equal those of a
     run told its path (nothing measured), step for step."""
     from mosaicgan.api import train_pix2pix
     from mosaicgan.models.checkpoint import load_checkpoint
+    from mosaicgan.models.fastpath import path_from_dict
+    from mosaicgan.train import loop
     from mosaicgan.train.loop import LoopOptions
 
     lines: list[str] = []
@@ -298,10 +301,13 @@ def test_measurement_leaves_the_run_as_an_unmeasured_one_would_start(tiny_pairs,
     train_pix2pix(tiny_pairs, tmp_path / "auto", config=TINY, loop=base, log=lines.append)
     chosen = json.loads((tmp_path / "auto" / "checkpoint.json").read_text())["runtime"]
     assert chosen["precision"] == "fp32"  # no bf16 without native support
-    from dataclasses import replace
-
-    told = replace(base, precision="fp32", channels_last=chosen["channels_last"])
-    train_pix2pix(tiny_pairs, tmp_path / "told", config=TINY, loop=told, log=lines.append)
+    # Told the whole path (Winograd included, which a timing may or may not pick), so the
+    # second run measures nothing.
+    told = path_from_dict(chosen)
+    monkeypatch.setattr(loop, "training_path", lambda *a, **k: Decision(told, source="told"))
+    train_pix2pix(tiny_pairs, tmp_path / "told", config=TINY, loop=base, log=lines.append)
+    assert json.loads((tmp_path / "told" / "checkpoint.json").read_text())["runtime"][
+        "winograd"] == chosen["winograd"]
     a, b = load_checkpoint(tmp_path / "auto"), load_checkpoint(tmp_path / "told")
     for key in a.tensors:
         if key.startswith(("G.", "D.")):
