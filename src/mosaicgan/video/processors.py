@@ -37,6 +37,7 @@ from ..models.restorer import (
 from ..mosaic import blur_array, default_block, mosaic_image, solid_array
 from ..options import Log, check_style
 from .io import VideoReport
+from .schedule import DetectionSchedule
 from .temporal import Region, RegionTracker, union_mask
 
 RegionFn = Callable[[np.ndarray], Any]  # frame -> (H, W) bool, or Regions (its .mask)
@@ -181,14 +182,14 @@ class TrackedMosaic:
             raise ValueError(f"detect_every must be >= 1, got {detect_every}")
         self.region_fn = region_fn
         self.block = block
-        self.detect_every = detect_every
+        self.schedule = DetectionSchedule(detect_every)  # the stride, cuts, the last frame
         self.tracker = tracker
         self.frames: deque[tuple[int, np.ndarray]] = deque()
         self.blocks: dict[int, int] = {}
         self.last_mask: np.ndarray | None = None  # carried over frames without detection
 
-    def _detect(self, frame: np.ndarray, index: int) -> np.ndarray | None:
-        if index % self.detect_every:
+    def _detect(self, frame: np.ndarray, detect: bool) -> np.ndarray | None:
+        if not detect:
             return None
         found = self.region_fn(frame)
         mask = np.asarray(getattr(found, "mask", found))  # a Regions result, or a mask
@@ -200,17 +201,24 @@ class TrackedMosaic:
     def push(self, frames: list[np.ndarray], indices: list[int]) -> list[np.ndarray]:
         out = []
         for frame, index in zip(frames, indices, strict=True):
-            mask = self._detect(frame, index)
-            if self.tracker is None:  # no stabilising: this frame's mask (or the last one)
-                self.last_mask = mask if mask is not None else self.last_mask
-                out.append(self._apply(frame, index, self._plain(self.last_mask)))
-                continue
-            self.frames.append((index, frame))
-            out += self._ready(self.tracker.push(index, mask))
+            out += self._take(self.schedule.add(index, frame))
         return out
 
     def flush(self) -> list[np.ndarray]:
-        return self._ready(self.tracker.flush()) if self.tracker is not None else []
+        out = self._take(self.schedule.finish())
+        return out + (self._ready(self.tracker.flush()) if self.tracker is not None else [])
+
+    def _take(self, scheduled: tuple[int, np.ndarray, bool] | None) -> list[np.ndarray]:
+        """A frame the schedule has decided on: detected or not, then tracked."""
+        if scheduled is None:
+            return []
+        index, frame, detect = scheduled
+        mask = self._detect(frame, detect)
+        if self.tracker is None:  # no stabilising: this frame's mask (or the last one)
+            self.last_mask = mask if mask is not None else self.last_mask
+            return [self._apply(frame, index, self._plain(self.last_mask))]
+        self.frames.append((index, frame))
+        return self._ready(self.tracker.push(index, mask))
 
     def _ready(self, ready: list[tuple[int, list[Region]]]) -> list[np.ndarray]:
         out = []

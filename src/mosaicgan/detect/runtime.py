@@ -1,0 +1,138 @@
+"""The detectors' ONNX networks on the fastest runtime here that gives the same scores.
+
+Candidates: ONNX Runtime's CPU provider in fp32 (the reference, and the only one without
+OpenVINO), OpenVINO in f32, and OpenVINO in bf16 where the CPU has bf16 in hardware. Each
+is built, called once on a real photo (scikit-image's astronaut), its scores compared
+with the reference's, then timed; the fastest within :data:`SCORE_TOLERANCE` wins and is
+cached like every fast path (:mod:`mosaicgan.models.fastpath`; ``mosaicgan doctor`` lists
+it). ``MOSAICGAN_DETECTOR_RUNTIME`` names one candidate instead (the recall benchmarks
+measure each).
+
+Every candidate takes inputs of any size (OpenVINO's model is reshaped to dynamic height
+and width once: it compiles kernels for a new size on its first call).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from ..models.fastpath import Decision, FastPath, choose, native_bf16
+
+RUNTIME_ENV = "MOSAICGAN_DETECTOR_RUNTIME"
+# A candidate's scores (face heat map, class scores: probabilities) may differ from the
+# reference's by this much at any point: a tenth of the gap between the gate's candidate
+# and verification thresholds (0.08 / 0.3 / 0.4).
+SCORE_TOLERANCE = 0.01
+REFERENCE = FastPath("fp32", False, "onnxruntime")
+OPENVINO = FastPath("fp32", False, "openvino")
+OPENVINO_BF16 = FastPath("bf16", False, "openvino")
+
+
+class Network(Protocol):
+    def run(self, blob: np.ndarray) -> list[np.ndarray]:
+        """The network's outputs, in its graph's order, for one float32 NCHW input."""
+        ...
+
+
+class OnnxRuntimeNetwork:
+    def __init__(self, model: bytes):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        # The CPU provider, chosen explicitly: the listed-first provider could be anything.
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self._input = self.session.get_inputs()[0].name
+
+    def run(self, blob: np.ndarray) -> list[np.ndarray]:
+        return list(self.session.run(None, {self._input: blob}))
+
+
+class OpenVinoNetwork:
+    def __init__(self, model: bytes, precision: str):
+        import openvino as ov
+
+        core = ov.Core()
+        graph = core.read_model(model, b"")
+        shape = graph.inputs[0].get_partial_shape()
+        graph.reshape({graph.inputs[0]: ov.PartialShape([-1, shape[1], -1, -1])})
+        self.compiled = core.compile_model(graph, "CPU", {
+            "INFERENCE_PRECISION_HINT": {"fp32": "f32"}.get(precision, precision),
+            "PERFORMANCE_HINT": "LATENCY"})
+        self._request = self.compiled.create_infer_request()
+        self._lock = threading.Lock()  # one request: calls from several threads take turns
+
+    def run(self, blob: np.ndarray) -> list[np.ndarray]:
+        with self._lock:
+            self._request.infer({0: blob})
+            return [np.array(self._request.get_output_tensor(i).data)
+                    for i in range(len(self.compiled.outputs))]
+
+
+def candidates() -> list[FastPath]:
+    """The reference, then OpenVINO (f32, and bf16 where native) when it is installed."""
+    import importlib.util
+
+    import torch
+
+    paths = [REFERENCE]
+    if importlib.util.find_spec("openvino") is not None:
+        paths.append(OPENVINO)
+        if native_bf16(torch.device("cpu")):
+            paths.append(OPENVINO_BF16)
+    wanted = os.environ.get(RUNTIME_ENV, "").strip()
+    if wanted:
+        chosen = [p for p in paths if p.label == wanted]
+        if not chosen:
+            raise ValueError(f"{RUNTIME_ENV}={wanted}: not a runtime here; choose one of "
+                             f"{', '.join(p.label for p in paths)}")
+        return chosen
+    return paths
+
+
+def build(path: FastPath, model: bytes, for_onnxruntime: Callable[[bytes], bytes]) -> Network:
+    if path.backend == "onnxruntime":
+        return OnnxRuntimeNetwork(for_onnxruntime(model))
+    return OpenVinoNetwork(model, path.precision)
+
+
+def fastest_network(name: str, model: bytes, sample: Callable[[], np.ndarray],
+                    scores: Callable[[list[np.ndarray]], np.ndarray],
+                    for_onnxruntime: Callable[[bytes], bytes] = lambda model: model,
+                    use_cache: bool = True) -> tuple[Network, Decision]:
+    """The network ``model`` (ONNX bytes; ``for_onnxruntime`` makes ONNX Runtime's form of
+    it, OpenVINO reshapes its own) on the fastest runtime whose ``scores`` of the outputs
+    for ``sample()`` (made only when something is measured) are within
+    :data:`SCORE_TOLERANCE` of ONNX Runtime's."""
+    import torch
+
+    paths = candidates()
+    if len(paths) == 1:
+        return build(paths[0], model, for_onnxruntime), Decision(paths[0])
+    built: dict[FastPath, Network] = {}
+    blob = functools.cache(sample)
+
+    def prepare(path: FastPath) -> Callable[[], np.ndarray]:
+        network = built[path] = build(path, model, for_onnxruntime)
+        return lambda: scores(network.run(blob()))
+
+    workload = {"task": "detector", "model": name,
+                "digest": hashlib.sha256(model).hexdigest()[:16]}
+    decision = choose(paths, prepare, score_gap, SCORE_TOLERANCE, torch.device("cpu"),
+                      workload, use_cache=use_cache)
+    network = built.get(decision.path) or build(decision.path, model, for_onnxruntime)
+    return network, decision
+
+
+def score_gap(result: np.ndarray, reference: np.ndarray) -> float:
+    """The largest difference between two arrays of scores (inf when not finite)."""
+    if not np.isfinite(result).all():
+        return float("inf")
+    return float(np.abs(result.astype(np.float32) - reference.astype(np.float32)).max())
