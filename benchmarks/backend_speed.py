@@ -22,9 +22,9 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 from common import NoiseMeter, alternate, machine_line, table, wait_for_quiet
 
+from mosaicgan.fastpath import PLAIN, candidates
 from mosaicgan.models import backends
 from mosaicgan.models.checkpoint import load_checkpoint
-from mosaicgan.models.fastpath import PLAIN, candidates
 from mosaicgan.models.shipped import default_model
 from mosaicgan.nets import per_sample_norm
 from mosaicgan.nets.pix2pix import Pix2PixConfig, build_generator, generator_input

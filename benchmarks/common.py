@@ -73,10 +73,10 @@ def alternate(variants: dict[str, Callable[[], None]], rounds: int) -> dict[str,
 
 def machine_line() -> str:
     """The CPU, its capability and bf16 support, the torch version: printed with every figure
-    (the same facts the fast-path cache is keyed by, from mosaicgan.models.fastpath)."""
+    (the same facts the fast-path cache is keyed by, from mosaicgan.fastpath)."""
     import torch
 
-    from mosaicgan.models.fastpath import machine
+    from mosaicgan.fastpath import machine
 
     info = machine(torch.device("cpu"))
     return (f"machine: {info['cpu']}, {os.cpu_count()} cores ({info['threads']} torch "

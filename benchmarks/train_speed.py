@@ -36,8 +36,8 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 from common import NoiseMeter, alternate, machine_line, table, wait_for_quiet
 
+from mosaicgan.fastpath import Decision, FastPath
 from mosaicgan.models.device import pick_device
-from mosaicgan.models.fastpath import Decision, FastPath
 from mosaicgan.train.autotune import apply_path, training_path
 from mosaicgan.train.cyclegan import CycleGAN, CycleGANConfig
 from mosaicgan.train.pix2pix import Pix2Pix, Pix2PixConfig

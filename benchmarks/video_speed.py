@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/video_speed.py [--seconds 10 60] [--fps 25]
         [--jobs mosaic,tracked,restore,restore-find] [--size 1280x720] [--preset medium]
-        [--crf 18] [--batch 8] [--keep DIR]
+        [--crf 18] [--batch 8] [--keep DIR] [--deface PATH] [--frames-each 25]
 
 Clips are made in a temporary folder with PyAV: a photo panned across the frame, a
 440 Hz AAC track, and (for the restore jobs) a 16-px mosaic over a box covering 10 % of
@@ -22,6 +22,17 @@ Jobs:
   shipped-search-all  ...and the same with find-mosaic searching every whole frame (the
                 baseline: no following)
 
+  face          ``mosaicgan mosaic CLIP --where face --style solid``, the command as a user
+                runs it (its defaults otherwise; start-up included), on a clip of every
+                photo with labelled faces (``--photos``, ``--labels``: the astronaut and
+                the held-out CBSD68 and Sun-Hays photos), each panned ``--frames-each``
+                frames, a cut between photos
+  deface        ``deface CLIP --replacewith solid`` on the same clip (``--deface``: the
+                command, installed in a venv of its own; skipped with a line saying how
+                to install it when missing). Both tools fill faces with black, so the
+                labelled face-frames >= 16 px whose box is 90 % (and 99 %) black are
+                counted the same way for both; the table gives our speed over deface's.
+
 ``--mosaic-scale 1.5`` makes each mosaiced frame 1.5 times larger (a 1080p frame for a
 720p clip), mosaics it there (block 16) and shrinks it to the clip's size (INTER_AREA):
 a 1080p video mosaiced and then transcoded to 720p, cells of 10.67 px. The restore jobs
@@ -36,6 +47,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,7 +60,13 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from common import NoiseMeter, machine_line, table, wait_for_quiet
 
-JOBS = ("mosaic", "tracked", "restore", "restore-find", "shipped", "shipped-search-all")
+JOBS = ("mosaic", "tracked", "restore", "restore-find", "shipped", "shipped-search-all",
+        "face", "deface")
+FACE_JOBS = ("face", "deface")
+HERE = Path(__file__).parent
+DEFACE_HELP = ("deface is not installed; install it in a venv of its own, as a user would: "
+               "python3 -m venv /tmp/dvenv && /tmp/dvenv/bin/pip install deface, then "
+               "--deface /tmp/dvenv/bin/deface")
 
 
 def region_box(width: int, height: int) -> tuple[int, int, int, int]:
@@ -107,6 +125,81 @@ def make_clip(path: Path, seconds: float, fps: int, width: int, height: int,
         for p in a.encode():
             c.mux(p)
     return path
+
+
+def make_face_clip(path: Path, photos: Path, labels: Path, fps: int, width: int,
+                   height: int, frames_each: int, speed: int) -> list[list]:
+    """Write a clip of every photo with labelled faces (the astronaut first), each panned
+    ``frames_each`` frames (a cut between photos); return each frame's face boxes."""
+    import av
+    from face_video import labelled_photos, pan
+
+    frames, boxes = [], []
+    for _, image, faces in labelled_photos(photos, labels):
+        f, b = pan(image, faces, (width, height), frames_each, speed)
+        frames += f
+        boxes += b
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = width, height, "yuv420p"
+        v.options = {"crf": "18", "preset": "medium"}
+        for frame in frames:
+            for p in v.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    return boxes
+
+
+def faces_hidden(clip: Path, out: Path, boxes: list[list]) -> tuple[int, int, int]:
+    """Labelled face-frames >= 16 px hidden by a black fill (90 % of the box black, and
+    99 %), and their number: the same count for both tools (both fill with black)."""
+    from mosaicgan.video.io import read_frames
+
+    hidden = full = total = 0
+    n = 0
+    for (_, frame), frame_boxes in zip(read_frames(out), boxes, strict=False):
+        n += 1
+        black = frame.max(axis=2) < 40  # black, up to the codec
+        for x, y, w, h in frame_boxes:
+            if min(w, h) < 16:
+                continue
+            share = black[y:y + h, x:x + w].mean()
+            total += 1
+            hidden += share >= 0.9
+            full += share >= 0.99
+    if n != len(boxes):
+        raise SystemExit(f"{out}: {n} frames, the clip {clip} has {len(boxes)}")
+    return hidden, full, total
+
+
+def run_command(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds (start-up included, as a user waits) and peak RSS MB of a command."""
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak memory
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"{cmd[0]} failed:\n{err.read().decode(errors='replace')[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def face_job(job: str, clip: Path, folder: Path, deface: str | None) -> tuple[Path, float, float]:
+    """``mosaicgan mosaic --where face --style solid`` (its defaults otherwise) or deface
+    with a solid fill, on ``clip``: the output, wall seconds, peak RSS MB."""
+    if job == "deface":
+        out = folder / "out_deface.mp4"
+        seconds, peak = run_command([deface, str(clip), "--replacewith", "solid",
+                                     "-o", str(out)])
+        return out, seconds, peak
+    target = folder / "out_face"
+    seconds, peak = run_command([str(Path(sys.executable).with_name("mosaicgan")), "mosaic",
+                                 str(clip), "-o", str(target), "--where", "face",
+                                 "--style", "solid", "--overwrite"])
+    return target / f"{clip.stem}_anonymised.mp4", seconds, peak
 
 
 def rss_mb(field: str = "VmHWM") -> float:
@@ -210,30 +303,51 @@ def main() -> None:
     parser.add_argument("--mosaic-scale", type=float, default=1.0,
                         help="mosaic each frame this much larger, then shrink it (1.5: a "
                              "1080p mosaic transcoded to 720p)")
+    parser.add_argument("--photos", type=Path, default=HERE / "../../shared/data/photos",
+                        help="photos with labelled faces, for the face jobs")
+    parser.add_argument("--labels", type=Path, default=HERE / "face_labels.json")
+    parser.add_argument("--frames-each", type=int, default=25,
+                        help="face jobs: frames each labelled photo is panned")
+    parser.add_argument("--deface", default=shutil.which("deface"),
+                        help="the deface command (default: on PATH)")
     args = parser.parse_args()
     jobs = [j for j in args.jobs.split(",") if j]
     unknown = set(jobs) - set(JOBS)
     if unknown:
         parser.error(f"unknown jobs {sorted(unknown)}; choose from {', '.join(JOBS)}")
     width, height = (int(v) for v in args.size.lower().split("x"))
+    face_jobs = [j for j in jobs if j in FACE_JOBS]
+    jobs = [j for j in jobs if j not in FACE_JOBS]
     opts = {"crf": args.crf, "preset": args.preset, "batch": args.batch}
     folder = args.keep or Path(tempfile.mkdtemp(prefix="video_speed_"))
     folder.mkdir(parents=True, exist_ok=True)
     clips = {}
     restores = ("restore", "shipped")
-    for seconds in args.seconds:
+    for seconds in args.seconds if jobs else []:
         for mosaic in (False, True):
-            if not mosaic and not jobs:
-                continue
             name = f"mosaiced_x{args.mosaic_scale:g}" if mosaic else "clean"
             path = folder / f"{name}_{seconds:g}s_{width}x{height}.mp4"
             if not path.exists():
                 print(f"making {path.name}", file=sys.stderr)
                 make_clip(path, seconds, args.fps, width, height, mosaic, args.mosaic_scale)
             clips[seconds, mosaic] = path
+    face_clip = folder / f"faces_{width}x{height}.mp4"
+    if face_jobs:
+        print(f"making {face_clip.name}", file=sys.stderr)
+        boxes = make_face_clip(face_clip, args.photos, args.labels, args.fps, width, height,
+                               args.frames_each, 6)
     quiet = wait_for_quiet()
-    rows = []
+    rows, face_rows = [], []
     with NoiseMeter() as noise:
+        for job in face_jobs:
+            if job == "deface" and not args.deface:
+                face_rows.append(["deface", "-", "-", "-", "-", "-", DEFACE_HELP])
+                continue
+            print(f"{job} on {face_clip.name}", file=sys.stderr)
+            out, wall, peak = face_job(job, face_clip, folder, args.deface)
+            hidden, full, total = faces_hidden(face_clip, out, boxes)
+            face_rows.append([job, len(boxes), f"{wall:.1f}", f"{len(boxes) / wall:.2f}",
+                              f"{peak:.0f}", f"{hidden}/{total}", f"{full}/{total}"])
         for job in jobs:
             for seconds in args.seconds:
                 clip = clips[seconds, job.startswith(restores)]
@@ -245,11 +359,23 @@ def main() -> None:
                              r.get("found_frames", "-"), r.get("restored_frames", "-"),
                              f"{r['psnr']:.2f}" if "psnr" in r else "-"])
     print(machine_line())
-    print(f"\n{width}x{height} at {args.fps} fps, x264 crf {args.crf} preset {args.preset}, "
-          f"batch {args.batch}, {os.cpu_count()} CPUs, torch threads = CPUs")
-    print(f"mosaic: block 16 on a frame x{args.mosaic_scale:g} the clip's size, 10 % of it")
-    print(table(["job", "clip", "frames", "wall s", "frames/s", "peak RSS MB", "RSS at end MB",
-                 "frames found", "frames restored", "PSNR in mask dB"], rows))
+    if face_rows:
+        by_job = {r[0]: r for r in face_rows if r[2] != "-"}
+        if "face" in by_job and "deface" in by_job:
+            ratio = float(by_job["deface"][2]) / float(by_job["face"][2])
+            by_job["face"].append(f"{ratio:.2f}x")
+        print(f"\nfaces: {len(boxes)} frames of {width}x{height}, each photo with labelled "
+              f"faces panned {args.frames_each} frames at 6 px/frame (a cut between photos); "
+              "the commands as a user runs them (start-up included), black fill")
+        print(table(["job", "frames", "wall s", "frames/s", "peak RSS MB",
+                     "face-frames >= 16 px hidden (90 %)", "in full (99 %)",
+                     "speed vs deface"], face_rows))
+    if rows:
+        print(f"\n{width}x{height} at {args.fps} fps, x264 crf {args.crf} preset {args.preset}, "
+              f"batch {args.batch}, {os.cpu_count()} CPUs, torch threads = CPUs")
+        print(f"mosaic: block 16 on a frame x{args.mosaic_scale:g} the clip's size, 10 % of it")
+        print(table(["job", "clip", "frames", "wall s", "frames/s", "peak RSS MB",
+                     "RSS at end MB", "frames found", "frames restored", "PSNR in mask dB"], rows))
     print(("" if quiet else "the machine never became quiet; ") + noise.verdict())
 
 

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from mosaicgan.models import backends, fastpath
+from mosaicgan import fastpath
+from mosaicgan.fastpath import FastPath
+from mosaicgan.models import backends
 from mosaicgan.models.backends import OUTPUT_TOLERANCE, FastGenerator, available
 from mosaicgan.models.checkpoint import load_checkpoint
 from mosaicgan.models.export import export_model
-from mosaicgan.models.fastpath import FastPath
 from mosaicgan.models.restorer import Restorer
 from mosaicgan.models.shipped import default_model
 from mosaicgan.nets import per_sample_norm

@@ -240,8 +240,8 @@ def test_a_cell_model_exports_as_safetensors_and_onnx_and_restores_the_same(tmp_
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
 def test_each_backend_runs_a_cell_model_within_tolerance(backend):
+    from mosaicgan.fastpath import FastPath
     from mosaicgan.models import backends
-    from mosaicgan.models.fastpath import FastPath
 
     cpu = torch.device("cpu")
     if backend not in backends.available(cpu):

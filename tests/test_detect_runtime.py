@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mosaicgan.detect import runtime
+from mosaicgan import fastpath
+from mosaicgan.detect import centerface, runtime
 from mosaicgan.detect.centerface import CenterFaceDetector
 from mosaicgan.detect.nudenet import NudeNetDetector
 from mosaicgan.geometry import box_iou
-from mosaicgan.models import fastpath
 
 from .conftest import photo
 
@@ -61,7 +61,7 @@ def test_every_runtime_finds_the_astronaut_s_face_as_onnx_runtime_does(label, pi
     pinned(label)
     detector = CenterFaceDetector()
     assert detector.runtime.path.label == label
-    tolerance = runtime.SCORE_TOLERANCE if "bf16" in label else 1e-4
+    tolerance = centerface.SCORE_TOLERANCE if "bf16" in label else 1e-4
     for view in (image, small):
         (ours,), (theirs,) = detector.detect(view), reference.detect(view)
         assert box_iou(ours.box, theirs.box) > 0.9
@@ -78,13 +78,13 @@ def test_the_fastest_runtime_within_tolerance_is_chosen(monkeypatch, tmp_path):
     detector = CenterFaceDetector()
     gaps = detector.runtime.gaps
     assert gaps["openvino"] < 1e-4
-    bf16_close = gaps.get("openvino+bf16", np.inf) <= runtime.SCORE_TOLERANCE
+    bf16_close = gaps.get("openvino+bf16", np.inf) <= centerface.SCORE_TOLERANCE
     assert detector.runtime.path.label == ("openvino+bf16" if bf16_close else "openvino")
     assert detector.runtime.source == "measured"
     # The next detector takes the cached choice without measuring.
     assert CenterFaceDetector().runtime.source == "cache"
     # A runtime whose scores are off is never chosen, however fast.
-    monkeypatch.setattr(runtime, "SCORE_TOLERANCE", 0.0)
+    monkeypatch.setattr(centerface, "SCORE_TOLERANCE", 0.0)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "again"))
     assert CenterFaceDetector().runtime.path == runtime.REFERENCE
 

@@ -9,8 +9,8 @@ import json
 import pytest
 import torch
 
-from mosaicgan.models import fastpath
-from mosaicgan.models.fastpath import PLAIN, Decision, FastPath, candidates, choose
+from mosaicgan import fastpath
+from mosaicgan.fastpath import PLAIN, Decision, FastPath, candidates, choose
 from mosaicgan.train import autotune
 from mosaicgan.train.precision import pick_precision
 
@@ -291,8 +291,8 @@ def test_measurement_leaves_the_run_as_an_unmeasured_one_would_start(tiny_pairs,
     """The candidates' trainers are thrown away: a measured run's weights equal those of a
     run told its path (nothing measured), step for step."""
     from mosaicgan.api import train_pix2pix
+    from mosaicgan.fastpath import path_from_dict
     from mosaicgan.models.checkpoint import load_checkpoint
-    from mosaicgan.models.fastpath import path_from_dict
     from mosaicgan.train import loop
     from mosaicgan.train.loop import LoopOptions
 
@@ -337,7 +337,7 @@ def test_a_cached_decision_holds_only_under_the_same_isa_limit_and_libraries(
     string, and a runtime upgrade changes the candidates' speed: either measures again."""
     from importlib import metadata
 
-    from mosaicgan.models import fastpath
+    from mosaicgan import fastpath
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)

@@ -154,9 +154,10 @@ def test_errors_and_helpers():
     assert all(regions == [] for regions in out.values())
 
 
-def test_ellipses_are_tracked_as_ellipses_and_a_gap_as_the_path_box():
+def test_ellipses_are_tracked_as_ellipses_and_a_gap_as_the_path_s_ellipses():
     """shape="ellipse": each frame covers the ellipse detected (grown a little), not its
-    box; a frame between two detections (here a missed one) covers the path's box."""
+    box; a frame between two detections (here a missed one) covers every ellipse on the
+    path from one to the other (here they are in one place: that ellipse)."""
     from mosaicgan.regions.masks import paint_ellipse
 
     box = (20, 10, 40, 30)
@@ -165,7 +166,7 @@ def test_ellipses_are_tracked_as_ellipses_and_a_gap_as_the_path_box():
     masks = [ellipse] * 3 + [None] + [ellipse] * 3  # frame 3: no detection ran
     masks[3] = np.zeros((H, W), bool)  # ran and missed
     out = run(RegionTracker(shape="ellipse", hold=0, smooth=0), masks)
-    for i in (0, 1, 2, 4, 5, 6):
+    for i in range(7):
         cover = union_mask(out[i], (H, W))
         assert cover[ellipse].all()  # every detected pixel
         wider = np.zeros((H, W), bool)
@@ -173,9 +174,33 @@ def test_ellipses_are_tracked_as_ellipses_and_a_gap_as_the_path_box():
         corners = rect(box) & ~wider
         assert corners.sum() > 40 and not cover[corners].any(), i  # the box's corners
         assert cover.sum() < 0.9 * rect(box).sum() * 1.05 ** 2
-    assert covered(out[3], box)  # the gap: the whole path's box
     with pytest.raises(ValueError, match="unknown shape"):
         RegionTracker(shape="oval")
+
+
+def test_an_ellipse_moving_between_two_detections_covers_every_ellipse_on_its_way():
+    """Detections on every 4th frame of an ellipse moving 6 px a frame: each frame between
+    covers the ellipse where it is then, and not the corners of the path's box."""
+    from mosaicgan.regions.masks import paint_ellipse
+
+    def at(i: int) -> tuple[int, int, int, int]:
+        return (4 + 6 * i, 8 + 2 * i, 24, 18)
+
+    masks = []
+    for i in range(9):
+        ellipse = np.zeros((H, W), bool)
+        paint_ellipse(ellipse, at(i))
+        masks.append(ellipse if i % 4 == 0 else None)
+    out = run(RegionTracker(shape="ellipse", hold=0, smooth=0, margin=0.0, detect_every=4),
+              masks)
+    first, last = at(0), at(4)
+    path_box = (first[0], first[1], last[0] + last[2] - first[0], last[1] + last[3] - first[1])
+    for i in range(1, 4):
+        cover = union_mask(out[i], (H, W))
+        truth = np.zeros((H, W), bool)
+        paint_ellipse(truth, at(i))
+        assert cover[truth].all(), i
+        assert cover.sum() < 0.9 * rect(path_box).sum(), i  # the ellipses' hull, not the box
 
 
 def test_a_face_faster_than_its_box_between_detections_stays_one_covered_track():

@@ -90,8 +90,10 @@ def test_regions_of_a_video_are_written_for_review(clips, tmp_path):
 
 
 def test_detect_every_finds_on_every_nth_frame_and_hides_every_frame(clips, tmp_path, inject):
-    """--detect-every 3 on an 8-frame clip: the detector runs on frames 0, 3 and 6, and
-    the face it sees is hidden in all eight (solid: black, up to the codec's loss)."""
+    """--detect-every 3 on an 8-frame clip: the detector runs on frames 0, 3 and 6 and on
+    the last one (and where the drifting pattern changed much since the last detection),
+    not on all eight, and the face it sees is hidden in all eight (solid: black, up to the
+    codec's loss)."""
     from mosaicgan.detect.base import Detection
 
     from .conftest import FakeDetector
@@ -101,7 +103,7 @@ def test_detect_every_finds_on_every_nth_frame_and_hides_every_frame(clips, tmp_
     result = run("mosaic", clips, "-o", tmp_path / "out", "--where", "face", "--style", "solid",
                  "--detect-every", "3", "--preset", "ultrafast")
     assert result.exit_code == 0, result.output
-    assert detector.calls == 3
+    assert 4 <= detector.calls < 8
     frames = frames_of(tmp_path / "out" / "a_anonymised.mp4")
     x, y, w, h = face
     assert len(frames) == 8 and frames[:, y:y + h, x:x + w].mean(axis=(1, 2, 3)).max() < 3

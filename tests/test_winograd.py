@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch import nn
 
+from mosaicgan import fastpath
+from mosaicgan.fastpath import PLAIN, Decision, FastPath, candidates
 from mosaicgan.jobs.doctor import doctor_report
-from mosaicgan.models import fastpath
-from mosaicgan.models.fastpath import PLAIN, Decision, FastPath, candidates
 from mosaicgan.nets import winograd
 from mosaicgan.nets.winograd import ConvShape, kind_of, use_winograd, weight_shape
 from mosaicgan.train import autotune

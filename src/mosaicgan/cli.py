@@ -21,6 +21,7 @@ from .options import (
     CAM_METHOD_NAMES,
     CELL_FAMILIES,
     DEFAULT_SHARPNESS,
+    DETECT_EVERY,
     FACE_MARGIN,
     NUDITY_MARGIN,
     REGION_SHAPES,
@@ -241,11 +242,12 @@ def region_options(fn):
                    "(<name>_regions.json) here (for a video: every tracked region, its "
                    "frames and box).")
 @click.option("--seed", type=int, default=0, help="Seed for --where random.")
-@click.option("--detect-every", type=click.IntRange(1), default=1, show_default=True,
-              help="Videos with --where: find the regions on every N-th frame only; "
-                   "between two, each region covers its path from one to the next, and a "
-                   "region first found is covered back to the detection before (faster; a "
-                   "face seen for less than N frames can be missed).")
+@click.option("--detect-every", type=click.IntRange(1),
+              help="Videos with --where: find the regions on every N-th frame, and at both "
+                   "sides of a cut, after a large change and on the last frame; between "
+                   "two, each region covers its path from one to the next, and a region "
+                   "first found is covered back to the detection before (1: every frame, "
+                   f"the slowest) [default: {DETECT_EVERY}].")
 @video_options
 @output_options
 def mosaic(inputs, output, box, mask, where, regions, style, shape, block, regions_dir, seed,
@@ -260,13 +262,14 @@ def mosaic(inputs, output, box, mask, where, regions, style, shape, block, regio
 
     if shape != RegionSpec.shape and where not in ("face", "nudity"):
         raise click.UsageError(f"--shape {shape} is for --where face or nudity")
-    if detect_every != 1 and where in (None, "random"):
+    if detect_every is not None and where in (None, "random"):
         raise click.UsageError("--detect-every is for regions found on each frame: --where "
                                "cam, face or nudity")
     spec = None if where is None else dataclasses.replace(regions(where), shape=shape)
     report = api.mosaic_files(inputs, output, box=box, mask=mask, where=spec, block=block,
                               style=style, seed=seed, regions_dir=regions_dir, video=video,
-                              detect_every=detect_every, log=_log, output=out_options)
+                              detect_every=detect_every or DETECT_EVERY, log=_log,
+                              output=out_options)
     _finish(report, "mosaic")
 
 

@@ -27,6 +27,10 @@ CELL_FAMILIES = ("edsr", "rcan")
 # 124, <= 0.3 for 127 (all 12 labelled faces), 0.32 for the last.
 FACE_MARGIN = 0.3
 NUDITY_MARGIN = 0.1
+# Regions found in videos (faces, nudity, CAM) are looked for on every N-th frame, and at
+# cuts, large changes and the last frame (mosaicgan.video.schedule); the tracker covers
+# the frames between. benchmarks/face_video.py: see the README's figures.
+DETECT_EVERY = 8
 
 
 # The shipped restorer's place on the sharpness dial (0 faithful .. 1 sharp) when none is

@@ -43,7 +43,7 @@ REASONS = {
 
 
 def cache_folder() -> Path:
-    """The project's cache folder (the one :mod:`mosaicgan.models.fastpath` uses)."""
+    """The project's cache folder (the one :mod:`mosaicgan.fastpath` uses)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "mosaicgan"
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import torch
 
-from ..models.fastpath import cache_path, cached_decisions, format_seconds, machine
+from ..fastpath import cache_path, cached_decisions, format_seconds, machine
 
 
 def machine_summary(info: dict[str, Any]) -> str:
-    """:func:`mosaicgan.models.fastpath.machine`'s facts on one line."""
+    """:func:`mosaicgan.fastpath.machine`'s facts on one line."""
     parts = [f"{k} {v}" for k, v in info.items() if k != "libraries"]
     libraries = ", ".join(f"{k} {v}" for k, v in info["libraries"].items())
     return "; ".join(parts) + (f"; libraries: {libraries}" if libraries else "")

@@ -20,6 +20,7 @@ from ..mosaic import blur_array, mosaic_image, solid_array
 from ..options import (
     DEFAULT_OUTPUT,
     DEFAULT_VIDEO,
+    DETECT_EVERY,
     Log,
     OutputOptions,
     RegionSpec,
@@ -63,7 +64,7 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
                  mask: str | Path | None = None, where: str | RegionSpec | None = None,
                  block: int | None = None, style: str = "mosaic", seed: int = 0,
                  regions_dir: str | Path | None = None, video: VideoOptions = DEFAULT_VIDEO,
-                 detect_every: int = 1, output: OutputOptions = DEFAULT_OUTPUT,
+                 detect_every: int = DETECT_EVERY, output: OutputOptions = DEFAULT_OUTPUT,
                  log: Log = print) -> BatchReport:
     """Hide a region of each input image or video (a box, a mask, or regions found by
     ``where``); write each under ``out_dir`` with its own name.
@@ -160,7 +161,7 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
 
 
 def tracked_hider(region_fn: RegionFn, where: RegionSpec | None, *, block: int | None = None,
-                  detect_every: int = 1, stabilise: bool = True, hold: int = 3,
+                  detect_every: int = DETECT_EVERY, stabilise: bool = True, hold: int = 3,
                   style: str = "mosaic", tracks: dict[int, dict[str, Any]] | None = None
                   ) -> TrackedMosaic:
     """The frame processor :func:`mosaic_video` hides found regions with (``where``: what
@@ -201,7 +202,7 @@ class MosaicVideoReport(VideoReport):
 def mosaic_video(src: str | Path, dst: str | Path, *, box: Box | None = None,
                  mask: np.ndarray | None = None, where: RegionSpec | None = None,
                  region_fn: RegionFn | None = None, block: int | None = None,
-                 detect_every: int = 1, stabilise: bool = True, hold: int = 3,
+                 detect_every: int = DETECT_EVERY, stabilise: bool = True, hold: int = 3,
                  style: str = "mosaic", options: VideoOptions = DEFAULT_VIDEO,
                  log: Log = print) -> MosaicVideoReport:
     """Hide a region of a video in ``style`` (``mosaic``, ``blur`` or ``solid``, as for

@@ -1,4 +1,4 @@
-"""Inference backends for a generator, chosen by measurement (:mod:`.fastpath`'s rule).
+"""Inference backends for a generator, chosen by measurement (:mod:`mosaicgan.fastpath`'s rule).
 
 A backend is a callable: ``(B, C, H, W)`` float32 network input in [-1, 1] -> ``(B, 3,
 H, W)`` float32 output in [-1, 1]. The candidates: torch (fp32, bf16 where native, fp16
@@ -24,7 +24,8 @@ from typing import Any
 
 import torch
 
-from .fastpath import Decision, FastPath, cache_path, candidates, choose
+from ..detect.runtime import openvino_core
+from ..fastpath import Decision, FastPath, cache_path, candidates, choose
 
 BACKENDS = ("torch", "onnxruntime", "openvino")
 BACKEND_ENV = "MOSAICGAN_BACKEND"
@@ -156,9 +157,7 @@ class OpenVinoBackend:
     """OpenVINO on the CPU in f32 (its default on bf16 CPUs is bf16: not what fp32 gives)."""
 
     def __init__(self, model: Path):
-        import openvino as ov
-
-        core = ov.Core()
+        core = openvino_core()
         self.compiled = core.compile_model(core.read_model(str(model)), "CPU", {
             "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_NUM_THREADS": torch.get_num_threads()})

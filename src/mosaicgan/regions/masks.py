@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from ..geometry import Box, clip_box
@@ -53,6 +54,33 @@ def paint_ellipse(mask: np.ndarray, box: Box, reach: float = 0.5) -> Box:
         mask[y0:y1, x0:x1] |= ((xx + 0.5 - cx) / ax) ** 2 + ((yy + 0.5 - cy) / ay) ** 2 <= 1.0
     return (int(np.floor(cx - ax)), int(np.floor(cy - ay)), int(np.ceil(2 * ax)),
             int(np.ceil(2 * ay)))
+
+
+def paint_ellipse_path(mask: np.ndarray, boxes: list[Box], reach: float = 0.5) -> Box:
+    """Set in ``mask`` the ellipses of ``boxes`` (as :func:`paint_ellipse`) and the convex
+    hull around them: every ellipse on the way from one to another (centre and axes moving
+    linearly) lies inside it. A pixel is inside when its centre is. Returns the box holding
+    them (unclipped)."""
+    held = [paint_ellipse(mask, box, reach) for box in boxes]
+    x0, y0 = min(b[0] for b in held), min(b[1] for b in held)
+    x1, y1 = max(b[0] + b[2] for b in held), max(b[1] + b[3] for b in held)
+    if len(set(boxes)) > 1:
+        angles = np.linspace(0, 2 * np.pi, 64, endpoint=False)
+        points = np.concatenate([
+            np.stack([x + w / 2 + reach * w * np.cos(angles),
+                      y + h / 2 + reach * h * np.sin(angles)], 1) for x, y, w, h in boxes])
+        hull = cv2.convexHull(points.astype(np.float32)).reshape(-1, 2).astype(np.float64)
+        cx0, cy0 = max(x0, 0), max(y0, 0)
+        cx1, cy1 = min(x1, mask.shape[1]), min(y1, mask.shape[0])
+        if cx1 > cx0 and cy1 > cy0:
+            yy, xx = np.mgrid[cy0:cy1, cx0:cx1] + 0.5
+            inside = np.ones(xx.shape, bool)
+            ends = np.roll(hull, -1, axis=0)
+            turn = np.sign(np.sum(hull[:, 0] * ends[:, 1] - ends[:, 0] * hull[:, 1]))
+            for (ax, ay), (bx, by) in zip(hull, ends, strict=True):  # each edge's half-plane
+                inside &= turn * ((bx - ax) * (yy - ay) - (by - ay) * (xx - ax)) >= 0
+            mask[cy0:cy1, cx0:cx1] |= inside
+    return x0, y0, x1 - x0, y1 - y0
 
 
 def paint_ellipse_around(mask: np.ndarray, box: Box, margin: float) -> Box:

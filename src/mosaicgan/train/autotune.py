@@ -1,4 +1,4 @@
-"""The training step's fast path, measured at the start of a run (:mod:`..models.fastpath`
+"""The training step's fast path, measured at the start of a run (:mod:`mosaicgan.fastpath`
 holds the rule and the cache).
 
 Each candidate gets its own trainer, built from the run's seed (so every candidate starts
@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..models.fastpath import PLAIN, Decision, FastPath, candidates, choose
+from ..fastpath import PLAIN, Decision, FastPath, candidates, choose
 from ..nets import winograd
 from ..nets.winograd import ConvShape, use_winograd, weight_shape
 from .precision import Amp, fused_adam

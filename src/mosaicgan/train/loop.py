@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import ModelError
+from ..fastpath import Decision, FastPath, path_from_dict
 from ..imageio import to_image, write_image
 from ..models.checkpoint import (
     CHECKPOINT_JSON,
@@ -36,7 +37,6 @@ from ..models.checkpoint import (
     save_checkpoint,
 )
 from ..models.device import pick_device
-from ..models.fastpath import Decision, FastPath, path_from_dict
 from ..options import Log, silent
 from ..sheets import sample_sheet, screened_rows
 from .autotune import apply_path, training_path

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..models.fastpath import PRECISIONS, native_bf16
+from ..fastpath import PRECISIONS, native_bf16
 
 __all__ = ["PRECISIONS", "Amp", "adam", "frozen", "fused_adam", "pick_precision"]
 
