@@ -364,6 +364,7 @@ def main() -> None:
         if "face" in by_job and "deface" in by_job:
             ratio = float(by_job["deface"][2]) / float(by_job["face"][2])
             by_job["face"].append(f"{ratio:.2f}x")
+        face_rows = [r + ["-"] * (8 - len(r)) for r in face_rows]
         print(f"\nfaces: {len(boxes)} frames of {width}x{height}, each photo with labelled "
               f"faces panned {args.frames_each} frames at 6 px/frame (a cut between photos); "
               "the commands as a user runs them (start-up included), black fill")
