@@ -157,19 +157,18 @@ def faces_hidden(clip: Path, out: Path, boxes: list[list]) -> tuple[int, int, in
     from mosaicgan.video.io import read_frames
 
     hidden = full = total = 0
-    n = 0
-    for (_, frame), frame_boxes in zip(read_frames(out), boxes, strict=False):
-        n += 1
-        black = frame.max(axis=2) < 40  # black, up to the codec
-        for x, y, w, h in frame_boxes:
-            if min(w, h) < 16:
-                continue
-            share = black[y:y + h, x:x + w].mean()
-            total += 1
-            hidden += share >= 0.9
-            full += share >= 0.99
-    if n != len(boxes):
-        raise SystemExit(f"{out}: {n} frames, the clip {clip} has {len(boxes)}")
+    try:
+        for (_, frame), frame_boxes in zip(read_frames(out), boxes, strict=True):
+            black = frame.max(axis=2) < 40  # black, up to the codec
+            for x, y, w, h in frame_boxes:
+                if min(w, h) < 16:
+                    continue
+                share = black[y:y + h, x:x + w].mean()
+                total += 1
+                hidden += share >= 0.9
+                full += share >= 0.99
+    except ValueError as exc:  # zip: the output has another number of frames
+        raise SystemExit(f"{out}: not as many frames as {clip} ({len(boxes)})") from exc
     return hidden, full, total
 
 

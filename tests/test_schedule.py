@@ -52,7 +52,7 @@ def test_a_large_change_since_the_last_detection_shortens_the_stride():
 
 
 def test_the_schedule_refuses_a_stride_below_one():
-    with pytest.raises(ValueError, match="every must be >= 1"):
+    with pytest.raises(ValueError, match="detect_every must be >= 1"):
         DetectionSchedule(0)
 
 

@@ -43,11 +43,15 @@ class Network(Protocol):
 
 
 class OnnxRuntimeNetwork:
-    def __init__(self, model: bytes):
+    """An ONNX graph (bytes, or a file's path) on ONNX Runtime's CPU provider."""
+
+    def __init__(self, model: bytes | str, threads: int | None = None):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
         # The CPU provider, chosen explicitly: the listed-first provider could be anything.
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self._input = self.session.get_inputs()[0].name
@@ -57,16 +61,22 @@ class OnnxRuntimeNetwork:
 
 
 class OpenVinoNetwork:
-    def __init__(self, model: bytes, precision: str):
+    """An ONNX graph (bytes, or a file's path) on OpenVINO's CPU plugin, its input's height
+    and width made dynamic, in ``precision`` (fp32 asked for explicitly: OpenVINO's default
+    on bf16 CPUs is bf16)."""
+
+    def __init__(self, model: bytes | str, precision: str, threads: int | None = None):
         import openvino as ov
 
         core = openvino_core()
-        graph = core.read_model(model, b"")
+        graph = core.read_model(model) if isinstance(model, str) else core.read_model(model, b"")
         shape = graph.inputs[0].get_partial_shape()
         graph.reshape({graph.inputs[0]: ov.PartialShape([-1, shape[1], -1, -1])})
-        self.compiled = core.compile_model(graph, "CPU", {
-            "INFERENCE_PRECISION_HINT": {"fp32": "f32"}.get(precision, precision),
-            "PERFORMANCE_HINT": "LATENCY"})
+        config = {"INFERENCE_PRECISION_HINT": {"fp32": "f32"}.get(precision, precision),
+                  "PERFORMANCE_HINT": "LATENCY"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        self.compiled = core.compile_model(graph, "CPU", config)
         self._request = self.compiled.create_infer_request()
         self._lock = threading.Lock()  # one request: calls from several threads take turns
 
@@ -127,7 +137,9 @@ def fastest_network(name: str, model: bytes, sample: Callable[[], np.ndarray],
 
     paths = candidates()
     if len(paths) == 1:
-        return build(paths[0], model, for_onnxruntime), Decision(paths[0])
+        named = os.environ.get(RUNTIME_ENV, "").strip()
+        return build(paths[0], model, for_onnxruntime), Decision(
+            paths[0], source=f"named by {RUNTIME_ENV}" if named else "only candidate")
     built: dict[FastPath, Network] = {}
     blob = functools.cache(sample)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from ..detect.runtime import openvino_core
+from ..detect.runtime import OnnxRuntimeNetwork, OpenVinoNetwork
 from ..fastpath import Decision, FastPath, cache_path, candidates, choose
 
 BACKENDS = ("torch", "onnxruntime", "openvino")
@@ -138,33 +138,25 @@ class TorchBackend:
 
 
 class OnnxRuntimeBackend:
-    """ONNX Runtime's CPU provider, chosen explicitly, with torch's thread count."""
+    """ONNX Runtime's CPU provider (:class:`~mosaicgan.detect.runtime.OnnxRuntimeNetwork`),
+    with torch's thread count."""
 
     def __init__(self, model: Path):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        self.session = ort.InferenceSession(str(model), options,
-                                            providers=["CPUExecutionProvider"])
+        self.network = OnnxRuntimeNetwork(str(model), threads=torch.get_num_threads())
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.session.run(None, {"input": x.detach().float().cpu().numpy()})[0]
-        return torch.from_numpy(out)
+        return torch.from_numpy(self.network.run(x.detach().float().cpu().numpy())[0])
 
 
 class OpenVinoBackend:
-    """OpenVINO on the CPU in f32 (its default on bf16 CPUs is bf16: not what fp32 gives)."""
+    """OpenVINO on the CPU in f32 (:class:`~mosaicgan.detect.runtime.OpenVinoNetwork`),
+    with torch's thread count."""
 
     def __init__(self, model: Path):
-        core = openvino_core()
-        self.compiled = core.compile_model(core.read_model(str(model)), "CPU", {
-            "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_NUM_THREADS": torch.get_num_threads()})
+        self.network = OpenVinoNetwork(str(model), "fp32", threads=torch.get_num_threads())
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.compiled(x.detach().float().cpu().numpy())[0]
-        return torch.from_numpy(out)
+        return torch.from_numpy(self.network.run(x.detach().float().cpu().numpy())[0])
 
 
 def build(module: torch.nn.Module, path: FastPath, device: torch.device, in_channels: int,

@@ -59,27 +59,25 @@ def paint_ellipse(mask: np.ndarray, box: Box, reach: float = 0.5) -> Box:
 def paint_ellipse_path(mask: np.ndarray, boxes: list[Box], reach: float = 0.5) -> Box:
     """Set in ``mask`` the ellipses of ``boxes`` (as :func:`paint_ellipse`) and the convex
     hull around them: every ellipse on the way from one to another (centre and axes moving
-    linearly) lies inside it. A pixel is inside when its centre is. Returns the box holding
-    them (unclipped)."""
+    linearly) lies inside it. The hull is OpenCV's filled polygon (at 1/16 px), which also
+    takes the pixels its edge only touches: it errs by covering. Returns the box holding
+    the ellipses (unclipped)."""
     held = [paint_ellipse(mask, box, reach) for box in boxes]
     x0, y0 = min(b[0] for b in held), min(b[1] for b in held)
     x1, y1 = max(b[0] + b[2] for b in held), max(b[1] + b[3] for b in held)
-    if len(set(boxes)) > 1:
+    cx0, cy0 = max(x0 - 1, 0), max(y0 - 1, 0)  # the hull's window in the mask
+    cx1, cy1 = min(x1 + 1, mask.shape[1]), min(y1 + 1, mask.shape[0])
+    if len(set(boxes)) > 1 and cx1 > cx0 and cy1 > cy0:
         angles = np.linspace(0, 2 * np.pi, 64, endpoint=False)
         points = np.concatenate([
             np.stack([x + w / 2 + reach * w * np.cos(angles),
                       y + h / 2 + reach * h * np.sin(angles)], 1) for x, y, w, h in boxes])
-        hull = cv2.convexHull(points.astype(np.float32)).reshape(-1, 2).astype(np.float64)
-        cx0, cy0 = max(x0, 0), max(y0, 0)
-        cx1, cy1 = min(x1, mask.shape[1]), min(y1, mask.shape[0])
-        if cx1 > cx0 and cy1 > cy0:
-            yy, xx = np.mgrid[cy0:cy1, cx0:cx1] + 0.5
-            inside = np.ones(xx.shape, bool)
-            ends = np.roll(hull, -1, axis=0)
-            turn = np.sign(np.sum(hull[:, 0] * ends[:, 1] - ends[:, 0] * hull[:, 1]))
-            for (ax, ay), (bx, by) in zip(hull, ends, strict=True):  # each edge's half-plane
-                inside &= turn * ((bx - ax) * (yy - ay) - (by - ay) * (xx - ax)) >= 0
-            mask[cy0:cy1, cx0:cx1] |= inside
+        # OpenCV's pixel (i, j) is centred on (j, i); ours on (j + 0.5, i + 0.5).
+        local = (points - 0.5 - (cx0, cy0)) * 16
+        hull = cv2.convexHull(np.round(local).astype(np.int32))
+        painted = np.zeros((cy1 - cy0, cx1 - cx0), np.uint8)
+        cv2.fillConvexPoly(painted, hull, 1, lineType=cv2.LINE_8, shift=4)
+        mask[cy0:cy1, cx0:cx1] |= painted.view(bool)
     return x0, y0, x1 - x0, y1 - y0
 
 

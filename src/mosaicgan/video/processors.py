@@ -178,8 +178,6 @@ class TrackedMosaic:
         self.sigma_rule = sigma_rule
         self.sigmas: dict[int, float] = {}
         self.tracks = tracks
-        if detect_every < 1:
-            raise ValueError(f"detect_every must be >= 1, got {detect_every}")
         self.region_fn = region_fn
         self.block = block
         self.schedule = DetectionSchedule(detect_every)  # the stride, cuts, the last frame
@@ -188,9 +186,7 @@ class TrackedMosaic:
         self.blocks: dict[int, int] = {}
         self.last_mask: np.ndarray | None = None  # carried over frames without detection
 
-    def _detect(self, frame: np.ndarray, detect: bool) -> np.ndarray | None:
-        if not detect:
-            return None
+    def _detect(self, frame: np.ndarray) -> np.ndarray:
         found = self.region_fn(frame)
         mask = np.asarray(getattr(found, "mask", found))  # a Regions result, or a mask
         if mask.shape != frame.shape[:2] or mask.dtype != bool:
@@ -213,7 +209,7 @@ class TrackedMosaic:
         if scheduled is None:
             return []
         index, frame, detect = scheduled
-        mask = self._detect(frame, detect)
+        mask = self._detect(frame) if detect else None
         if self.tracker is None:  # no stabilising: this frame's mask (or the last one)
             self.last_mask = mask if mask is not None else self.last_mask
             return [self._apply(frame, index, self._plain(self.last_mask))]

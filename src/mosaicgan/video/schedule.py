@@ -42,28 +42,29 @@ def difference(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class DetectionSchedule:
-    """Decides, one frame behind, whether a detector runs on each frame.
+    """Decides whether a detector runs on each frame: with ``every=1`` on all of them, at
+    once; otherwise one frame behind.
 
-    ``add(index, frame)`` returns the previous frame's ``(index, frame, detect)`` once the
-    frame after it is known (a cut between them is seen then); ``finish()`` returns the
-    last frame's, always detected. With ``every=1`` every frame is detected.
+    ``add(index, frame)`` returns ``(index, frame, detect)`` for the frame just added
+    (``every=1``) or for the previous one, once the frame after it is known (a cut between
+    them is seen then); ``finish()`` returns the last frame's, always detected.
     """
 
     def __init__(self, every: int):
         if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
+            raise ValueError(f"detect_every must be >= 1, got {every}")
         self.every = every
-        self._pending: tuple[int, np.ndarray, np.ndarray | None, bool] | None = None
+        self._pending: tuple[int, np.ndarray, np.ndarray, bool] | None = None
         self._last_detected: int | None = None
         self._detected_thumb: np.ndarray | None = None
-        self.cuts = 0  # cuts seen (for the report)
+        self.cuts = 0  # cuts seen so far
 
     def add(self, index: int, frame: np.ndarray) -> tuple[int, np.ndarray, bool] | None:
-        thumb = thumbnail(frame) if self.every > 1 else None
-        cut = False
-        if self._pending is not None and thumb is not None:
-            cut = difference(thumb, self._pending[2]) >= CUT
-            self.cuts += cut
+        if self.every == 1:
+            return index, frame, True
+        thumb = thumbnail(frame)
+        cut = self._pending is not None and difference(thumb, self._pending[2]) >= CUT
+        self.cuts += cut
         out = self._release(cut)
         self._pending = (index, frame, thumb, cut)
         return out
@@ -76,7 +77,7 @@ class DetectionSchedule:
             return None
         index, frame, thumb, after_cut = self._pending
         self._pending = None
-        detect = (self.every == 1 or before_cut or after_cut or self._last_detected is None
+        detect = (before_cut or after_cut or self._last_detected is None
                   or index - self._last_detected >= self.every
                   or difference(thumb, self._detected_thumb) >= CHANGE)
         if detect:
