@@ -51,6 +51,32 @@ def test_a_large_change_since_the_last_detection_shortens_the_stride():
     assert max(np.diff(found)) < 16
 
 
+def test_a_slow_pan_is_followed_not_counted_as_a_change():
+    """The camera moves 1 px a frame (8 px, 6 % of the frame, between two detections):
+    aligned, the frames match, so the stride holds (before aligning they differ by more
+    than CHANGE, which fired every few frames on any pan)."""
+    import cv2
+
+    wide = cv2.resize(photo("astronaut"), (3 * W, H), interpolation=cv2.INTER_AREA)
+    frames = [np.ascontiguousarray(wide[:, i:i + W]) for i in range(20)]
+    assert detected(DetectionSchedule(8), frames) == [0, 8, 16, 19]
+
+
+def test_something_new_in_a_still_shot_shortens_the_stride():
+    """A still shot into which something bright moves 4 px a frame from the left (a
+    person walking in): no frame differs from the one before by a cut's worth, yet the
+    detections come closer together than the stride."""
+    frames = []
+    for i in range(24):
+        frame = scene("astronaut").copy()
+        frame[:, :4 * i] = 255
+        frames.append(frame)
+    schedule = DetectionSchedule(8)
+    found = detected(schedule, frames)
+    assert schedule.cuts == 0
+    assert max(np.diff(found)) < 8 and len(found) > 4
+
+
 def test_the_schedule_refuses_a_stride_below_one():
     with pytest.raises(ValueError, match="detect_every must be >= 1"):
         DetectionSchedule(0)

@@ -1,10 +1,10 @@
 """Faces and nudity as :class:`Regions`, to censor them (adding mosaics is always allowed).
 
-The detections are the safety gate's own (:func:`mosaicgan.detect.shared.shared_detector`):
-CenterFace finds faces at every size (a pyramid, and tiles in large images), NudeNet finds
-nudity and faces too (tiles in large images). Faces are the union of both, weak ones
-given the gate's second look (:mod:`mosaicgan.detect.verify`). ``--where face`` hides a
-face with a block or blur that grows with it (:mod:`mosaicgan.regions.strength`).
+The detectors are the safety gate's own (:mod:`mosaicgan.detect.shared`): faces are
+CenterFace's (a pyramid, and tiles in large images; every candidate it keeps, as
+:func:`~mosaicgan.detect.shared.face_finder` says why), nudity is NudeNet's (tiles in
+large images). ``--where face`` hides a face with a block or blur that grows with it
+(:mod:`mosaicgan.regions.strength`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..detect.base import Detection, check_rgb_uint8, merge_detections
-from ..detect.shared import shared_detector
+from ..detect.base import Detection, Detector, check_rgb_uint8, merge_detections
+from ..detect.shared import face_finder, shared_detector
 from ..geometry import grow_box
 from ..options import FACE_MARGIN, NUDITY_MARGIN, REGION_SHAPES
 from ..safety import FACE_CLASSES, FACE_SCORES, NUDITY_CLASSES
@@ -26,7 +26,7 @@ NUDITY_SCORE = 0.25  # errs on the side of hiding
 
 def find_faces(image: np.ndarray, margin: float = FACE_MARGIN, shape: str = "box"
                ) -> Regions:
-    """Faces in an image (CenterFace's and NudeNet's, at the gate's scores).
+    """Faces in an image (CenterFace's, at the gate's score).
 
     Args:
         image: ``(H, W, 3)`` uint8 RGB; not modified.
@@ -39,7 +39,7 @@ def find_faces(image: np.ndarray, margin: float = FACE_MARGIN, shape: str = "box
         :class:`Regions`: mask = union of all (grown) detections; one box per face after
         merging duplicates, score = the detector's, label = its class.
     """
-    return detect_regions(image, FACE_CLASSES, margin, shape)
+    return _detect_regions(image, FACE_CLASSES, margin, shape, face_finder())
 
 
 def find_nudity(image: np.ndarray, margin: float = NUDITY_MARGIN, shape: str = "box"
@@ -49,13 +49,13 @@ def find_nudity(image: np.ndarray, margin: float = NUDITY_MARGIN, shape: str = "
     Arguments and result as :func:`find_faces`. Classes outside NUDITY_CLASSES (covered
     parts, faces, feet, armpits, belly) are ignored.
     """
-    return detect_regions(image, NUDITY_CLASSES, margin, shape)
+    return _detect_regions(image, NUDITY_CLASSES, margin, shape, shared_detector())
 
 
-def detect_regions(image: np.ndarray, classes: Iterable[str], margin: float,
-                   shape: str = "box") -> Regions:
-    """Detections of ``classes`` at their scores, grown by ``margin``, as boxes or the
-    ellipses around them."""
+def _detect_regions(image: np.ndarray, classes: Iterable[str], margin: float, shape: str,
+                    detector: Detector) -> Regions:
+    """``detector``'s detections of ``classes`` at their scores, grown by ``margin``, as
+    boxes or the ellipses around them."""
     check_rgb_uint8(image)
     if margin < 0:
         raise ValueError(f"margin must be >= 0, got {margin}")
@@ -64,7 +64,7 @@ def detect_regions(image: np.ndarray, classes: Iterable[str], margin: float,
                          f"{', '.join(REGION_SHAPES)}")
     wanted = frozenset(classes)
     height, width = image.shape[:2]
-    raw = [d for d in shared_detector().detect(image)
+    raw = [d for d in detector.detect(image)
            if d.label in wanted and d.score >= FACE_SCORES.get(d.label, NUDITY_SCORE)]
     # Each detection with its grown box (those grown to nothing, outside the image, left out).
     pairs = [(d, grow_box(d.box, margin, width, height)) for d in raw]

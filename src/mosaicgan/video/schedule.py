@@ -6,14 +6,19 @@ before. That holds while the picture between two detections is one continuous sh
 a detection also runs:
 
 - on both sides of a **cut** (a frame whose thumbnail differs from the one before by
-  :data:`CUT` grey levels on average): the last frame of one shot and the first of the
-  next, so no shot's frames are bridged from the other's detections;
-- when the picture has **changed** by :data:`CHANGE` since the last detection (a fast
-  pan, someone walking into the frame, a face turning): the stride shortens;
+  :data:`CUT` grey levels on average, once the two are aligned): the last frame of one
+  shot and the first of the next, so no shot's frames are bridged from the other's
+  detections;
+- when the picture has **changed** by :data:`CHANGE` since the last detection (someone
+  walking into the frame, a face turning, a zoom), or the camera has moved more than
+  :data:`REACH` of the frame (new picture coming in at its edge): the stride shortens;
 - on the **last frame**, so faces that appear after the last regular detection are seen.
 
-A thumbnail is the frame in grey, shrunk to :data:`THUMB` px wide (INTER_AREA): noise and
-small motion average out, a cut does not.
+A thumbnail is the frame in grey, shrunk to :data:`THUMB` px wide (INTER_AREA) and
+blurred a little: noise averages out, a cut does not. Two thumbnails are compared where
+they match best when one is shifted by up to :data:`REACH` of its size (OpenCV's template
+matching): a camera panning or shaking is not a change (the tracker follows it between
+two detections), only what the shift does not explain is.
 """
 
 from __future__ import annotations
@@ -21,24 +26,39 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-THUMB = 48  # thumbnail width, px (the height keeps the frame's aspect ratio)
-# Mean absolute difference of two thumbnails, in grey levels (0-255). A shot panning at
-# 6 px a frame across 1280 px moves its thumbnail by a quarter pixel: 1-3 levels; two
-# different photos differ by 30-70. A false cut costs two detections, a missed one the
-# frames between two detections of different shots.
+THUMB = 128  # thumbnail width, px (the height keeps the frame's aspect ratio)
+BLUR = 1.0  # Gaussian sigma on the thumbnail, px: a sub-pixel shift leaves ~1-4 levels
+# How far one thumbnail may shift to match the other, as a fraction of its width and
+# height (a camera panning 16 px a frame across 1280 px for 8 frames).
+REACH = 0.1
+# Mean absolute difference of two aligned thumbnails, in grey levels (0-255). Measured on
+# benchmarks/video_speed.py's face clip (photos moving 6 px a frame, a cut between them):
+# 8 frames of a pan 0.9-3.9 aligned (12-27 before aligning), two different photos 45-56.
+# A false cut costs two detections, a missed one the frames between two detections of
+# different shots; a change of CHANGE is, say, a sixth of the picture 50 levels brighter.
 CUT = 12.0
-CHANGE = 16.0
+CHANGE = 8.0
 
 
 def thumbnail(frame: np.ndarray) -> np.ndarray:
     height, width = frame.shape[:2]
     size = (THUMB, max(1, round(THUMB * height / width)))
     grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    small = cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    return cv2.GaussianBlur(small, (0, 0), BLUR)
 
 
 def difference(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.abs(a - b).mean())
+    """Mean absolute difference of two thumbnails where they match best, ``b``'s centre
+    shifted over ``a`` by up to :data:`REACH` of the size (more motion than that, or a
+    different picture, leaves a large difference)."""
+    height, width = b.shape
+    rx, ry = round(REACH * width), round(REACH * height)
+    core = b[ry:height - ry, rx:width - rx]
+    if min(core.shape) < 1:
+        return float(np.abs(a - b).mean())
+    _, _, (x, y), _ = cv2.minMaxLoc(cv2.matchTemplate(a, core, cv2.TM_SQDIFF))
+    return float(np.abs(a[y:y + core.shape[0], x:x + core.shape[1]] - core).mean())
 
 
 class DetectionSchedule:
