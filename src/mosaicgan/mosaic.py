@@ -1,17 +1,21 @@
 """Pixelation on a block grid: each grid cell inside the region becomes its mean colour.
 
-Pure tensor code: no files, no prints. Images are ``(B, C, H, W)`` float, masks
-``(B, 1, H, W)`` bool.
+No files, no prints. :func:`pixelate` works on tensors (``(B, C, H, W)`` float images,
+``(B, 1, H, W)`` bool masks: training pairs); the array functions (what images and videos
+are mosaiced with) on NumPy alone, so a job that only hides regions never imports torch
+(a second of start-up).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import Tensor
 
 from .geometry import components, nonzero_box, pad_box
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 BLOCKS_ACROSS = 16  # default: about 12-20 blocks across a region's longer side
 
@@ -43,6 +47,9 @@ def pixelate(img: Tensor, mask: Tensor, block: int, origin: tuple[int, int] = (0
                          f"and {tuple(mask.shape)}")
     if block < 1:
         raise ValueError(f"block must be >= 1, got {block}")
+    import torch
+    import torch.nn.functional as F
+
     h, w = img.shape[-2:]
     pad_x, pad_y = (-origin[0]) % block, (-origin[1]) % block
     right = (-(w + pad_x)) % block
@@ -124,9 +131,32 @@ def _pixelate_box(out: np.ndarray, crop: np.ndarray, at: tuple[int, int], block:
         if ra >= rb:
             continue
         part[ra - ya:rb - ya, x - x0:x - x0 + w] = crop[ra - y:rb - y]
-        img = torch.from_numpy(out[ya:yb, x0:x1].astype(np.float64)).permute(2, 0, 1)[None]
-        done = pixelate(img, torch.from_numpy(part)[None, None], block, (ox - x0, oy - ya))
-        out[ya:yb, x0:x1] = done[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+        out[ya:yb, x0:x1] = _cell_means(out[ya:yb, x0:x1], part, block,
+                                        ((ox - x0) % block, (oy - ya) % block))
+
+
+def _cell_means(strip: np.ndarray, part: np.ndarray, block: int, offset: tuple[int, int]
+                ) -> np.ndarray:
+    """``strip`` (h, w, C) uint8 with each grid cell's pixels under ``part`` (h, w) bool set
+    to their mean (float64, rounded): :func:`pixelate`'s arithmetic in NumPy, the grid's
+    first line ``offset`` = (x, y) px in."""
+    h, w, channels = strip.shape
+    pad_x, pad_y = (block - offset[0]) % block, (block - offset[1]) % block
+    right, bottom = -(w + pad_x) % block, -(h + pad_y) % block
+    padding = ((pad_y, bottom), (pad_x, right))
+    inside = np.pad(part, padding)
+    values = np.where(inside[..., None], np.pad(strip, (*padding, (0, 0))), 0)
+    rows, cols = inside.shape[0] // block, inside.shape[1] // block
+    # Integer sums (exact), then the same float64 divisions as pixelate's two average
+    # pools, so both give the same cells to the last bit.
+    sums = values.reshape(rows, block, cols, block, channels).sum(axis=(1, 3), dtype=np.int64)
+    counts = inside.reshape(rows, block, cols, block).sum(axis=(1, 3), dtype=np.int64)
+    area = float(block * block)
+    means = (sums / area) / np.maximum(counts / area, 1e-12)[..., None]
+    means = np.round(means).clip(0, 255)
+    tiles = means.astype(np.uint8).repeat(block, 0).repeat(block, 1)
+    tiles = tiles[pad_y:pad_y + h, pad_x:pad_x + w]
+    return np.where(part[..., None], tiles, strip)
 
 
 def blur_array(image: np.ndarray, mask: np.ndarray, sigma: float | None = None) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,10 +14,12 @@ from ..errors import ArgumentError
 from ..geometry import Box, clip_box, mask_boxes
 from ..options import FACE_MARGIN, NUDITY_MARGIN, RegionSpec
 from .base import Regions
-from .cam import CamResult, class_activation_map
-from .classifier import Classifier
 from .detectors import find_faces, find_nudity
 from .masks import box_mask, random_region
+
+if TYPE_CHECKING:
+    from .cam import CamResult
+    from .classifier import Classifier
 
 
 def find_regions(image: np.ndarray, spec: RegionSpec, *, rng: np.random.Generator | None = None,
@@ -39,6 +42,8 @@ def find_regions(image: np.ndarray, spec: RegionSpec, *, rng: np.random.Generato
 def cam_regions(image: np.ndarray, spec: RegionSpec, classifier: Classifier | None = None
                 ) -> tuple[CamResult, Regions]:
     """The classifier's activation map for ``spec.target`` and the regions it gives."""
+    from .cam import class_activation_map  # torch: imported only when a CAM is asked for
+
     cam = class_activation_map(image, classifier or load_classifier(spec.classifier),
                                method=spec.method, target=spec.target, scales=spec.scales)
     margin = round((spec.margin or 0.0) * max(image.shape[:2]))
@@ -49,6 +54,8 @@ def cam_regions(image: np.ndarray, spec: RegionSpec, classifier: Classifier | No
 @functools.cache
 def load_classifier(config: str | None = None) -> Classifier:
     """The CAM classifier: a user's (from its config JSON) or the offline default; loaded once."""
+    from .classifier import Classifier  # torch, as above
+
     return Classifier.default() if config is None else Classifier.from_config(config)
 
 

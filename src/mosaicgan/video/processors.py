@@ -37,7 +37,7 @@ from ..models.restorer import (
 from ..mosaic import blur_array, default_block, mosaic_image, solid_array
 from ..options import Log, check_style
 from .io import VideoReport
-from .schedule import DetectionSchedule
+from .schedule import DetectionSchedule, Scheduled
 from .temporal import Region, RegionTracker, union_mask
 
 RegionFn = Callable[[np.ndarray], Any]  # frame -> (H, W) bool, or Regions (its .mask)
@@ -204,17 +204,17 @@ class TrackedMosaic:
         out = self._take(self.schedule.finish())
         return out + (self._ready(self.tracker.flush()) if self.tracker is not None else [])
 
-    def _take(self, scheduled: tuple[int, np.ndarray, bool] | None) -> list[np.ndarray]:
+    def _take(self, scheduled: Scheduled | None) -> list[np.ndarray]:
         """A frame the schedule has decided on: detected or not, then tracked."""
         if scheduled is None:
             return []
-        index, frame, detect = scheduled
+        index, frame, detect, shift = scheduled
         mask = self._detect(frame) if detect else None
         if self.tracker is None:  # no stabilising: this frame's mask (or the last one)
             self.last_mask = mask if mask is not None else self.last_mask
             return [self._apply(frame, index, self._plain(self.last_mask))]
         self.frames.append((index, frame))
-        return self._ready(self.tracker.push(index, mask))
+        return self._ready(self.tracker.push(index, mask, shift))
 
     def _ready(self, ready: list[tuple[int, list[Region]]]) -> list[np.ndarray]:
         out = []

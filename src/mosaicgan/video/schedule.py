@@ -23,6 +23,8 @@ two detections), only what the shift does not explain is.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import cv2
 import numpy as np
 
@@ -48,26 +50,45 @@ def thumbnail(frame: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(small, (0, 0), BLUR)
 
 
-def difference(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean absolute difference of two thumbnails where they match best, ``b``'s centre
-    shifted over ``a`` by up to :data:`REACH` of the size (more motion than that, or a
+def align(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """How far the picture moved from thumbnail ``a`` to ``b`` (x, y, in thumbnail px) and
+    the mean absolute difference left once they are aligned: ``b``'s centre matched over
+    ``a`` shifted by up to :data:`REACH` of the size (more motion than that, or a
     different picture, leaves a large difference)."""
     height, width = b.shape
     rx, ry = round(REACH * width), round(REACH * height)
     core = b[ry:height - ry, rx:width - rx]
     if min(core.shape) < 1:
-        return float(np.abs(a - b).mean())
+        return 0.0, 0.0, float(np.abs(a - b).mean())
     _, _, (x, y), _ = cv2.minMaxLoc(cv2.matchTemplate(a, core, cv2.TM_SQDIFF))
-    return float(np.abs(a[y:y + core.shape[0], x:x + core.shape[1]] - core).mean())
+    left = float(np.abs(a[y:y + core.shape[0], x:x + core.shape[1]] - core).mean())
+    return float(rx - x), float(ry - y), left
+
+
+def difference(a: np.ndarray, b: np.ndarray) -> float:
+    """The difference :func:`align` leaves between two thumbnails."""
+    return align(a, b)[2]
+
+
+class Scheduled(NamedTuple):
+    """A frame the schedule has decided on. shift: when detected, how far the picture
+    moved since the detection before, in the frame's px (x, y; the camera's pan, for the
+    tracker to expect its regions there); None at the first detection, after a cut and
+    at a stride of 1."""
+
+    index: int
+    frame: np.ndarray
+    detect: bool
+    shift: tuple[float, float] | None = None
 
 
 class DetectionSchedule:
     """Decides whether a detector runs on each frame: with ``every=1`` on all of them, at
     once; otherwise one frame behind.
 
-    ``add(index, frame)`` returns ``(index, frame, detect)`` for the frame just added
-    (``every=1``) or for the previous one, once the frame after it is known (a cut between
-    them is seen then); ``finish()`` returns the last frame's, always detected.
+    ``add(index, frame)`` returns the :class:`Scheduled` frame just added (``every=1``) or
+    the previous one, once the frame after it is known (a cut between them is seen then);
+    ``finish()`` returns the last frame's, always detected.
     """
 
     def __init__(self, every: int):
@@ -79,9 +100,9 @@ class DetectionSchedule:
         self._detected_thumb: np.ndarray | None = None
         self.cuts = 0  # cuts seen so far
 
-    def add(self, index: int, frame: np.ndarray) -> tuple[int, np.ndarray, bool] | None:
+    def add(self, index: int, frame: np.ndarray) -> Scheduled | None:
         if self.every == 1:
-            return index, frame, True
+            return Scheduled(index, frame, True)
         thumb = thumbnail(frame)
         cut = self._pending is not None and difference(thumb, self._pending[2]) >= CUT
         self.cuts += cut
@@ -89,17 +110,25 @@ class DetectionSchedule:
         self._pending = (index, frame, thumb, cut)
         return out
 
-    def finish(self) -> tuple[int, np.ndarray, bool] | None:
+    def finish(self) -> Scheduled | None:
         return self._release(True)
 
-    def _release(self, before_cut: bool) -> tuple[int, np.ndarray, bool] | None:
+    def _release(self, before_cut: bool) -> Scheduled | None:
         if self._pending is None:
             return None
         index, frame, thumb, after_cut = self._pending
         self._pending = None
+        dx = dy = 0.0
+        left = np.inf
+        if self._detected_thumb is not None and not after_cut:
+            dx, dy, left = align(self._detected_thumb, thumb)
         detect = (before_cut or after_cut or self._last_detected is None
-                  or index - self._last_detected >= self.every
-                  or difference(thumb, self._detected_thumb) >= CHANGE)
-        if detect:
-            self._last_detected, self._detected_thumb = index, thumb
-        return index, frame, detect
+                  or index - self._last_detected >= self.every or left >= CHANGE)
+        if not detect:
+            return Scheduled(index, frame, False)
+        shift = None
+        if np.isfinite(left) and left < CHANGE:  # aligned: the move is the camera's
+            height, width = frame.shape[:2]
+            shift = (dx * width / thumb.shape[1], dy * height / thumb.shape[0])
+        self._last_detected, self._detected_thumb = index, thumb
+        return Scheduled(index, frame, True, shift)

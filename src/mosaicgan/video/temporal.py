@@ -95,19 +95,22 @@ def _centre(box: Box) -> np.ndarray:
     return np.array([box[0] + box[2] / 2, box[1] + box[3] / 2])
 
 
-def _gated_distance(track: _Track, box: Box, index: int) -> float | None:
+def _gated_distance(track: _Track, box: Box, index: int, panned: Box | None = None
+                    ) -> float | None:
     """How far ``box`` lies from where ``track`` would be at ``index`` (its last box moved
-    on at its last speed), in box sizes; None beyond the gate (see GATE_SIZES) or when the
-    sizes differ more than 2x a side."""
+    on at its last speed, or else as far as ``panned``, where the picture's pan took it),
+    in box sizes; None beyond the gate (see GATE_SIZES) or when the sizes differ more than
+    2x a side."""
     frames = sorted(track.seen)
     last = track.seen[frames[-1]].box
     if not 0.5 <= box[2] / max(last[2], 1) <= 2 or not 0.5 <= box[3] / max(last[3], 1) <= 2:
         return None
     gap = index - frames[-1]
-    predicted = _centre(last)
+    predicted = _centre(last if panned is None else panned)
     if len(frames) > 1:
         before = track.seen[frames[-2]].box
-        predicted = predicted + (predicted - _centre(before)) * gap / (frames[-1] - frames[-2])
+        centre = _centre(last)
+        predicted = centre + (centre - _centre(before)) * gap / (frames[-1] - frames[-2])
     size = max(last[2], last[3], box[2], box[3], MIN_GATE_PX)
     distance = float(np.linalg.norm(_centre(box) - predicted)) / size
     return distance if distance <= min(GATE_SIZES + GATE_PER_FRAME * gap, GATE_MAX) else None
@@ -193,12 +196,20 @@ class RegionTracker:
         self._queue: deque[int] = deque()  # frames pushed, not yet returned
         self._shape: tuple[int, int] | None = None
         self._last_index: int | None = None
+        # The picture's position at each detection, by the shifts pushed (the camera's
+        # pan summed): a region not yet seen moving is expected to move with the picture.
+        self._position: dict[int, np.ndarray] = {}
+        self._last_detected: int | None = None
 
     # -- input ---------------------------------------------------------------------------
 
-    def push(self, index: int, mask: np.ndarray | None) -> list[tuple[int, list[Region]]]:
+    def push(self, index: int, mask: np.ndarray | None,
+             shift: tuple[float, float] | None = None) -> list[tuple[int, list[Region]]]:
         """Add frame ``index``'s detections: an ``(H, W)`` bool mask, or None when
-        detection did not run on this frame. Returns the frames now final."""
+        detection did not run on this frame. ``shift``: how far the picture moved since
+        the detection before (x, y px: a camera pan, from
+        :class:`~mosaicgan.video.schedule.DetectionSchedule`), where known: regions are
+        looked for there too. Returns the frames now final."""
         if self._last_index is not None and index != self._last_index + 1:
             raise ValueError(f"frames must be pushed in order: got {index} after "
                              f"{self._last_index}")
@@ -210,6 +221,9 @@ class RegionTracker:
                 self._shape = mask.shape
             elif mask.shape != self._shape:
                 raise ValueError(f"mask is {mask.shape}, earlier masks were {self._shape}")
+            previous = self._position.get(self._last_detected, np.zeros(2))
+            self._position[index] = previous + (np.asarray(shift, float) if shift else 0.0)
+            self._last_detected = index
             self._match(index, components(mask, self.min_area))
         self._observed[index] = mask is not None
         self._queue.append(index)
@@ -242,19 +256,31 @@ class RegionTracker:
         overlaps = []
         for ti, track in enumerate(alive):
             last = track.seen[track.last].box
+            panned = self._panned(track, index)
             for ci, (box, _) in enumerate(found):
-                score = box_iou(last, box)
-                if score >= self.iou or _centre_inside(box, last) or _centre_inside(last, box):
+                # Where it was, or where the picture's pan has taken it: the better.
+                score = max(box_iou(b, box) for b in (last, panned))
+                if score >= self.iou or any(_centre_inside(box, b) or _centre_inside(b, box)
+                                            for b in (last, panned)):
                     overlaps.append((-score, ti, ci))
         link(overlaps)
         # Then by motion: the nearest left over to where each track would be by now.
         link([(d, ti, ci) for ti, track in enumerate(alive) if ti not in used_t
               for ci, (box, _) in enumerate(found) if ci not in used_c
-              if (d := _gated_distance(track, box, index)) is not None])
+              if (d := _gated_distance(track, box, index, self._panned(track, index)))
+              is not None])
         for ci, (box, crop) in enumerate(found):
             if ci not in used_c:
                 self._tracks.append(_Track(self._next_id, {index: _Seen(box, crop)}))
                 self._next_id += 1
+
+    def _panned(self, track: _Track, index: int) -> Box:
+        """The track's last box moved as the picture moved since then (the same box when
+        no pan is known)."""
+        x, y, w, h = track.seen[track.last].box
+        moved = self._position.get(index, np.zeros(2)) - self._position.get(track.last,
+                                                                            np.zeros(2))
+        return round(x + moved[0]), round(y + moved[1]), w, h
 
     # -- output --------------------------------------------------------------------------
 
@@ -373,3 +399,6 @@ class RegionTracker:
         first = min([s + 1, *lasts])
         for i in [i for i in self._observed if i < first]:
             del self._observed[i]
+        needed = {i for t in live for i in t.seen} | {self._last_detected}
+        for i in [i for i in self._position if i not in needed]:
+            del self._position[i]
