@@ -228,7 +228,7 @@ def region_options(fn):
 @click.option("--mask", type=click.Path(path_type=Path), help="Mosaic where this mask is white.")
 @click.option("--where", type=click.Choice(WHERE_CHOICES),
               help="Find the regions: random, cam (where the classifier sees --target), "
-                   "faces (CenterFace and NudeNet) or nudity (NudeNet).")
+                   "faces (CenterFace) or nudity (NudeNet).")
 @region_options
 @click.option("--style", type=click.Choice(STYLES), default=STYLES[0],
               help="mosaic is weak redaction (it can be partly undone); solid removes.")
