@@ -11,7 +11,7 @@ from mosaicgan.imageio import read_image, read_mask, write_image
 from mosaicgan.regions.detectors import FACE_MARGIN, find_faces
 from mosaicgan.regions.masks import ellipse_mask
 from mosaicgan.regions.strength import FACE_CELLS, face_block, face_sigma
-from mosaicgan.video.processors import TrackedMosaic
+from mosaicgan.video.hiding import TrackedMosaic
 
 from .conftest import ASTRONAUT_FACE, photo
 from .test_detect import astronaut_on_canvas

@@ -133,7 +133,7 @@ def fake_timings(monkeypatch, seconds: dict[str, float]):
 
     monkeypatch.setattr(backends, "build", build)
     monkeypatch.setattr(fastpath, "clock", lambda: clock[0])
-    monkeypatch.setattr(fastpath, "_crowded", lambda wall, cpu: False)  # a busy CI is fine
+    monkeypatch.setattr(fastpath, "_crowded", lambda wall, cpu, threads: False)  # a busy CI is fine
 
 
 def test_the_fastest_backend_is_chosen_cached_and_used(tmp_path, monkeypatch):

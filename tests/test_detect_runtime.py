@@ -33,7 +33,7 @@ def fake_timings(monkeypatch, seconds: dict[str, float]):
 
     monkeypatch.setattr(runtime, "build", build)
     monkeypatch.setattr(fastpath, "clock", lambda: clock[0])
-    monkeypatch.setattr(fastpath, "_crowded", lambda wall, cpu: False)
+    monkeypatch.setattr(fastpath, "_crowded", lambda wall, cpu, threads: False)
 
 
 @pytest.fixture

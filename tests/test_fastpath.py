@@ -318,7 +318,7 @@ def test_a_measurement_crowded_out_by_other_processes_is_not_cached(native_bf16,
                                                                     monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     crowded = fastpath._crowded
-    monkeypatch.setattr(fastpath, "_crowded", lambda wall, cpu: True)
+    monkeypatch.setattr(fastpath, "_crowded", lambda wall, cpu, threads: True)
     d = decide(candidates(CPU), {"fp32": 1.0, "fp32+channels_last": 0.9, "bf16": 0.5,
                                  "bf16+channels_last": 0.6})
     assert d.path == FastPath("bf16") and "busy" in d.source
@@ -326,9 +326,9 @@ def test_a_measurement_crowded_out_by_other_processes_is_not_cached(native_bf16,
     # ... but this process keeps it: every model built here takes the same path.
     calls: dict[str, int] = {}
     assert decide(candidates(CPU), {"fp32": 0.1}, calls=calls) is d and calls == {}
-    assert crowded(10.0, 0.5 * 10.0 * torch.get_num_threads()) is True
-    assert crowded(10.0, 0.95 * 10.0 * torch.get_num_threads()) is False
-    assert crowded(0.1, 0.0) is False  # too short to tell
+    assert crowded(10.0, 0.5 * 10.0 * 4, 4) is True
+    assert crowded(10.0, 0.95 * 10.0 * 4, 4) is False
+    assert crowded(0.1, 0.0, 4) is False  # too short to tell
 
 
 def test_a_cached_decision_holds_only_under_the_same_isa_limit_and_libraries(

@@ -136,3 +136,17 @@ def test_the_command_line_lists_the_cam_registry():
     from mosaicgan.regions.cam import CAM_METHODS
 
     assert tuple(CAM_METHODS) == CAM_METHOD_NAMES
+
+
+def test_hiding_faces_in_a_video_starts_without_torch():
+    """The mosaic job's modules (the CLI command, the detectors, their runtime choice,
+    the video processors) import no torch: a second of every start-up."""
+    import subprocess
+    import sys
+
+    code = ("import sys, mosaicgan.cli, mosaicgan.jobs.mosaic, mosaicgan.detect.shared, "
+            "mosaicgan.detect.centerface, mosaicgan.video.hiding; "
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "False"

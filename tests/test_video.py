@@ -18,8 +18,9 @@ from mosaicgan.models.restorer import Restorer
 from mosaicgan.mosaic import blur_array
 from mosaicgan.options import VideoOptions
 from mosaicgan.safety import CONTEXTS
+from mosaicgan.video.hiding import mosaic_in
 from mosaicgan.video.io import PerFrame, is_video, probe, process_video, read_frames
-from mosaicgan.video.processors import OutputRefused, mosaic_in
+from mosaicgan.video.processors import OutputRefused
 
 from .conftest import FakeDetector
 
@@ -470,7 +471,7 @@ def test_a_tracked_face_blur_scales_with_the_face_and_holds_steady():
     from functools import partial
 
     from mosaicgan.regions.strength import face_sigma
-    from mosaicgan.video.processors import TrackedMosaic
+    from mosaicgan.video.hiding import TrackedMosaic
     from mosaicgan.video.temporal import Region
 
     rule = partial(face_sigma, margin=0.0)

@@ -117,7 +117,7 @@ def test_the_decision_is_per_shape_and_other_dtypes_run_directly():
 
 def test_a_shape_is_measured_both_ways_and_wrong_numerics_lose(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(fastpath, "_crowded", lambda wall, cpu: False)
+    monkeypatch.setattr(fastpath, "_crowded", lambda wall, cpu, threads: False)
     conv = ConvShape("transposed4x4s2", 8, 6, 1, (1, 8, 12, 12), True)
     plain = autotune._conv_call(PLAIN, conv)()
     fast = autotune._conv_call(FastPath(winograd=True), conv)()

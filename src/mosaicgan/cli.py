@@ -258,7 +258,8 @@ def mosaic(inputs, output, box, mask, where, regions, style, shape, block, regio
     A mosaic is weak redaction (this tool can partly undo it); to anonymise, prefer
     --style solid.
     """
-    from . import api
+    # The job's own module, not the whole API: hiding regions needs no torch (a second).
+    from .jobs.mosaic import mosaic_files
 
     if shape != RegionSpec.shape and where not in ("face", "nudity"):
         raise click.UsageError(f"--shape {shape} is for --where face or nudity")
@@ -266,10 +267,10 @@ def mosaic(inputs, output, box, mask, where, regions, style, shape, block, regio
         raise click.UsageError("--detect-every is for regions found on each frame: --where "
                                "cam, face or nudity")
     spec = None if where is None else dataclasses.replace(regions(where), shape=shape)
-    report = api.mosaic_files(inputs, output, box=box, mask=mask, where=spec, block=block,
-                              style=style, seed=seed, regions_dir=regions_dir, video=video,
-                              detect_every=detect_every or DETECT_EVERY, log=_log,
-                              output=out_options)
+    report = mosaic_files(inputs, output, box=box, mask=mask, where=spec, block=block,
+                          style=style, seed=seed, regions_dir=regions_dir, video=video,
+                          detect_every=detect_every or DETECT_EVERY, log=_log,
+                          output=out_options)
     _finish(report, "mosaic")
 
 

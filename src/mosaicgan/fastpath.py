@@ -13,7 +13,10 @@ autotuning, session start), its result compared with fp32's, then timed for a fe
 the fastest candidate within tolerance wins. The decision is cached as JSON in the
 user's cache folder (``$XDG_CACHE_HOME/mosaicgan``, else ``~/.cache/mosaicgan``), keyed
 by the machine (device, CPU capability and model or GPU name, threads, torch version)
-and the workload (model config, batch, size), so later runs start at once.
+and the workload (model config, batch, size), so later runs start at once. A choice
+between the detectors' runtimes (ONNX Runtime, OpenVINO: no torch in them) is keyed
+without torch facts, and this module imports torch only where a torch path asks for it,
+so a job that only detects and hides regions starts without it (a second).
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 CACHE_FILE = "fastpath.json"
@@ -69,10 +73,14 @@ class FastPath:
     @property
     def dtype(self) -> torch.dtype | None:
         """The autocast dtype (None: plain fp32)."""
+        import torch
+
         return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
 
     @property
     def memory_format(self) -> torch.memory_format:
+        import torch
+
         return torch.channels_last if self.channels_last else torch.contiguous_format
 
 
@@ -81,6 +89,8 @@ PLAIN = FastPath()  # fp32, contiguous, torch: the reference every choice is che
 
 def native_bf16(device: torch.device) -> bool:
     """Whether bf16 runs in hardware here (not emulated in fp32 arithmetic)."""
+    import torch
+
     if device.type == "cpu":
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     if device.type == "cuda":
@@ -123,21 +133,29 @@ def candidates(device: torch.device, precision: str = "auto",
     return paths
 
 
-def machine(device: torch.device) -> dict[str, Any]:
-    """What a decision depends on besides the workload (also printed by benchmarks)."""
-    info: dict[str, Any] = {"device": device.type, "torch": torch.__version__,
-                            "threads": torch.get_num_threads()}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
+def machine(device: torch.device | None) -> dict[str, Any]:
+    """What a decision depends on besides the workload (also printed by benchmarks).
+    ``device`` None: a CPU decision between the inference runtimes alone (ONNX Runtime,
+    OpenVINO), which do not run on torch: torch is not imported."""
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    if device is None:
+        info: dict[str, Any] = {"device": "cpu", "cpu": cpu_model(), "threads": os.cpu_count()}
     else:
-        info["cpu"] = cpu_model()
-        # The effective capability: ATEN_CPU_CAPABILITY lowers torch's, ONEDNN_MAX_CPU_ISA
-        # (or its old name) oneDNN's; a decision measured under one does not hold for another.
-        info["capability"] = torch.backends.cpu.get_cpu_capability()
-        info["native_bf16"] = native_bf16(torch.device("cpu"))
-        isa = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
-        if isa:
-            info["onednn_isa"] = isa.upper()
+        import torch
+
+        info = {"device": device.type, "torch": torch.__version__,
+                "threads": torch.get_num_threads()}
+        if device.type == "cuda":
+            info["gpu"] = torch.cuda.get_device_name(device)
+        else:
+            info["cpu"] = cpu_model()
+            # The effective capability: ATEN_CPU_CAPABILITY lowers torch's,
+            # ONEDNN_MAX_CPU_ISA (or its old name) oneDNN's; a decision measured under one
+            # does not hold for another.
+            info["capability"] = torch.backends.cpu.get_cpu_capability()
+            info["native_bf16"] = native_bf16(torch.device("cpu"))
+    if isa and info["device"] == "cpu":
+        info["onednn_isa"] = isa.upper()
     # A verdict expires with the libraries that run the candidates.
     info["libraries"] = dict(library_versions())
     return info
@@ -241,17 +259,18 @@ _unsaved: dict[tuple[str, str], Decision] = {}
 # prepare(path) -> a function doing one call of the workload on that path and returning
 # what its numerics are judged by, or None when the path is the same as one already built
 # (a model that keeps itself contiguous, say).
-Prepare = Callable[[FastPath], Callable[[], torch.Tensor] | None]
-Gap = Callable[[torch.Tensor, torch.Tensor], float]
+Prepare = Callable[[FastPath], Callable[[], Any] | None]  # (a tensor or an array)
+Gap = Callable[[Any, Any], float]
 
 
 def choose(paths: list[FastPath], prepare: Prepare, gap: Gap, tolerance: float,
-           device: torch.device, workload: dict[str, Any], *, use_cache: bool = True,
+           device: torch.device | None, workload: dict[str, Any], *, use_cache: bool = True,
            timer: Callable[[], float] | None = None) -> Decision:
     """The fastest of ``paths`` whose first result is within ``tolerance`` of the first
     path's (``gap(result, reference)``); the first path (plain fp32 when it is in the list)
     stays unless another beats it by :data:`WIN_MARGIN`, and wins every failure. Cached
-    per machine and workload."""
+    per machine and workload. ``device`` None: the inference runtimes' CPU (see
+    :func:`machine`)."""
     if len(paths) == 1:
         return Decision(paths[0])
     info = machine(device)
@@ -267,8 +286,8 @@ def choose(paths: list[FastPath], prepare: Prepare, gap: Gap, tolerance: float,
                             entry.get("rejected", {}), entry.get("gaps", {}), "cache")
     wall0, cpu0 = time.perf_counter(), time.process_time()
     decision = _measure(paths, prepare, gap, tolerance, timer or clock)
-    if device.type == "cpu" and _crowded(time.perf_counter() - wall0,
-                                         time.process_time() - cpu0):
+    if info["device"] == "cpu" and _crowded(time.perf_counter() - wall0,
+                                            time.process_time() - cpu0, info["threads"]):
         # Kept for this process only, so every model built here runs the same path.
         decision.source = "measured on a busy machine, not cached"
         if use_cache:
@@ -288,16 +307,16 @@ def clock() -> float:
     return time.perf_counter()
 
 
-def _crowded(wall: float, cpu: float) -> bool:
-    """Whether other processes took much of the CPU while this one measured (judged only
-    over measurements long enough to tell)."""
-    return wall > 0.5 and cpu < BUSY_SHARE * wall * torch.get_num_threads()
+def _crowded(wall: float, cpu: float, threads: int) -> bool:
+    """Whether other processes took much of the CPU while this one measured on ``threads``
+    threads (judged only over measurements long enough to tell)."""
+    return wall > 0.5 and cpu < BUSY_SHARE * wall * threads
 
 
 def _measure(paths: list[FastPath], prepare: Prepare, gap: Gap, tolerance: float,
              timer: Callable[[], float]) -> Decision:
     decision = Decision(paths[0], source="measured")
-    reference: torch.Tensor | None = None
+    reference: Any = None
     best = math.inf
     for p in paths:
         try:

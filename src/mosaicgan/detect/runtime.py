@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..fastpath import Decision, FastPath, choose, native_bf16
+from ..fastpath import Decision, FastPath, choose
 
 RUNTIME_ENV = "MOSAICGAN_DETECTOR_RUNTIME"
 # A candidate's scores (face heat map, class scores: probabilities) may differ from the
@@ -97,16 +97,20 @@ def openvino_core() -> Any:
     return ov.Core()
 
 
+def openvino_bf16() -> bool:
+    """Whether OpenVINO's CPU plugin runs bf16 in hardware here (its own probe: AVX512-BF16
+    or AMX; it does not follow ONEDNN_MAX_CPU_ISA, and neither do its kernels)."""
+    return "BF16" in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
 def candidates() -> list[FastPath]:
     """The reference, then OpenVINO (f32, and bf16 where native) when it is installed."""
     import importlib.util
 
-    import torch
-
     paths = [REFERENCE]
     if importlib.util.find_spec("openvino") is not None:
         paths.append(OPENVINO)
-        if native_bf16(torch.device("cpu")):
+        if openvino_bf16():
             paths.append(OPENVINO_BF16)
     wanted = os.environ.get(RUNTIME_ENV, "").strip()
     if wanted:
@@ -133,8 +137,6 @@ def fastest_network(name: str, model: bytes, sample: Callable[[], np.ndarray],
     it, OpenVINO reshapes its own) on the fastest runtime whose ``scores`` of the outputs
     for ``sample()`` (made only when something is measured) are within ``tolerance``
     (default :data:`SCORE_TOLERANCE`) of ONNX Runtime's."""
-    import torch
-
     paths = candidates()
     if len(paths) == 1:
         named = os.environ.get(RUNTIME_ENV, "").strip()
@@ -150,7 +152,7 @@ def fastest_network(name: str, model: bytes, sample: Callable[[], np.ndarray],
     workload = {"task": "detector", "model": name,
                 "digest": hashlib.sha256(model).hexdigest()[:16]}
     allowed = SCORE_TOLERANCE if tolerance is None else tolerance
-    decision = choose(paths, prepare, score_gap, allowed, torch.device("cpu"),
+    decision = choose(paths, prepare, score_gap, allowed, None,
                       {**workload, "tolerance": allowed}, use_cache=use_cache)
     network = built.get(decision.path) or build(decision.path, model, for_onnxruntime)
     return network, decision

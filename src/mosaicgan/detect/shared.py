@@ -9,6 +9,7 @@ through a fixture, to inject detections without any nude image.)
 from __future__ import annotations
 
 import threading
+from typing import Protocol
 
 import numpy as np
 
@@ -29,11 +30,17 @@ class CombinedDetector:
         return [d for detector in self.detectors for d in detector.detect(image)]
 
 
+class FaceDetector(FaceLooker, Protocol):
+    """CenterFace's two calls: a whole image, and one view of it (the second look)."""
+
+    def detect(self, image: np.ndarray) -> list[Detection]: ...
+
+
 class VerifiedDetector(CombinedDetector):
     """CenterFace and NudeNet together, their weak face detections given a second look
     (:mod:`mosaicgan.detect.verify`): what the gate and ``--where face`` use."""
 
-    def __init__(self, centerface: FaceLooker, nudenet: Detector):
+    def __init__(self, centerface: FaceDetector, nudenet: Detector):
         super().__init__([centerface, nudenet])
         self.looker = centerface
         self.faces = centerface
@@ -48,19 +55,34 @@ def shared_detector() -> Detector:
     global _detector
     with _lock:
         if _detector is None:
-            from .centerface import CenterFaceDetector
             from .nudenet import NudeNetDetector
 
-            _detector = VerifiedDetector(CenterFaceDetector(), NudeNetDetector())
+            _detector = VerifiedDetector(_centerface_locked(), NudeNetDetector())
         return _detector
 
 
 def face_finder() -> Detector:
     """What ``--where face`` hides: the shared detector's CenterFace alone, every
-    candidate kept (no second look). On benchmarks/face_recall.py's 130 labelled and
-    composited real faces it hides the same faces, size for size, as CenterFace and
-    NudeNet with the second look, in about half the time (a 720p image: 198 against
-    377 ms); its extra false alarms (0.200 against 0.184 a photo) only hide more. A
-    replaced shared detector (the tests' injected detections) is used as it is."""
-    detector = shared_detector()
-    return detector.faces if isinstance(detector, VerifiedDetector) else detector
+    candidate kept (no second look), without building NudeNet for it. On
+    benchmarks/face_recall.py's 130 labelled and composited real faces it hides the same
+    faces, size for size, as CenterFace and NudeNet with the second look, in about half
+    the time (a 720p image: 198 against 377 ms); its extra false alarms (0.200 against
+    0.184 a photo) only hide more. A replaced shared detector (the tests' injected
+    detections) is used as it is."""
+    with _lock:
+        if _detector is None:
+            return _centerface_locked()
+        return _detector.faces if isinstance(_detector, VerifiedDetector) else _detector
+
+
+_centerface: FaceDetector | None = None
+
+
+def _centerface_locked() -> FaceDetector:
+    """The one CenterFace of the process (the caller holds ``_lock``)."""
+    global _centerface
+    if _centerface is None:
+        from .centerface import CenterFaceDetector
+
+        _centerface = CenterFaceDetector()
+    return _centerface

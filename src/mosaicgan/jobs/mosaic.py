@@ -31,8 +31,8 @@ from ..regions.base import Regions
 from ..regions.choose import check_one_source, find_regions, given_regions
 from ..regions.masks import random_region
 from ..regions.strength import face_block, face_sigma, redact_faces
+from ..video.hiding import FixedMosaic, TrackedMosaic
 from ..video.io import VideoReport, probe, process_video
-from ..video.processors import FixedMosaic, TrackedMosaic
 from ..video.temporal import RegionTracker
 from .batch import (
     BatchReport,
