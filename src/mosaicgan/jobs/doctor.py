@@ -17,9 +17,11 @@ def machine_summary(info: dict[str, Any]) -> str:
     return "; ".join(parts) + (f"; libraries: {libraries}" if libraries else "")
 
 
-def decision_lines(entry: dict[str, Any], here: dict[str, Any]) -> list[str]:
+def decision_lines(entry: dict[str, Any], here: dict[str, Any],
+                   runtimes: dict[str, Any] | None = None) -> list[str]:
     """One decision as lines: its workload, what was chosen when, each candidate's time,
-    the rejected ones and why, and whether it was measured on a machine like this one."""
+    the rejected ones and why, and whether it was measured on a machine like this one
+    (``here``; a detector's runtime choice: ``runtimes``, the facts it is keyed by)."""
     workload = entry.get("workload", {})
     shown = ("use", "task", "model", "kind", "pixels", "channels", "batch", "size")
     what = ", ".join(f"{k} {v}" for k, v in sorted(workload.items()) if k in shown)
@@ -31,7 +33,8 @@ def decision_lines(entry: dict[str, Any], here: dict[str, Any]) -> list[str]:
     seconds = entry.get("seconds", {})
     times = ", ".join(f"{k} {format_seconds(v)}" for k, v in sorted(seconds.items(),
                                                             key=lambda kv: kv[1]))
-    same = entry.get("machine") == here
+    same = entry.get("machine") == (runtimes if workload.get("task") == "detector"
+                                     and runtimes is not None else here)
     lines = [f"{what or 'workload'}: {entry.get('chosen')} (measured "
              f"{entry.get('measured_at', '?')}{'' if same else '; on another setup: unused here'})",
              f"  per call: {times or '-'}"]
@@ -42,10 +45,11 @@ def decision_lines(entry: dict[str, Any], here: dict[str, Any]) -> list[str]:
 def doctor_report(device: torch.device | None = None) -> list[str]:
     """The lines ``mosaicgan doctor`` prints."""
     here = machine(device or torch.device("cpu"))
+    runtimes = machine(None)  # what the detectors' runtime choices are keyed by
     decisions = cached_decisions()
     lines = [f"machine: {machine_summary(here)}",
              f"fast-path cache: {cache_path()} ({len(decisions)} decision(s))"]
     for entry in sorted((e for e in decisions.values() if isinstance(e, dict)),
                         key=lambda e: e.get("measured_at", ""), reverse=True):
-        lines += decision_lines(entry, here)
+        lines += decision_lines(entry, here, runtimes)
     return lines
