@@ -96,3 +96,20 @@ def test_each_region_gets_its_own_grid_and_block():
     expected = pixelate_array(pixelate_array(image, box_mask(400, 600, small), 2, (20, 20)),
                               box_mask(400, 600, large), 15, (300, 100))
     np.testing.assert_array_equal(out, expected)
+
+
+def test_the_array_mosaic_gives_the_tensor_mosaics_cells_to_the_bit():
+    """pixelate_array (NumPy: images and videos) and pixelate (torch: training pairs) make
+    the same cells, on any grid, block and mask, ties at .5 included (tiny masks make
+    many: the mean of two pixels)."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        height, width = (int(v) for v in rng.integers(5, 90, 2))
+        image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        mask = rng.random((height, width)) < rng.random()
+        block = int(rng.integers(1, 20))
+        origin = (int(rng.integers(-30, 30)), int(rng.integers(-30, 30)))
+        tensor = pixelate(torch.from_numpy(image.astype(np.float64)).permute(2, 0, 1)[None],
+                          torch.from_numpy(mask)[None, None], block, origin)
+        expected = tensor[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+        np.testing.assert_array_equal(pixelate_array(image, mask, block, origin), expected)

@@ -131,17 +131,16 @@ def _pixelate_box(out: np.ndarray, crop: np.ndarray, at: tuple[int, int], block:
         if ra >= rb:
             continue
         part[ra - ya:rb - ya, x - x0:x - x0 + w] = crop[ra - y:rb - y]
-        out[ya:yb, x0:x1] = _cell_means(out[ya:yb, x0:x1], part, block,
-                                        ((ox - x0) % block, (oy - ya) % block))
+        out[ya:yb, x0:x1] = _cell_means(out[ya:yb, x0:x1], part, block, (ox - x0, oy - ya))
 
 
-def _cell_means(strip: np.ndarray, part: np.ndarray, block: int, offset: tuple[int, int]
+def _cell_means(strip: np.ndarray, part: np.ndarray, block: int, origin: tuple[int, int]
                 ) -> np.ndarray:
     """``strip`` (h, w, C) uint8 with each grid cell's pixels under ``part`` (h, w) bool set
-    to their mean (float64, rounded): :func:`pixelate`'s arithmetic in NumPy, the grid's
-    first line ``offset`` = (x, y) px in."""
+    to their mean (float64, rounded): :func:`pixelate`'s arithmetic in NumPy, on the same
+    grid (a corner at ``origin``)."""
     h, w, channels = strip.shape
-    pad_x, pad_y = (block - offset[0]) % block, (block - offset[1]) % block
+    pad_x, pad_y = (-origin[0]) % block, (-origin[1]) % block
     right, bottom = -(w + pad_x) % block, -(h + pad_y) % block
     padding = ((pad_y, bottom), (pad_x, right))
     inside = np.pad(part, padding)
@@ -153,8 +152,7 @@ def _cell_means(strip: np.ndarray, part: np.ndarray, block: int, offset: tuple[i
     counts = inside.reshape(rows, block, cols, block).sum(axis=(1, 3), dtype=np.int64)
     area = float(block * block)
     means = (sums / area) / np.maximum(counts / area, 1e-12)[..., None]
-    means = np.round(means).clip(0, 255)
-    tiles = means.astype(np.uint8).repeat(block, 0).repeat(block, 1)
+    tiles = np.round(means).astype(np.uint8).repeat(block, 0).repeat(block, 1)
     tiles = tiles[pad_y:pad_y + h, pad_x:pad_x + w]
     return np.where(part[..., None], tiles, strip)
 

@@ -42,11 +42,10 @@ class VerifiedDetector(CombinedDetector):
 
     def __init__(self, centerface: FaceDetector, nudenet: Detector):
         super().__init__([centerface, nudenet])
-        self.looker = centerface
-        self.faces = centerface
+        self.faces = centerface  # (also what --where face uses alone: face_finder)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        return verified(image, super().detect(image), self.looker)
+        return verified(image, super().detect(image), self.faces)
 
 
 def shared_detector() -> Detector:

@@ -17,11 +17,10 @@ def machine_summary(info: dict[str, Any]) -> str:
     return "; ".join(parts) + (f"; libraries: {libraries}" if libraries else "")
 
 
-def decision_lines(entry: dict[str, Any], here: dict[str, Any],
-                   runtimes: dict[str, Any] | None = None) -> list[str]:
+def decision_lines(entry: dict[str, Any], *here: dict[str, Any]) -> list[str]:
     """One decision as lines: its workload, what was chosen when, each candidate's time,
     the rejected ones and why, and whether it was measured on a machine like this one
-    (``here``; a detector's runtime choice: ``runtimes``, the facts it is keyed by)."""
+    (one of ``here``: this machine's facts as each kind of decision is keyed by them)."""
     workload = entry.get("workload", {})
     shown = ("use", "task", "model", "kind", "pixels", "channels", "batch", "size")
     what = ", ".join(f"{k} {v}" for k, v in sorted(workload.items()) if k in shown)
@@ -33,8 +32,7 @@ def decision_lines(entry: dict[str, Any], here: dict[str, Any],
     seconds = entry.get("seconds", {})
     times = ", ".join(f"{k} {format_seconds(v)}" for k, v in sorted(seconds.items(),
                                                             key=lambda kv: kv[1]))
-    same = entry.get("machine") == (runtimes if workload.get("task") == "detector"
-                                     and runtimes is not None else here)
+    same = entry.get("machine") in here
     lines = [f"{what or 'workload'}: {entry.get('chosen')} (measured "
              f"{entry.get('measured_at', '?')}{'' if same else '; on another setup: unused here'})",
              f"  per call: {times or '-'}"]
@@ -45,7 +43,7 @@ def decision_lines(entry: dict[str, Any], here: dict[str, Any],
 def doctor_report(device: torch.device | None = None) -> list[str]:
     """The lines ``mosaicgan doctor`` prints."""
     here = machine(device or torch.device("cpu"))
-    runtimes = machine(None)  # what the detectors' runtime choices are keyed by
+    runtimes = machine(None)  # the facts the detectors' runtime choices are keyed by
     decisions = cached_decisions()
     lines = [f"machine: {machine_summary(here)}",
              f"fast-path cache: {cache_path()} ({len(decisions)} decision(s))"]

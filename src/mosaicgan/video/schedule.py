@@ -73,8 +73,8 @@ def difference(a: np.ndarray, b: np.ndarray) -> float:
 class Scheduled(NamedTuple):
     """A frame the schedule has decided on. shift: when detected, how far the picture
     moved since the detection before, in the frame's px (x, y; the camera's pan, for the
-    tracker to expect its regions there); None at the first detection, after a cut and
-    at a stride of 1."""
+    tracker to expect its regions there); None where no shift explains the move (the
+    first detection, a cut, a change) and at a stride of 1."""
 
     index: int
     frame: np.ndarray
@@ -127,7 +127,7 @@ class DetectionSchedule:
         if not detect:
             return Scheduled(index, frame, False)
         shift = None
-        if np.isfinite(left) and left < CHANGE:  # aligned: the move is the camera's
+        if left < CHANGE:  # aligned: the move is the camera's
             height, width = frame.shape[:2]
             shift = (dx * width / thumb.shape[1], dy * height / thumb.shape[0])
         self._last_detected, self._detected_thumb = index, thumb

@@ -253,22 +253,21 @@ class RegionTracker:
                     used_c.add(ci)
                     alive[ti].seen[index] = _Seen(*found[ci])
 
+        panned = [self._panned(track, index) for track in alive]
         overlaps = []
         for ti, track in enumerate(alive):
             last = track.seen[track.last].box
-            panned = self._panned(track, index)
             for ci, (box, _) in enumerate(found):
                 # Where it was, or where the picture's pan has taken it: the better.
-                score = max(box_iou(b, box) for b in (last, panned))
+                score = max(box_iou(b, box) for b in (last, panned[ti]))
                 if score >= self.iou or any(_centre_inside(box, b) or _centre_inside(b, box)
-                                            for b in (last, panned)):
+                                            for b in (last, panned[ti])):
                     overlaps.append((-score, ti, ci))
         link(overlaps)
         # Then by motion: the nearest left over to where each track would be by now.
         link([(d, ti, ci) for ti, track in enumerate(alive) if ti not in used_t
               for ci, (box, _) in enumerate(found) if ci not in used_c
-              if (d := _gated_distance(track, box, index, self._panned(track, index)))
-              is not None])
+              if (d := _gated_distance(track, box, index, panned[ti])) is not None])
         for ci, (box, crop) in enumerate(found):
             if ci not in used_c:
                 self._tracks.append(_Track(self._next_id, {index: _Seen(box, crop)}))
@@ -278,8 +277,7 @@ class RegionTracker:
         """The track's last box moved as the picture moved since then (the same box when
         no pan is known)."""
         x, y, w, h = track.seen[track.last].box
-        moved = self._position.get(index, np.zeros(2)) - self._position.get(track.last,
-                                                                            np.zeros(2))
+        moved = self._position[index] - self._position[track.last]  # (both detections)
         return round(x + moved[0]), round(y + moved[1]), w, h
 
     # -- output --------------------------------------------------------------------------
