@@ -34,10 +34,10 @@ import numpy as np
 from mosaicgan import safety
 from mosaicgan.detect.base import same_object, shifted
 from mosaicgan.detect.shared import shared_detector
+from mosaicgan.find import CellGrid
 from mosaicgan.geometry import context_box
 from mosaicgan.models.restorer import _paste, load_restorer, regions_of, window_for
 from mosaicgan.mosaic import blur_array, mosaic_image
-from mosaicgan.pitch import CellGrid
 from mosaicgan.regions.detectors import find_faces
 from mosaicgan.regions.strength import face_block, face_sigma
 

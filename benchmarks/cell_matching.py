@@ -1,4 +1,4 @@
-"""What matching the mosaic's cell colours (mosaicgan.cells) does to each method's quality.
+"""What matching the mosaic's cell colours (mosaicgan.find.cells) does to each method's quality.
 
     .venv/bin/python benchmarks/cell_matching.py PHOTOS_DIR [--count 20] [--blocks 8,12,16]
         [--model default|RUN|MODEL.json ...]
@@ -22,13 +22,12 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import table
 
 from mosaicgan.baselines import bicubic_from_blocks
-from mosaicgan.cells import match_cell_means
 from mosaicgan.detect import shared
+from mosaicgan.find import CellGrid, match_cell_means
 from mosaicgan.jobs.evaluate import make_samples
 from mosaicgan.metrics import masked_psnr, masked_ssim
 from mosaicgan.models.restorer import Restorer
 from mosaicgan.models.shipped import default_model
-from mosaicgan.pitch import CellGrid
 from mosaicgan.walk import list_images
 
 

@@ -1,4 +1,4 @@
-"""How well :func:`mosaicgan.find_mosaic.find_mosaic` finds mosaics, and how often it errs.
+"""How well :func:`mosaicgan.find.find_mosaic` finds mosaics, and how often it errs.
 
 For every photo, block size (6, 8, 12, 16, 20, 24) and encoding (lossless, JPEG 90,
 JPEG 75 of the whole mosaiced image), one random rectangle or ellipse (160-300 x
@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from mosaicgan.find_mosaic import find_mosaic
+from mosaicgan.find import find_mosaic
 from mosaicgan.imageio import encode_jpeg, read_image
 from mosaicgan.mosaic import pixelate_array
 from mosaicgan.regions.masks import box_mask, ellipse_mask, iou

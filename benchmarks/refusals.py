@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 
 from mosaicgan import safety
+from mosaicgan.find import CellGrid
 from mosaicgan.imageio import read_image
 from mosaicgan.models.restorer import load_restorer
 from mosaicgan.mosaic import pixelate_array
-from mosaicgan.pitch import CellGrid
 from mosaicgan.regions.masks import box_mask, random_region
 
 SIDE = 768  # as mosaicgan eval scales its photos

@@ -34,7 +34,7 @@ import numpy as np
 
 from mosaicgan.baselines import bicubic_on_grid
 from mosaicgan.detect import shared
-from mosaicgan.find_mosaic import find_mosaic_regions, regions_mask
+from mosaicgan.find import find_mosaic_regions, regions_mask
 from mosaicgan.metrics import masked_psnr
 from mosaicgan.models.restorer import load_restorer
 from mosaicgan.mosaic import pixelate_array

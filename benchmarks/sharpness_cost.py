@@ -29,10 +29,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from common import NoiseMeter, alternate, machine_line, table, wait_for_quiet
 
+from mosaicgan.find import CellGrid
 from mosaicgan.models.restorer import load_restorer
 from mosaicgan.models.sharpness import has_dial
 from mosaicgan.mosaic import pixelate_array
-from mosaicgan.pitch import CellGrid
 from mosaicgan.regions.masks import box_mask
 
 

@@ -260,7 +260,7 @@ def worker(job: str, src: str, dst: str, opts: dict) -> None:
             cfg = Pix2PixConfig(size=256, ngf=16, mask_channel=True)
             restorer = Restorer(build_generator(cfg), cfg, torch.device("cpu"))
         if job == "shipped-search-all":
-            from mosaicgan.find_mosaic import MosaicFollower
+            from mosaicgan.find import MosaicFollower
             from mosaicgan.video import processors
 
             processors.MosaicFollower = lambda: MosaicFollower(full_every=1)

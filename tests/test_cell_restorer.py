@@ -9,12 +9,11 @@ import pytest
 import torch
 from skimage import data
 
-from mosaicgan.cells import block_means, cell_grid
+from mosaicgan.find import CellGrid, block_means, cell_grid
 from mosaicgan.models.checkpoint import save_checkpoint
 from mosaicgan.models.restorer import NO_GRID, CellRestorer, Restorer
 from mosaicgan.mosaic import pixelate_array
 from mosaicgan.nets.cellnet import KIND, CellNetConfig, build_cellnet
-from mosaicgan.pitch import CellGrid
 
 SMALL = CellNetConfig(channels=16, blocks=2)
 

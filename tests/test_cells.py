@@ -1,7 +1,7 @@
 import numpy as np
 from skimage import data
 
-from mosaicgan.cells import cell_ids, match_cell_means
+from mosaicgan.find.cells import cell_ids, match_cell_means
 from mosaicgan.metrics import masked_psnr
 from mosaicgan.mosaic import pixelate_array
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from mosaicgan.find_mosaic import MosaicRegion, find_mosaic, find_mosaic_regions
+from mosaicgan.find import MosaicRegion, find_mosaic, find_mosaic_regions
 from mosaicgan.imageio import encode_jpeg
 from mosaicgan.mosaic import pixelate_array
 from mosaicgan.regions.masks import box_mask, ellipse_mask, iou

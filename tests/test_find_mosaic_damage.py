@@ -9,19 +9,19 @@ import pytest
 import torch
 
 from mosaicgan.baselines import bicubic_on_grid
-from mosaicgan.find_mosaic import (
+from mosaicgan.find import (
     MosaicFollower,
     find_mosaic,
     find_mosaic_regions,
     follow_regions,
     regions_mask,
 )
+from mosaicgan.find.pitch import CellGrid, estimate_grids
 from mosaicgan.imageio import encode_jpeg
 from mosaicgan.models.restorer import Restorer
 from mosaicgan.mosaic import pixelate_array
 from mosaicgan.nets import init_weights
 from mosaicgan.nets.pix2pix import Pix2PixConfig, build_generator
-from mosaicgan.pitch import CellGrid, estimate_grids
 from mosaicgan.regions.masks import box_mask, iou
 
 from .test_find_mosaic import photo

@@ -21,8 +21,8 @@ LAYERS = {
     "video": 3, "train": 3, "data": 3, "regions": 3, "metrics": 3, "screening": 3,
     "models": 2,
     "safety": 1, "sheets": 1,
-    "": 0, "errors": 0, "options": 0, "geometry": 0, "imageio": 0, "mosaic": 0, "cells": 0,
-    "limits": 0, "baselines": 0, "find_mosaic": 0, "pitch": 0, "plots": 0, "nets": 0, "detect": 0,
+    "": 0, "errors": 0, "options": 0, "geometry": 0, "imageio": 0, "mosaic": 0,
+    "limits": 0, "baselines": 0, "plots": 0, "nets": 0, "detect": 0, "find": 0,
     "weights": 0, "naming": 0, "walk": 0, "safety_detail": 0, "imagefile": 0, "exif": 0,
     "containers": 0, "fastpath": 0,
 }

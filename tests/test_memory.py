@@ -195,7 +195,7 @@ def test_a_region_of_a_large_canvas_restores_as_its_crop_alone(restorer, box, bl
 def test_given_grids_restore_a_region_as_the_whole_image_does(restorer):
     """With the grids given (integer ones), the neighbourhood holds everything restoring
     reads: two regions of one canvas come out as each restored on its own crop."""
-    from mosaicgan.pitch import CellGrid
+    from mosaicgan.find import CellGrid
 
     image, m1 = canvas_with_mosaic((300, 200, 180, 120), 10)
     m2 = box_mask(1600, 2400, (1800, 1200, 150, 150))

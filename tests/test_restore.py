@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from mosaicgan.api import mosaic_image, restore_files
+from mosaicgan.find import CellGrid
 from mosaicgan.imageio import read_image, read_metadata, write_image
 from mosaicgan.models.restorer import Restorer, feather_alpha, window_for
-from mosaicgan.pitch import CellGrid
 from mosaicgan.regions.masks import box_mask, ellipse_mask
 
 from .conftest import photo
@@ -149,7 +149,7 @@ def test_restored_cells_keep_the_mosaics_colours(no_detections):
     """With match_cells (the default) each restored cell's mean is the mosaic's colour
     there, which brings the bicubic start closer to the photo; outside nothing moves."""
     from mosaicgan.baselines import bicubic_from_blocks
-    from mosaicgan.cells import cell_ids
+    from mosaicgan.find.cells import cell_ids
     from mosaicgan.metrics import masked_psnr
 
     image = photo("chelsea")

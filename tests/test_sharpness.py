@@ -12,11 +12,11 @@ from click.testing import CliRunner
 from mosaicgan.cli import main
 from mosaicgan.data.paired import PairedDataset
 from mosaicgan.errors import ArgumentError, ModelError
+from mosaicgan.find import CellGrid
 from mosaicgan.metrics import distance_features, feature_distances
 from mosaicgan.models.restorer import Restorer
 from mosaicgan.models.sharpness import has_dial, interpolate_states
 from mosaicgan.mosaic import pixelate_array
-from mosaicgan.pitch import CellGrid
 from mosaicgan.regions.masks import box_mask
 
 from .conftest import FakeDetector, detector_replaced, photo

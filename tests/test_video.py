@@ -10,7 +10,7 @@ import pytest
 
 from mosaicgan.detect.base import Detection
 from mosaicgan.errors import InputError
-from mosaicgan.find_mosaic import MosaicFollower
+from mosaicgan.find import MosaicFollower
 from mosaicgan.jobs.mosaic import mosaic_video
 from mosaicgan.jobs.restore import restore_video
 from mosaicgan.jobs.translate import translate_video

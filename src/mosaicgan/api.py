@@ -8,7 +8,7 @@ lives in its own module of :mod:`mosaicgan.jobs`; this is the list of what is pu
 
 from __future__ import annotations
 
-from .find_mosaic import find_mosaic
+from .find import find_mosaic
 from .jobs.batch import BatchReport
 from .jobs.cam import cam_files
 from .jobs.catalog import ModelInfo, describe_model, find_models

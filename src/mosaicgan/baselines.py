@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .pitch import CellGrid, resample, to_integer_grid
+from .find import CellGrid, resample, to_integer_grid
 
 BASELINES = ("mosaic", "bicubic", "inpaint_telea")
 

@@ -26,7 +26,7 @@ import numpy as np
 from .detect.base import Detection, check_rgb_uint8, shifted
 from .detect.centerface import SCORE as CENTERFACE_SCORE
 from .detect.shared import shared_detector
-from .find_mosaic import find_mosaic
+from .find import find_mosaic
 from .geometry import Box, box_iou, boxes_overlap, context_box, mask_boxes
 from .safety_detail import is_blurred_face, shows_more_detail
 

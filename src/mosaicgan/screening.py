@@ -33,7 +33,9 @@ from .options import Log
 # Bump when what a verdict means changes (a new rule, a rule made stricter).
 RULE_VERSION = 2
 # The modules whose constants (thresholds, sizes) decide a verdict.
-_RULE_MODULES = ("mosaicgan.safety", "mosaicgan.safety_detail", "mosaicgan.find_mosaic",
+_RULE_MODULES = ("mosaicgan.safety", "mosaicgan.safety_detail", "mosaicgan.find.search",
+                 "mosaicgan.find.candidates", "mosaicgan.find.grid", "mosaicgan.find.edge",
+                 "mosaicgan.find.bands", "mosaicgan.find.follow",
                  "mosaicgan.detect.centerface", "mosaicgan.detect.nudenet",
                  "mosaicgan.detect.base")
 REASONS = {

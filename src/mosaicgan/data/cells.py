@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..cells import block_means
+from ..find import block_means
 from ..imageio import read_image
 from ..mosaic import pixelate_array
 from .paired import PairedDataset, PairFiles

@@ -18,7 +18,7 @@ from PIL import Image
 
 from ..data.paired import PairedDataset
 from ..errors import InputError
-from ..find_mosaic import find_mosaic
+from ..find import find_mosaic
 from ..imageio import read_image, write_image
 from ..models.device import pick_device
 from ..models.sharpness import check_sharpness

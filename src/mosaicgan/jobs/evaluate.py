@@ -21,6 +21,7 @@ import numpy as np
 
 from ..baselines import BASELINES, run_baseline
 from ..errors import ArgumentError, MosaicganError
+from ..find import CellGrid
 from ..imageio import read_image, write_image, write_json, write_text
 from ..metrics import (
     CELL_ENERGY_LIMIT,
@@ -37,7 +38,6 @@ from ..models.restorer import Restorer, load_restorer
 from ..models.sharpness import check_sharpness
 from ..mosaic import pixelate_array
 from ..options import Log, RegionSpec
-from ..pitch import CellGrid
 from ..plots import Series, scatter_svg
 from ..regions.choose import find_regions
 from ..regions.masks import random_region

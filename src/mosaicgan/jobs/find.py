@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..find_mosaic import find_mosaic
+from ..find import find_mosaic
 from ..imageio import read_image, write_image
 from ..options import DEFAULT_OUTPUT, Log, OutputOptions
 from .batch import BatchReport, derived_in, plan_batch, run_batch

@@ -135,7 +135,7 @@ def restore_video(src: str | Path, dst: str | Path, restorer: Restorer, *,
         mosaics found in each ``detect_every``-th frame, tracked over time (a region
         missed for up to 2 detections is filled in) with crop windows held steady, so
         restored content does not swim. Finding follows each mosaic from one frame to
-        the next on its grid (:class:`~mosaicgan.find_mosaic.MosaicFollower`): the whole
+        the next on its grid (:class:`~mosaicgan.find.MosaicFollower`): the whole
         frame is searched on the first frame, when a mosaic is lost, and every 12th.
     Pixels outside the regions are passed through (within the codec's tolerance).
 

@@ -17,14 +17,21 @@ import torch
 
 from .. import safety
 from ..baselines import bicubic_from_blocks
-from ..cells import cell_grid, match_cell_means
 from ..errors import ModelError
-from ..find_mosaic import MosaicRegion, find_mosaic_regions, regions_mask
+from ..find import (
+    CellGrid,
+    MosaicRegion,
+    cell_grid,
+    find_mosaic_regions,
+    match_cell_means,
+    regions_mask,
+    resample,
+    to_integer_grid,
+)
 from ..geometry import Box, clip_box, component_masks, components, context_box, hull, pad_box
 from ..nets import cellnet, per_sample_norm
 from ..nets.pix2pix import KIND, Pix2PixConfig, build_generator, generator_input, generator_output
 from ..options import DEFAULT_SHARPNESS
-from ..pitch import CellGrid, resample, to_integer_grid
 from .backends import fast_generator
 from .checkpoint import load_checkpoint
 from .device import pick_device
@@ -172,7 +179,7 @@ class Restorer:
         self.device = device
         self.source = source
         self.sharpness = sharpness  # where on the dial its weights are (None: not a pair's)
-        # Shift each restored cell back to the mosaic's colour for it (cells.py): never
+        # Shift each restored cell back to the mosaic's colour for it (find/cells.py): never
         # further from the truth, and it removes the generator's colour drift.
         self.match_cells = match_cells
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..find_mosaic import MosaicFollower
+from ..find import MosaicFollower
 from ..geometry import hull
 from ..models.restorer import (
     MIN_REGION_AREA,
