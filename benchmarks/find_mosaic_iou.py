@@ -40,7 +40,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from mosaicgan.data import finder as samples
 from mosaicgan.find import find_mosaic
+from mosaicgan.find.combined import find_regions
+from mosaicgan.find.learned import find_learned
 from mosaicgan.imageio import encode_jpeg, read_image
 from mosaicgan.mosaic import pixelate_array
 from mosaicgan.regions.masks import box_mask, ellipse_mask, iou
@@ -178,26 +181,11 @@ def run(photos: dict[str, np.ndarray], seed: int) -> str:
 
 
 DAMAGES = ("none", "downscaled", "upscaled", "rescaled + JPEG 70-95", "rescaled + JPEG 60-69",
-           "feathered", "all together")
-
-
-def rescale(image: np.ndarray, mask: np.ndarray, factor: float
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """The image (INTER_AREA down, bicubic up) and its true mask (area-weighted, >= 0.5)."""
-    size = (max(8, round(image.shape[1] * factor)), max(8, round(image.shape[0] * factor)))
-    interp = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
-    out = cv2.resize(image, size, interpolation=interp)
-    truth = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA
-                       if factor < 1 else cv2.INTER_LINEAR) >= 0.5
-    return out, truth
-
-
-def feather(clean: np.ndarray, mosaic: np.ndarray, mask: np.ndarray, width: float
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """The mosaic blended into the photo over a band of about ``width`` px each side."""
-    alpha = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), width / 2)[..., None]
-    out = np.round(alpha * mosaic + (1 - alpha) * clean).astype(np.uint8)
-    return out, alpha[..., 0] >= 0.05
+           "feathered", "x264 CRF 23", "all together")
+NEGATIVES = ("plain", "rescaled", "JPEG 60-95", "x264 CRF 23", *samples.LOOKALIKES)
+FINDERS = {"grid": find_mosaic, "learned": find_learned,
+           "combined": lambda image: find_regions(image).mask}
+FRAME = (1280, 720)  # the size the time per frame is measured at
 
 
 def damaged(image: np.ndarray, damage: str, rng: np.random.Generator
@@ -208,49 +196,86 @@ def damaged(image: np.ndarray, damage: str, rng: np.random.Generator
     mosaic = pixelate_array(image, mask, block, origin)
     truth = mask
     if damage in ("feathered", "all together"):
-        mosaic, truth = feather(image, mosaic, mask, float(rng.uniform(1, 8)))
-    if damage != "none" and damage != "feathered":
+        mosaic, truth = samples.feather(image, mosaic, mask, float(rng.uniform(1, 8)))
+    if damage not in ("none", "feathered", "x264 CRF 23"):
         if damage == "downscaled" or (damage != "upscaled" and rng.random() < 0.5):
             factor = float(rng.uniform(0.5, 0.95))
         else:
             factor = float(rng.uniform(1.1, 2.0))
-        mosaic, truth = rescale(mosaic, truth, factor)
+        mosaic, truth = samples.rescale(mosaic, truth, factor)
     if "JPEG" in damage or damage == "all together":
         low, high = (60, 69) if "60-69" in damage else (70, 95)
         mosaic = encode_jpeg(mosaic, int(rng.integers(low, high + 1)))
+    if damage == "x264 CRF 23":
+        mosaic = samples.x264_frame(mosaic, 23)
     return mosaic, truth
 
 
-def run_damage(photos: dict[str, np.ndarray], seed: int) -> str:
-    """The --damage report: mean IoU per kind of damage, and false alarms on clean photos."""
-    ious: dict[str, list[float]] = {d: [] for d in DAMAGES}
-    times = []
+def negative(image: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """A picture with no mosaic: the photo damaged, or with a pattern drawn over part."""
+    if kind == "plain":
+        return image
+    if kind == "rescaled":
+        factor = float(rng.choice([rng.uniform(0.5, 0.95), rng.uniform(1.1, 2.0)]))
+        return samples.rescale(image, np.zeros(image.shape[:2], bool), factor)[0]
+    if kind == "JPEG 60-95":
+        return encode_jpeg(image, int(rng.integers(60, 96)))
+    if kind == "x264 CRF 23":
+        return samples.x264_frame(image, 23)
+    h, w = image.shape[:2]
+    where = samples.random_shape(rng, (h, w), min(h, w) // 3)
+    pattern = samples.lookalike(rng, kind, (h, w))
+    return encode_jpeg(np.where(where[..., None], pattern, image), 90)
+
+
+def frame_times(photos: dict[str, np.ndarray], finders: list[str], seed: int,
+                count: int = 8) -> dict[str, float]:
+    """Median ms per 1280x720 frame (a photo resized, one mosaic) for each finder."""
+    times: dict[str, list[float]] = {f: [] for f in finders}
+    for name, image in list(photos.items())[:count]:
+        frame = cv2.resize(image, FRAME, interpolation=cv2.INTER_AREA)
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode()), 300])
+        mosaic, _ = damaged(frame, "none", rng)
+        for finder in finders:
+            FINDERS[finder](mosaic)  # warm: the network loads once
+            start = time.perf_counter()
+            FINDERS[finder](mosaic)
+            times[finder].append(time.perf_counter() - start)
+    return {f: 1000 * float(np.median(v)) for f, v in times.items()}
+
+
+def run_damage(photos: dict[str, np.ndarray], seed: int, finders: list[str]) -> str:
+    """The --damage report: mean IoU per kind of damage and finder, false finds on clean
+    pictures per kind, and the time per 1280x720 frame."""
+    ious: dict[tuple[str, str], list[float]] = {(d, f): [] for d in DAMAGES for f in finders}
     for name, image in photos.items():
         for k, damage in enumerate(DAMAGES):
             rng = np.random.default_rng([seed, zlib.crc32(name.encode()), 100 + k])
             mosaic, truth = damaged(image, damage, rng)
-            start = time.perf_counter()
-            ious[damage].append(iou(find_mosaic(mosaic), truth))
-            times.append(time.perf_counter() - start)
-    alarms: dict[str, list[bool]] = {"plain": [], "rescaled": [], "JPEG 60-95": []}
+            for finder in finders:
+                ious[damage, finder].append(iou(FINDERS[finder](mosaic), truth))
+    alarms: dict[tuple[str, str], list[bool]] = {(n, f): [] for n in NEGATIVES for f in finders}
     for name, image in photos.items():
-        rng = np.random.default_rng([seed, zlib.crc32(name.encode()), 200])
-        views = {"plain": image,
-                 "rescaled": rescale(image, np.zeros(image.shape[:2], bool),
-                                     float(rng.choice([rng.uniform(0.5, 0.95),
-                                                       rng.uniform(1.1, 2.0)])))[0],
-                 "JPEG 60-95": encode_jpeg(image, int(rng.integers(60, 96)))}
-        for kind, view in views.items():
-            alarms[kind].append(bool(find_mosaic(view).any()))
-    rows = [[d, f"{np.mean(v):.3f}", f"{np.min(v):.2f}", f"{np.mean(np.array(v) >= 0.9):.0%}",
-             str(len(v))] for d, v in ious.items()]
-    lines = [machine_line(), f"{len(photos)} photos, seed {seed}, block 8-20", "",
-             table(["damage", "mean IoU", "min IoU", "IoU >= 0.9", "n"], rows), "",
-             "clean photos where anything is found:",
-             table(["clean", "found anything", "n"],
-                   [[k, f"{np.mean(v):.1%}", str(len(v))] for k, v in alarms.items()]),
-             "", f"mean time per damaged image: {1000 * np.mean(times):.0f} ms"]
-    return "\n".join(lines)
+        for k, kind in enumerate(NEGATIVES):
+            rng = np.random.default_rng([seed, zlib.crc32(name.encode()), 200 + k])
+            view = negative(image, kind, rng)
+            for finder in finders:
+                alarms[kind, finder].append(bool(FINDERS[finder](view).any()))
+    iou_rows = [[d] + [f"{np.mean(ious[d, f]):.3f} ({np.mean(np.array(ious[d, f]) >= 0.9):.0%})"
+                       for f in finders] for d in DAMAGES]
+    alarm_rows = [[n] + [f"{np.mean(alarms[n, f]):.1%}" for f in finders] for n in NEGATIVES]
+    ms = frame_times(photos, finders, seed)
+    base = ms.get("grid", next(iter(ms.values())))
+    time_rows = [[f, f"{ms[f]:.0f}", f"{base / ms[f]:.2f}x"] for f in finders]
+    return "\n".join([
+        machine_line(), f"{len(photos)} photos, seed {seed}, block 8-20", "",
+        "mean IoU (share of cases with IoU >= 0.9):",
+        table(["damage", *finders], iou_rows), "",
+        "pictures with no mosaic where anything is found:",
+        table(["clean", *finders], alarm_rows), "",
+        f"time per {FRAME[0]}x{FRAME[1]} frame, median of {min(8, len(photos))} "
+        "(one mosaic each):",
+        table(["finder", "ms", "speed vs grid"], time_rows)])
 
 
 def main() -> None:
@@ -260,10 +285,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--damage", action="store_true",
                         help="mosaics rescaled, re-encoded and feathered (see above)")
+    parser.add_argument("--finders", default="grid,learned,combined",
+                        help="with --damage: finders compared side by side, of "
+                             "grid (the grid model alone), learned, combined (the default)")
     args = parser.parse_args()
     photos = skimage_photos() if args.photos is None else \
         {f"{p.name}/{k}": v for p in args.photos for k, v in folder_photos(p).items()}
-    print(run_damage(photos, args.seed) if args.damage else run(photos, args.seed))
+    finders = args.finders.split(",")
+    unknown = set(finders) - set(FINDERS)
+    if unknown:
+        parser.error(f"unknown finder(s) {sorted(unknown)}; choose from {sorted(FINDERS)}")
+    print(run_damage(photos, args.seed, finders) if args.damage else run(photos, args.seed))
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ ALLOWED_MODULES = {
     "mosaicgan.regions.cam": "an ImageNet classifier's activation maps: heat, not pixels",
     "mosaicgan.regions.classifier": "an ImageNet classifier: scores and its input tensors",
     "mosaicgan.detect": "the detectors: boxes and their decoding",
+    "mosaicgan.data.finder": "synthetic training pictures for the mosaic finder, made of the "
+                             "photo it is given, patterns and its own mosaics (no generator)",
     "mosaicgan.cli": "click plumbing (decorators, the group's invoke); the commands call "
                      "the gated jobs, tested in test_gate_writers",
 }
@@ -81,6 +83,12 @@ ALLOWED = {
     "mosaicgan.find.search.luma": "the luma of the image it is given",
     "mosaicgan.find.grid.grid_regions": "masks (or a finer grid to look on)",
     "mosaicgan.find.edge.refine": "a mask",
+    "mosaicgan.find.learned.mosaic_probability": "a probability map, not pixels",
+    "mosaicgan.find.learned.find_learned": "a mask",
+    "mosaicgan.find.learned.large_components": "a mask",
+    "mosaicgan.find.combined.Finding.mask": "a mask",
+    "mosaicgan.jobs.find.find_mosaic": "a mask",
+    "mosaicgan.safety.mosaiced": "a mask",
     "mosaicgan.geometry.components": "masks",
     "mosaicgan.geometry.component_masks": "masks",
     "mosaicgan.models.restorer.feather_alpha": "an alpha mask",

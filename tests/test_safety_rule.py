@@ -120,3 +120,17 @@ def test_the_projects_own_face_blur_counts_as_hidden():
     blurred = redact(clean, find_faces(clean).mask, "blur")
     assert shows_more_detail(blurred, clean, ASTRONAUT_FACE)
     assert screen_translation(blurred, clean) == ["face"]
+
+
+def test_a_face_in_a_mosaic_only_the_learned_finder_sees_counts_as_hidden(inject, monkeypatch):
+    """The gate counts as hidden what either finder sees: a mosaic the grid model misses
+    (too damaged for a grid) but the network marks still hides the face under it. Here the
+    network's find is injected over the astronaut's face of an otherwise clean input."""
+    from mosaicgan import safety
+
+    clean = photo("astronaut")
+    inject(FaceAt(ASTRONAUT_FACE, 512))
+    assert screen_translation(clean, clean) == []  # shown in the clear: kept
+    monkeypatch.setattr(safety, "find_learned",
+                        lambda image: box_mask(*image.shape[:2], ASTRONAUT_FACE))
+    assert screen_translation(clean, clean) == ["face"]

@@ -210,6 +210,10 @@ def test_refusals_in_plain_words():
     assert note.splitlines() == ["Restored 1 of 2 region(s).",
                                  "- Region at 1,2 (3×4): kept mosaiced: a face was visible in "
                                  "the restored result, so it was left as it was."]
+    note = _image_note({"synthesized": [], "refused": [], "unrestorable": [[5, 6, 70, 80]]})
+    assert note.splitlines()[1] == ("- Area at 5,6 (70×80) looks mosaiced, but no grid of "
+                                    "cells was found in it to restore from, so it was left "
+                                    "as it was.")
 
 
 def test_the_ui_command_serves_and_stops_cleanly(tmp_path):

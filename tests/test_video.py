@@ -549,18 +549,24 @@ def test_restore_processor_finds_grids_only_when_it_detects(mosaiced, tiny_model
     from mosaicgan.video.processors import RestoreProcessor, RestoreVideoReport
 
     calls = []
-    real, real_regions = restore_module.find_mosaics, MosaicFollower.regions
+    real, real_grids = restore_module.find_mosaics, restore_module.grids_of
+    real_regions = MosaicFollower.regions
 
     def counting(frame):
         calls.append(1)
         return real(frame)
+
+    def counting_grids(frame):
+        calls.append(1)
+        return real_grids(frame)
 
     def counting_regions(self, frame):
         calls.append(1)
         return real_regions(self, frame)
 
     monkeypatch.setattr(restore_module, "find_mosaics", counting)
-    monkeypatch.setattr(video_jobs, "find_mosaics", counting)
+    monkeypatch.setattr(restore_module, "grids_of", counting_grids)
+    monkeypatch.setattr(video_jobs, "grids_of", counting_grids)
     monkeypatch.setattr(MosaicFollower, "regions", counting_regions)
     restorer = Restorer.from_checkpoint(tiny_model, device="cpu")
     assert restorer.cfg.prefill == "bicubic"

@@ -8,12 +8,11 @@ lives in its own module of :mod:`mosaicgan.jobs`; this is the list of what is pu
 
 from __future__ import annotations
 
-from .find import find_mosaic
 from .jobs.batch import BatchReport
 from .jobs.cam import cam_files
 from .jobs.catalog import ModelInfo, describe_model, find_models
 from .jobs.evaluate import EvalReport, evaluate
-from .jobs.find import find_mosaic_files
+from .jobs.find import find_mosaic, find_mosaic_files
 from .jobs.mosaic import mosaic_files, mosaic_video, redact
 from .jobs.pairs import PairsReport, make_pairs, unpair_aligned
 from .jobs.preview import is_video, video_frame

@@ -27,6 +27,7 @@ from .detect.base import Detection, check_rgb_uint8, shifted
 from .detect.centerface import SCORE as CENTERFACE_SCORE
 from .detect.shared import shared_detector
 from .find import find_mosaic
+from .find.learned import find_learned
 from .geometry import Box, box_iou, boxes_overlap, context_box, mask_boxes
 from .safety_detail import is_blurred_face, shows_more_detail
 
@@ -194,10 +195,17 @@ def _shown_faces(source: np.ndarray, output: np.ndarray,
     faces = [d.box for d in found if d.label in FACE_CLASSES and d.score >= SHOWN_FACE_SCORE]
     if not faces:
         return []
-    mosaic = find_mosaic(source)
+    mosaic = mosaiced(source)
     shown = [f for f in faces if _inside(mosaic, f) < 0.3]
     sy, sx = output.shape[0] / source.shape[0], output.shape[1] / source.shape[1]
     return [(round(x * sx), round(y * sy), round(w * sx), round(h * sy)) for x, y, w, h in shown]
+
+
+def mosaiced(image: np.ndarray) -> np.ndarray:
+    """``(H, W)`` bool: where either finder, the grid model or the learned one, sees a
+    mosaic. The gate takes the union: counting more of an input as hidden can only make
+    it stricter."""
+    return find_mosaic(image) | find_learned(image)
 
 
 def _inside(mask: np.ndarray, box: Box) -> float:
@@ -247,7 +255,7 @@ def screen_domain_image(image: np.ndarray) -> dict[str, bool]:
     check_rgb_uint8(image)
     found = _detect(image)
     faces = [d.box for d in found if is_face(d)]
-    mosaic = find_mosaic(image)
+    mosaic = mosaiced(image)
     blurred = [f for f in faces if is_blurred_face(image, f)]
     clear = [f for f in faces if f not in blurred and _inside(mosaic, f) < 0.3]
     return {"nudity": any(is_nudity(d, TRAINING_NUDITY_SCORE) for d in found),

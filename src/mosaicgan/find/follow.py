@@ -13,10 +13,11 @@ import numpy as np
 from ..geometry import bounding_box
 from .bands import with_band
 from .candidates import Jpeg, jpeg_phase
+from .combined import find_regions
 from .grid import grid_regions
 from .pitch import CellGrid, phase_at
 from .region import MosaicRegion
-from .search import check_image, find_mosaic_regions, luma, on_grid
+from .search import check_image, luma, on_grid
 
 # Following mosaics from one video frame to the next.
 FOLLOW_MOVE = 0.25  # share of a region's size it may move between frames
@@ -113,7 +114,7 @@ class MosaicFollower:
                 self.since_search += 1
                 self.followed += 1
                 return found
-        self.previous = find_mosaic_regions(frame)
+        self.previous = find_regions(frame).regions
         self.since_search = 0
         self.searches += 1
         return self.previous

@@ -18,7 +18,6 @@ from PIL import Image
 
 from ..data.paired import PairedDataset
 from ..errors import InputError
-from ..find import find_mosaic
 from ..imageio import read_image, write_image
 from ..models.device import pick_device
 from ..models.sharpness import check_sharpness
@@ -32,6 +31,7 @@ from ..sheets import before_after_sheet, screened
 from ..train.loop import LoopOptions, collate
 from ..train.pix2pix import Pix2Pix
 from ..train.precision import Amp, fused_adam, pick_precision
+from .find import find_mosaic
 from .pairs import make_pairs
 from .restore import restore_files
 from .train import train_pix2pix

@@ -1,4 +1,5 @@
-"""The find-mosaic job: one mask PNG (255 = pixelated) per image, no mask given."""
+"""The find-mosaic job: one mask PNG (255 = pixelated) per image, no mask given, from the
+default finder (:func:`mosaicgan.find.find_regions`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..find import find_mosaic
+from ..find import find_regions
 from ..imageio import read_image, write_image
 from ..options import DEFAULT_OUTPUT, Log, OutputOptions
 from .batch import BatchReport, derived_in, plan_batch, run_batch
@@ -19,10 +20,19 @@ def find_mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path,
     out_dir (:mod:`mosaicgan.naming`)."""
 
     def job(src: Path, out: Path) -> None:
-        mask = find_mosaic(read_image(src))
+        finding = find_regions(read_image(src))
+        mask = finding.mask
         write_image(out, mask.astype(np.uint8) * 255)
-        log(f"{src}: {100 * mask.mean():.1f}% pixelated -> {out}")
+        without = (f" ({len(finding.unrestorable)} area(s) without a grid of cells: "
+                   "not restorable)" if finding.unrestorable else "")
+        log(f"{src}: {100 * mask.mean():.1f}% pixelated{without} -> {out}")
 
     plan = plan_batch(inputs, out_dir, derived_in(out_dir, "mask"), command="find-mosaic",
                       output=output)
     return run_batch(plan, BatchReport(), log, job)
+
+
+def find_mosaic(image: np.ndarray) -> np.ndarray:
+    """``(H, W)`` bool: every mosaic the default finder sees in ``image`` (H, W, 3) uint8,
+    restorable or not (:func:`mosaicgan.find.find_regions`)."""
+    return find_regions(image).mask

@@ -11,10 +11,18 @@ from typing import Any
 import numpy as np
 
 from ..errors import Cancelled, InputError
+from ..find import find_regions
 from ..geometry import Box, boxes_overlap
 from ..imagefile import read_document, write_document
 from ..imageio import read_mask
-from ..models.restorer import Restorer, RestoreResult, find_mosaics, load_restorer, regions_of
+from ..models.restorer import (
+    Restorer,
+    RestoreResult,
+    find_mosaics,
+    load_restorer,
+    mask_and_grids,
+    regions_of,
+)
 from ..options import DEFAULT_OUTPUT, DEFAULT_VIDEO, Log, OutputOptions, VideoOptions, silent
 from ..video.io import probe, process_video, read_frames
 from ..video.processors import Refused, RestoreProcessor, RestoreVideoReport
@@ -29,7 +37,10 @@ def restore_image(image: np.ndarray, restorer: Restorer,
     Returns a RestoreResult (image, regions with what was restored and what was refused).
     """
     if mask is None:
-        return restorer.restore(image, *find_mosaics(image))
+        finding = find_regions(image)
+        result = restorer.restore(image, *mask_and_grids(finding.regions, image.shape))
+        result.unrestorable = [area.box for area in finding.unrestorable]
+        return result
     return restorer.restore(image, mask)
 
 
@@ -91,12 +102,18 @@ def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *,
                 report.note(f"{src}: region at {region.box} kept as it was: "
                             f"{' and '.join(region.reasons)} detected in the restored result",
                             log)
-        if not any(res.regions for res in results):
+        for i, res in enumerate(results):
+            for box in res.unrestorable:
+                where = f"frame {i}, " if len(results) > 1 else ""
+                report.note(f"{src}: {where}area at {box} looks mosaiced but has no grid of "
+                            "cells to restore from; kept as it was", log)
+        if not any(res.regions or res.unrestorable for res in results):
             log(f"{src}: no mosaic found; written unchanged")
         if len(results) == 1:
             meta = metadata("restore", model=restorer.source,
                             synthesized=[list(b) for b in results[0].synthesized],
-                            refused=[r.as_dict() for r in results[0].refused])
+                            refused=[r.as_dict() for r in results[0].refused],
+                            unrestorable=[list(b) for b in results[0].unrestorable])
         else:  # boxes as [frame, x, y, w, h]
             meta = metadata("restore", model=restorer.source,
                             synthesized=[[i, *r.box] for i, res in enumerate(results)
@@ -104,6 +121,8 @@ def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *,
                                          if r.restored and [i, *r.box] not in withheld],
                             refused=[{"frame": i, **r.as_dict()}
                                      for i, res in enumerate(results) for r in res.refused],
+                            unrestorable=[[i, *b] for i, res in enumerate(results)
+                                          for b in res.unrestorable],
                             withheld=withheld)
         write_document(out, frames, doc, metadata=meta, policy=output.metadata)
         report.details[str(src)] = meta

@@ -23,6 +23,7 @@ from ..find import (
     MosaicRegion,
     cell_grid,
     find_mosaic_regions,
+    find_regions,
     match_cell_means,
     regions_mask,
     resample,
@@ -103,6 +104,8 @@ class RegionOutcome:
 class RestoreResult:
     image: np.ndarray  # (H, W, 3) uint8
     regions: list[RegionOutcome]
+    # areas the finder saw as mosaiced but found no grid of cells in: left as they were
+    unrestorable: list[Box] = field(default_factory=list)
 
     @property
     def synthesized(self) -> list[Box]:
@@ -383,7 +386,7 @@ class Restorer:
             if self.uses_grids and grids is None:  # the grids the generator's view shows
                 vx, vy, vw, vh = clip_box((window[0], window[1], window[2], window[2]),
                                           width, height)
-                near = _placed(find_mosaics(image[vy:vy + vh, vx:vx + vw])[1], vx, vy)
+                near = _placed(grids_of(image[vy:vy + vh, vx:vx + vw]), vx, vy)
             nx, ny, nw, nh = neighbourhood(box, window, width, height, near)
             region = np.zeros((nh, nw), bool)
             region[box[1] - ny:box[1] - ny + box[3], box[0] - nx:box[0] - nx + box[2]] = local
@@ -574,9 +577,16 @@ def _paste_region(image: np.ndarray, region: np.ndarray, generated: np.ndarray,
 
 
 def find_mosaics(image: np.ndarray) -> tuple[np.ndarray, list[Grid]]:
-    """What find-mosaic sees in ``image``: the ``(H, W)`` mask of all mosaics, and each
-    mosaic's grid as (mask, cell grid)."""
-    return mask_and_grids(find_mosaic_regions(image), image.shape)
+    """What the default finder (:func:`~mosaicgan.find.find_regions`) can restore in
+    ``image``: the ``(H, W)`` mask of those mosaics, and each one's grid as (mask, cell
+    grid). Areas it finds without a grid are not in it."""
+    return mask_and_grids(find_regions(image).regions, image.shape)
+
+
+def grids_of(image: np.ndarray) -> list[Grid]:
+    """The grids the grid model alone finds in ``image``: for a mask the user gave, which
+    already says where."""
+    return mask_and_grids(find_mosaic_regions(image), image.shape)[1]
 
 
 def mask_and_grids(regions: list[MosaicRegion], shape: tuple[int, ...]

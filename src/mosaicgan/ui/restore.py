@@ -225,6 +225,9 @@ def _image_note(meta: dict) -> str:
         x, y, w, h = r["box"]
         lines.append(f"- Region at {x},{y} ({w}×{h}): {refusal_words(r.get('reasons', []))} "
                      "in the restored result, so it was left as it was.")
+    for x, y, w, h in meta.get("unrestorable") or []:
+        lines.append(f"- Area at {x},{y} ({w}×{h}) looks mosaiced, but no grid of cells was "
+                     "found in it to restore from, so it was left as it was.")
     return "\n".join(lines)
 
 

@@ -25,7 +25,7 @@ from ..find import MosaicFollower
 from ..geometry import hull
 from ..models.restorer import (
     MIN_REGION_AREA,
-    find_mosaics,
+    grids_of,
     mask_and_grids,
     regions_of,
     window_for,
@@ -183,7 +183,7 @@ class RestoreProcessor:
             self.last_grids = own_grids or self.last_grids
             if todo and restorer.uses_grids:
                 if self.last_grids is None:  # a given mask: find its grid once
-                    self.last_grids = find_mosaics(frame)[1]
+                    self.last_grids = grids_of(frame)
                 source = restorer._prefilled(frame, [r.mask for r in todo], self.last_grids)
             plans.append([restorer._plan(source, r.mask, r.box,
                                         steady_window(r, width, height, size),
