@@ -291,7 +291,8 @@ def sample(photo: np.ndarray, rng: np.random.Generator, size: int = 256,
 
 
 def _crop(rng: np.random.Generator, photo: np.ndarray, side: int) -> np.ndarray:
-    """A square of ``side`` px from ``photo`` at a random zoom (never enlarged)."""
+    """A square of ``side`` px from ``photo`` at a random zoom (enlarged only when the
+    photo is smaller than ``side``)."""
     h, w = photo.shape[:2]
     if min(h, w) < side:
         photo = cv2.resize(photo, (max(side, round(w * side / min(h, w))),

@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..geometry import Box, nonzero_box
+from ..geometry import Box, bounding_box
 from .learned import THRESHOLD, large_components, mosaic_probability
-from .pitch import CellGrid
-from .region import MosaicRegion
+from .region import MosaicRegion, disjoint
 from .search import find_mosaic_regions, regions_mask
 
 MARGIN = 48  # px of context around a learned area given to the grid model
@@ -53,8 +52,8 @@ class Finding:
     """Everything found in one image."""
 
     regions: list[MosaicRegion]  # restorable, each with its grid
+    shape: tuple[int, int]  # (H, W) of the image
     unrestorable: list[UnrestorableArea] = field(default_factory=list)
-    shape: tuple[int, int] = (0, 0)
 
     @property
     def mask(self) -> np.ndarray:
@@ -75,63 +74,53 @@ def find_regions(image: np.ndarray, *, min_block: int = 4, max_block: int = 40,
     h, w = image.shape[:2]
     probability = mosaic_probability(image)
     learned = large_components(probability >= THRESHOLD)
-    count, labels = cv2.connectedComponents(learned.astype(np.uint8), connectivity=8)
-    shrink = np.ones((2 * ERODE + 1, 2 * ERODE + 1), np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(learned.astype(np.uint8), 8)
     regions: list[MosaicRegion] = []
     unrestorable: list[UnrestorableArea] = []
+    # Each area is judged on its crop (the area, MARGIN px around it): the whole image's
+    # size is paid only by what is kept.
     for k in range(1, count):
-        area = labels == k
-        x, y, bw, bh = nonzero_box(area)
+        x, y, bw, bh = (int(v) for v in stats[k, :4])
         x0, y0 = max(0, x - MARGIN), max(0, y - MARGIN)
         x1, y1 = min(w, x + bw + MARGIN), min(h, y + bh + MARGIN)
-        crop = image[y0:y1, x0:x1]
-        grown = cv2.dilate(area[y0:y1, x0:x1].astype(np.uint8),
-                           np.ones((2 * GROW + 1, 2 * GROW + 1), np.uint8)).astype(bool)
-        found = []
-        if min(crop.shape[:2]) >= 3 * min_block:
-            for region in find_mosaic_regions(crop, min_block=min_block, max_block=max_block,
-                                              min_blocks=min_blocks):
-                if (region.mask & grown).sum() >= SUPPORT * region.mask.sum():
-                    found.append(_placed(region, (x0, y0), (h, w)))
-        covered = sum(int((r.mask & area).sum()) for r in found)
-        if found and covered >= COVERED * area.sum():
-            inner = cv2.erode(area.astype(np.uint8), shrink).astype(bool)
-            largest = max(found, key=lambda r: int(r.mask.sum()))
-            others = regions_mask([r for r in found if r is not largest], (h, w))
-            joined = largest.mask | (inner & ~others)
-            found = [r if r is not largest else
-                     MosaicRegion(nonzero_box(joined), r.grid, joined, r.score, r.exact)
-                     for r in found]
-            regions += found
-        elif probability[area].mean() >= SURE:
-            regions += found
-            rest = area & ~regions_mask(found, (h, w))
-            unrestorable.append(UnrestorableArea(nonzero_box(rest) or (x, y, bw, bh), rest))
-    return Finding(_disjoint(regions), unrestorable, (h, w))
+        area = labels[y0:y1, x0:x1] == k
+        found, rest = _judged(image[y0:y1, x0:x1], area, probability[y0:y1, x0:x1],
+                              min_block, max_block, min_blocks)
+        regions += [r.placed((x0, y0), (h, w)) for r in found]
+        if rest is not None:
+            placed = np.zeros((h, w), bool)
+            placed[y0:y1, x0:x1] = rest
+            unrestorable.append(UnrestorableArea(bounding_box(placed), placed))
+    return Finding(disjoint(regions, (h, w)), (h, w), unrestorable)
 
 
-def _placed(region: MosaicRegion, offset: tuple[int, int], shape: tuple[int, int]
-            ) -> MosaicRegion:
-    """A region found in a crop whose corner is at ``offset``, in the whole image."""
-    ox, oy = offset
-    x, y, w, h = region.box
-    mask = np.zeros(shape, bool)
-    ch, cw = region.mask.shape
-    mask[oy:oy + ch, ox:ox + cw] = region.mask
-    grid = CellGrid(region.grid.pitch, (region.grid.phase[0] + ox, region.grid.phase[1] + oy))
-    return MosaicRegion((x + ox, y + oy, w, h), grid, mask, region.score, region.exact)
+def _judged(crop: np.ndarray, area: np.ndarray, probability: np.ndarray, min_block: int,
+            max_block: int, min_blocks: int
+            ) -> tuple[list[MosaicRegion], np.ndarray | None]:
+    """One learned ``area`` of a ``crop`` (crop coordinates): its restorable regions, and
+    the part of it with no grid that is reported (None: nothing to report)."""
+    found = []
+    if min(crop.shape[:2]) >= 3 * min_block:
+        grown = cv2.dilate(area.astype(np.uint8), _square(GROW)).astype(bool)
+        found = [r for r in find_mosaic_regions(crop, min_block=min_block,
+                                                max_block=max_block, min_blocks=min_blocks)
+                 if (r.mask & grown).sum() >= SUPPORT * r.mask.sum()]
+    covered = sum(int((r.mask & area).sum()) for r in found)
+    if found and covered >= COVERED * area.sum():
+        # the largest grid region takes the rest of the area (shrunk: the network's edge
+        # is soft, the grid's exact)
+        inner = cv2.erode(area.astype(np.uint8), _square(ERODE)).astype(bool)
+        largest = max(found, key=lambda r: int(r.mask.sum()))
+        others = regions_mask([r for r in found if r is not largest], crop.shape)
+        joined = largest.mask | (inner & ~others)
+        return [r if r is not largest else
+                MosaicRegion(bounding_box(joined), r.grid, joined, r.score, r.exact)
+                for r in found], None
+    if probability[area].mean() < SURE:
+        return [], None
+    rest = area & ~regions_mask(found, crop.shape)
+    return found, rest
 
 
-def _disjoint(regions: list[MosaicRegion]) -> list[MosaicRegion]:
-    """Regions by decreasing score, each keeping only pixels no stronger one has (crops of
-    two learned areas may overlap and find one mosaic twice)."""
-    taken: np.ndarray | None = None
-    out = []
-    for r in sorted(regions, key=lambda r: -r.score):
-        mask = r.mask if taken is None else r.mask & ~taken
-        if not mask.any():
-            continue
-        taken = mask.copy() if taken is None else taken | mask
-        out.append(r if mask.sum() == r.mask.sum() else
-                   MosaicRegion(nonzero_box(mask), r.grid, mask, r.score, r.exact))
-    return out
+def _square(radius: int) -> np.ndarray:
+    return np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)

@@ -1,7 +1,7 @@
 """Following a video's mosaics from one frame to the next, on their own grids.
 
-:class:`MosaicFollower` searches the whole frame
-(:func:`~mosaicgan.find.search.find_mosaic_regions`) only on the first frame, when a
+:class:`MosaicFollower` searches the whole frame (the default finder,
+:func:`~mosaicgan.find.combined.find_regions`) only on the first frame, when a
 mosaic is lost, and every ``FULL_EVERY`` frames; in between, :func:`follow_regions`
 looks for each mosaic again near where it was (pitch kept, phase measured anew).
 """
@@ -50,12 +50,7 @@ def follow_regions(image: np.ndarray, previous: list[MosaicRegion], *, min_block
                                min_block, min_blocks)
         if found is None:
             return None
-        mask = np.zeros((h, w), bool)
-        mask[ya:yb, xa:xb] = found.mask
-        box = (found.box[0] + xa, found.box[1] + ya, found.box[2], found.box[3])
-        (fx, fy), pitch = found.grid.phase, found.grid.pitch
-        grid = CellGrid(pitch, ((fx + xa) % pitch[0], (fy + ya) % pitch[1]))
-        region = with_band(y, MosaicRegion(box, grid, mask, found.score, found.exact))
+        region = with_band(y, found.placed((xa, ya), (h, w)))
         mask = region.mask & ~taken  # (as found before: with its band, if it had one)
         if mask.sum() < FOLLOW_KEEP * before.mask.sum():
             return None

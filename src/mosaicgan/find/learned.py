@@ -49,10 +49,7 @@ def _network():
     meta = json.loads(path.with_suffix(".json").read_text())
     model = MosaicSeg(tuple(meta["widths"]), tuple(meta["blocks"]), meta["pyramid"])
     model.load_state_dict(load_file(str(path)))
-    model = fused(model)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
+    return fused(model)  # (run under torch.inference_mode: no gradients)
 
 
 def mosaic_probability(image: np.ndarray) -> np.ndarray:

@@ -102,7 +102,7 @@ from .pitch import (
     resample_back,
     to_integer_grid,
 )
-from .region import MosaicRegion
+from .region import MosaicRegion, disjoint
 
 MAX_FRACTIONAL = 4  # fractional grid estimates searched, best first
 # How well (R) a fractional grid must explain the edges of a region found on it. A mosaic
@@ -169,17 +169,8 @@ def find_mosaic_regions(image: np.ndarray, *, min_block: int = 4, max_block: int
     fractional = _fractional_regions(image, y, drifting, exact, min_block, min_blocks, jpeg)
     taken = regions_mask(fractional, image.shape)
     unsure = [r for r in unsure if (r.mask & taken).sum() <= 0.1 * r.mask.sum()]
-    regions = [with_band(y, r) for r in sorted(exact + unsure + fractional,
-                                               key=lambda r: -r.score)]
     # (a band may reach a neighbour: the stronger region keeps the pixels)
-    taken = np.zeros(image.shape[:2], bool)
-    out = []
-    for r in regions:
-        mask = r.mask & ~taken
-        taken |= mask
-        out.append(r if mask.sum() == r.mask.sum() else MosaicRegion(r.box, r.grid, mask,
-                                                                      r.score, r.exact))
-    return out
+    return disjoint([with_band(y, r) for r in exact + unsure + fractional], image.shape)
 
 
 def check_image(image: np.ndarray, min_block: int, max_block: int, min_blocks: int) -> None:
