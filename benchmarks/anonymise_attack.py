@@ -36,7 +36,7 @@ from mosaicgan.detect.base import same_object, shifted
 from mosaicgan.detect.shared import shared_detector
 from mosaicgan.find import CellGrid
 from mosaicgan.geometry import context_box
-from mosaicgan.models.restorer import _paste, load_restorer, regions_of, window_for
+from mosaicgan.models.restorer import load_restorer
 from mosaicgan.mosaic import blur_array, mosaic_image
 from mosaicgan.regions.detectors import find_faces
 from mosaicgan.regions.strength import face_block, face_sigma
@@ -44,6 +44,7 @@ from mosaicgan.regions.strength import face_block, face_sigma
 sys.path.insert(0, os.path.dirname(__file__))
 from common import machine_line, table
 from face_recall import ASTRONAUT_FACE, CAMERAMAN_FACE, LFW_FACE
+from ungated import ungated
 
 SIZES = (64, 128, 256)
 ATTACK_BLOCK = 12  # the rescaled attack's cell size (the restorer trained on 6-24 px)
@@ -75,22 +76,6 @@ def faces(lfw: int, sizes: tuple[int, ...] = SIZES
             face = (px + round((fx - x0) * s), py + round((fy - y0) * s), round(fw * s),
                     round(fh * s))
             out.append((f"{name}@{width}", image, face))
-    return out
-
-
-def ungated(restorer, image: np.ndarray, mask: np.ndarray, grid: CellGrid | None
-            ) -> np.ndarray:
-    """The restorer's output pasted in ``mask``, the gate left out (benchmark only)."""
-    height, width = image.shape[:2]
-    grids = None if grid is None else [(mask, grid)]
-    out = image
-    for box, region in regions_of(mask):
-        window = window_for(box, width, height, restorer.cfg.size)
-        make_plan = getattr(restorer, "_plan", None) or restorer.plan  # (private since #23)
-        plan = make_plan(restorer._prefilled(out, [region], grids), region, box, window,
-                         grids, seen=mask)
-        [generated] = restorer._generated([plan], 1)
-        out = _paste(out, plan, generated)
     return out
 
 

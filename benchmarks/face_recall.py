@@ -20,8 +20,19 @@ size, false alarms per labelled photo (``--where face`` boxes touching no face o
 box), and ms per 1280x720 image for ``--where face``. Setups: **before** (NudeNet's face
 classes; the gate as it was: each context scaled to one 320 px view, no tiles),
 **nudenet** and **centerface** alone in today's gate, **union** (both, no second look)
-and **shipped** (both, weak faces given a second look: :mod:`mosaicgan.detect.verify`).
+**verified** (both, weak faces given a second look: :mod:`mosaicgan.detect.verify`) and
+**shipped** (verified, and animals' faces left out: :mod:`mosaicgan.detect.animal`).
 ``--where face`` counts a face hidden at 90 % of its box, and also "in full" (all of it).
+
+**Restored faces** (``--restored``): each labelled and composited face of 16 px or more
+that the gate sees in the clean photo is mosaiced (its box, blocks 8 and 16, the box's
+corner on the grid) and restored by the shipped model with the gate left out
+(``ungated.py``); the gate must still say "face" on every one. This is what the restore
+gate is for.
+
+**Animals** (``--animals``): the animal share :mod:`mosaicgan.detect.animal` computes on
+every labelled and composited face (it must stay below its threshold), and on the
+demo's cat.
 
 **Regions refused on face-free photos** (``--refusals``): random regions (as ``mosaicgan
 eval`` draws them: photos scaled to 768 px, ``random_region`` of 3-15 % of the photo,
@@ -49,6 +60,7 @@ import numpy as np
 
 from mosaicgan import safety
 from mosaicgan.detect import shared
+from mosaicgan.detect.animal import ANIMAL, AnimalJudge
 from mosaicgan.detect.base import shifted
 from mosaicgan.detect.centerface import CenterFaceDetector
 from mosaicgan.detect.nudenet import NudeNetDetector
@@ -163,6 +175,10 @@ def main() -> None:
                         help="Only the recall (no false alarms per photo, no timing).")
     parser.add_argument("--refusals", action="store_true",
                         help="Only the regions refused on face-free photos (and the cat).")
+    parser.add_argument("--restored", action="store_true",
+                        help="Only the gate's recall on real faces restored ungated.")
+    parser.add_argument("--animals", action="store_true",
+                        help="Only the animal shares on real faces and the cat.")
     parser.add_argument("--sets", default="debian,cbsd68,sun_hays80")
     parser.add_argument("--per-image", type=int, default=2, help="regions per photo")
     parser.add_argument("--max-photos", type=int, default=0, help="per set (0: all)")
@@ -173,7 +189,8 @@ def main() -> None:
     nudenet, centerface = NudeNetDetector(), CenterFaceDetector()
     setups = {"before": nudenet, "nudenet": nudenet, "centerface": centerface,
               "union": CombinedDetector([centerface, nudenet]),
-              "shipped": VerifiedDetector(centerface, nudenet)}
+              "verified": VerifiedDetector(centerface, nudenet),
+              "shipped": VerifiedDetector(centerface, nudenet, AnimalJudge())}
     setups = {k: setups[k] for k in args.setups.split(",")}
     if args.refusals:
         from refusals import refusal_rows
@@ -193,6 +210,13 @@ def main() -> None:
     composited = composites(args.photos, labels, args.seed)
     faces_by_set = {"labelled": [(img, f) for _, img, fs, _ in labelled for f in fs],
                     "composited": [(img, f) for _, img, fs in composited for f in fs]}
+    if args.animals:
+        print(animal_table(faces_by_set))
+        return
+    if args.restored:
+        print(table(["setup", "faces", "restored faces >= 16 px the gate sees"],
+                    restored_rows(setups, faces_by_set)))
+        return
     rows = []
     for name, detector in setups.items():
         shared._detector = detector
@@ -235,6 +259,59 @@ def main() -> None:
             "in full >= 16 px",
             *(f"gate / hidden {lo}-{hi if hi < 1000 else ''} px" for lo, hi in SIZES)]
     print(table(head, rows))
+
+
+def animal_table(faces_by_set: dict) -> str:
+    """Each set's largest animal share (the smaller of box and surroundings), its five
+    highest faces, and the demo's cat."""
+    import skimage.data
+
+    judge = AnimalJudge()
+    rows = []
+    for set_name, faces in faces_by_set.items():
+        shares = sorted(((min(judge.shares(img, tuple(f))), tuple(f)) for img, f in faces),
+                        reverse=True)
+        rows.append([set_name, str(len(faces)), f"{shares[0][0]:.3f}",
+                     ", ".join(f"{s:.2f} ({b[2]}x{b[3]})" for s, b in shares[:5])])
+    cat = min(judge.shares(skimage.data.chelsea(), (140, 40, 130, 120)))
+    rows.append(["demo cat (its face)", "1", f"{cat:.3f}", ""])
+    return table(["faces", "n", f"largest share (vetoed at {ANIMAL})", "highest five"], rows)
+
+
+def restored_rows(setups: dict, faces_by_set: dict, blocks=(8, 16)) -> list[list[str]]:
+    """For each setup, how many real faces >= 16 px, mosaiced and restored ungated, the
+    gate still calls a face (of those it sees in the clean photo)."""
+    from ungated import ungated
+
+    from mosaicgan.find import CellGrid
+    from mosaicgan.models.restorer import load_restorer
+    from mosaicgan.mosaic import pixelate_array
+    from mosaicgan.regions.masks import box_mask
+
+    restorer = load_restorer("default", "cpu")
+    cases = {}
+    for set_name, faces in faces_by_set.items():
+        for image, face in faces:
+            if min(face[2], face[3]) < 16:
+                continue
+            x, y, w, h = (int(v) for v in face)
+            mask = box_mask(*image.shape[:2], (x, y, w, h))
+            for block in blocks:
+                mosaic = pixelate_array(image, mask, block, (x, y))
+                restored = ungated(restorer, mosaic, mask, CellGrid.integer_grid(block, (x, y)))
+                cases.setdefault(set_name, []).append((image, restored, (x, y, w, h)))
+    rows = []
+    for name, detector in setups.items():
+        shared._detector = detector
+        for set_name, items in cases.items():
+            seen = [(restored, box) for image, restored, box in items
+                    if "face" in safety.screen_region(image, box)]
+            caught = sum("face" in safety.screen_region(r, box) for r, box in seen)
+            rows.append([name, set_name, f"{caught}/{len(seen)} (blocks "
+                         f"{', '.join(map(str, blocks))})"])
+        print(f"done: {name}", flush=True)
+    shared._detector = None
+    return rows
 
 
 def _rate(counts: np.ndarray) -> str:

@@ -10,6 +10,12 @@ import torch
 from torch import nn
 
 from mosaicgan.errors import ModelError
+from mosaicgan.nets.lite0 import (
+    EfficientNetLite0,
+    imagenet_classes,
+    lite0_weights_path,
+    same_padding,
+)
 from mosaicgan.regions.base import Regions
 from mosaicgan.regions.cam import (
     CAM,
@@ -19,14 +25,7 @@ from mosaicgan.regions.cam import (
     class_activation_map,
     normalise_maps,
 )
-from mosaicgan.regions.classifier import (
-    Classifier,
-    EfficientNetLite0,
-    imagenet_classes,
-    lite0_weights_path,
-    resolve_target,
-    same_padding,
-)
+from mosaicgan.regions.classifier import Classifier, resolve_target
 from mosaicgan.regions.masks import box_mask, iou
 from mosaicgan.regions.select import regions_from_heatmap
 

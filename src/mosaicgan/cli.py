@@ -206,7 +206,8 @@ def region_options(fn):
                      classifier, **kwargs):
         def regions(where: str) -> RegionSpec:
             if where == "cam" and target != "auto" and classifier is None:
-                from .regions.classifier import imagenet_classes, resolve_target
+                from .nets.lite0 import imagenet_classes
+                from .regions.classifier import resolve_target
 
                 resolve_target(target, imagenet_classes())  # a bad name fails now, in one line
             return RegionSpec(where=where, target=target, method=method, scales=scales,

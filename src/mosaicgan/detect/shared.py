@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from .base import Detection, Detector
-from .verify import FaceLooker, verified
+from .verify import AnimalLooker, FaceLooker, verified
 
 _detector: Detector | None = None
 _lock = threading.Lock()
@@ -38,25 +38,28 @@ class FaceDetector(FaceLooker, Protocol):
 
 class VerifiedDetector(CombinedDetector):
     """CenterFace and NudeNet together, their weak face detections given a second look
-    (:mod:`mosaicgan.detect.verify`): what the gate and ``--where face`` use."""
+    and animals' faces left out (:mod:`mosaicgan.detect.verify`): what the gate uses."""
 
-    def __init__(self, centerface: FaceDetector, nudenet: Detector):
+    def __init__(self, centerface: FaceDetector, nudenet: Detector,
+                 animals: AnimalLooker | None = None):
         super().__init__([centerface, nudenet])
         self.faces = centerface  # (also what --where face uses alone: face_finder)
+        self.animals = animals
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        return verified(image, super().detect(image), self.faces)
+        return verified(image, super().detect(image), self.faces, self.animals)
 
 
 def shared_detector() -> Detector:
     """CenterFace (faces at every size) + NudeNet (nudity, and faces), weak faces checked
-    again (:class:`VerifiedDetector`), built once."""
+    again and animals' faces left out (:class:`VerifiedDetector`), built once."""
     global _detector
     with _lock:
         if _detector is None:
+            from .animal import AnimalJudge
             from .nudenet import NudeNetDetector
 
-            _detector = VerifiedDetector(_centerface_locked(), NudeNetDetector())
+            _detector = VerifiedDetector(_centerface_locked(), NudeNetDetector(), AnimalJudge())
         return _detector
 
 

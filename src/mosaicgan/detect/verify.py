@@ -11,6 +11,8 @@ fails every check below; a strong one is never vetoed, nor is anything that is n
 - NudeNet's FACE_FEMALE / FACE_MALE below :data:`STRONG_NUDENET_FACE`: kept when
   CenterFace sees a face on the same object, or at :data:`SUPPORT` when it looks again,
   zoomed in on the box (a real face scores >= 0.28 there; the cat 0.10).
+- Any face below :data:`SURE_FACE` that passed the checks above: vetoed when an ImageNet
+  classifier sees an animal on the box and around it (:mod:`mosaicgan.detect.animal`).
 
 All figures: benchmarks/face_recall.py (recall on labelled and composited real faces, and
 regions refused on face-free photos), tuned on the Debian photos only.
@@ -22,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..geometry import box_iou, context_box
+from ..geometry import Box, box_iou, context_box
 from .base import Detection, same_object, shifted
 
 CENTERFACE = "FACE"
@@ -35,6 +37,9 @@ NUDENET_FACES = frozenset({"FACE_FEMALE", "FACE_MALE"})
 # demo's cat restored smoothly: 0.25-0.63).
 STRONG_FACE = 0.5
 STRONG_NUDENET_FACE = 0.7
+# Faces from which neither detector's detection is judged as an animal's: the animals'
+# faces measured scored at most 0.54 (CenterFace, horses) and 0.63 (NudeNet, the cat).
+SURE_FACE = 0.8
 # CenterFace's zoomed second look that backs a weak NudeNet face: on the real faces >= 16 px
 # every NudeNet face scored >= 0.28 there (1 % below 0.38); on the Debian false alarms
 # 0.00-0.22, the demo's cat 0.07-0.10.
@@ -56,6 +61,10 @@ EYES_OF_BOX = (0.08, 0.7)
 class FaceLooker(Protocol):
     def detect_at(self, image: np.ndarray, scale: float, score: float = ...
                   ) -> list[Detection]: ...
+
+
+class AnimalLooker(Protocol):
+    def is_animal(self, image: np.ndarray, box: Box) -> bool: ...
 
 
 def human_geometry(d: Detection) -> bool:
@@ -99,23 +108,32 @@ def second_look(image: np.ndarray, box, looker: FaceLooker) -> float:
 
 
 def vetoed(image: np.ndarray, d: Detection, detections: list[Detection],
-           looker: FaceLooker) -> bool:
-    """Whether the weak face detection ``d`` fails its second look (never a strong one)."""
+           looker: FaceLooker, animals: AnimalLooker | None = None) -> bool:
+    """Whether the weak face detection ``d`` fails its second look (never a strong one),
+    or is an animal's (``animals``; never at :data:`SURE_FACE` or more)."""
+    if d.label not in NUDENET_FACES and d.label != CENTERFACE:
+        return False
+    if _fails_second_look(image, d, detections, looker):
+        return True
+    return animals is not None and d.score < SURE_FACE and animals.is_animal(image, d.box)
+
+
+def _fails_second_look(image: np.ndarray, d: Detection, detections: list[Detection],
+                       looker: FaceLooker) -> bool:
     if d.label == CENTERFACE:
         if d.score >= STRONG_FACE or human_geometry(d):
             return False
         return not any(o.label in NUDENET_FACES and o.score >= AGREE_SCORE
                        and same_object(o.box, d.box) for o in detections)
-    if d.label in NUDENET_FACES:
-        if d.score >= STRONG_NUDENET_FACE:
-            return False
-        if any(o.label == CENTERFACE and same_object(o.box, d.box) for o in detections):
-            return False
-        return second_look(image, d.box, looker) < SUPPORT
-    return False
+    if d.score >= STRONG_NUDENET_FACE:
+        return False
+    if any(o.label == CENTERFACE and same_object(o.box, d.box) for o in detections):
+        return False
+    return second_look(image, d.box, looker) < SUPPORT
 
 
-def verified(image: np.ndarray, detections: list[Detection], looker: FaceLooker
-             ) -> list[Detection]:
-    """``detections`` without the weak face detections that fail their second look."""
-    return [d for d in detections if not vetoed(image, d, detections, looker)]
+def verified(image: np.ndarray, detections: list[Detection], looker: FaceLooker,
+             animals: AnimalLooker | None = None) -> list[Detection]:
+    """``detections`` without the weak face detections that fail their second look, and
+    without the faces ``animals`` finds to be animals'."""
+    return [d for d in detections if not vetoed(image, d, detections, looker, animals)]

@@ -59,7 +59,7 @@ class FeatureLoss(nn.Module):
 
     def __init__(self, depth: int = 5):
         super().__init__()
-        from ..regions.classifier import load_lite0
+        from ..nets.lite0 import load_lite0
 
         net = load_lite0()
         self.stem, self.bn0 = net._conv_stem, net._bn0
