@@ -25,7 +25,7 @@ import numpy as np
 
 from .detect.base import Detection, check_rgb_uint8, shifted
 from .detect.centerface import SCORE as CENTERFACE_SCORE
-from .detect.shared import shared_detector
+from .detect.shared import VerifiedDetector, shared_detector
 from .find import find_mosaic
 from .find.learned import find_learned
 from .geometry import Box, box_iou, boxes_overlap, context_box, mask_boxes
@@ -61,7 +61,14 @@ CONTEXTS = (1.5, 3.0, 5.0)
 
 
 def _detect(image: np.ndarray) -> list[Detection]:
-    return shared_detector().detect(image)
+    return _without_animals(image, shared_detector().detect(image))
+
+
+def _without_animals(image: np.ndarray, found: list[Detection]) -> list[Detection]:
+    """``found`` (in ``image``'s pixels) without animals' faces, judged on ``image`` itself."""
+    detector = shared_detector()
+    return detector.without_animals(image, found) if isinstance(detector, VerifiedDetector) \
+        else found
 
 
 def is_face(d: Detection) -> bool:
@@ -151,8 +158,8 @@ def _detect_around(image: np.ndarray, box: Box, grow: float, native: bool
         crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1
                           else cv2.INTER_CUBIC)
         scale = size[0] / cw
-    return [d for d in shifted(_detect(np.ascontiguousarray(crop)), cx, cy, scale)
-            if boxes_overlap(d.box, box)]
+    seen = shifted(shared_detector().detect(np.ascontiguousarray(crop)), cx, cy, scale)
+    return _without_animals(image, [d for d in seen if boxes_overlap(d.box, box)])
 
 
 def screen_translation(source: np.ndarray, output: np.ndarray) -> list[str]:

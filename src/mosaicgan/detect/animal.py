@@ -9,10 +9,11 @@ count as one) hold at least :data:`ANIMAL` of the probability both on the box it
 (grown :data:`TIGHT`) and on its surroundings (grown :data:`CONTEXT`). Both, because a
 person next to an animal shows the animal around the face but a face in the box.
 
-Measured on 142 real faces (the labelled and composited faces of
+Measured on 146 real faces (the 16 labelled and 130 composited faces of
 benchmarks/face_recall.py, 10-320 px): the smaller of the two probabilities is at most
 0.43 on any of them (a 10 px face; a face pasted into the tiger photo has 0.94 around it
-but 0.17 on itself); ``benchmarks/face_recall.py --animals`` prints the figures.
+but 0.17 on itself); ``benchmarks/face_recall.py --animals`` prints the figures. The gate
+asks the judge on the whole picture at its own resolution (:mod:`mosaicgan.safety`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from .base import Detection, Detector
-from .verify import AnimalLooker, FaceLooker, verified
+from .verify import AnimalLooker, FaceLooker, is_animal_face, verified
 
 _detector: Detector | None = None
 _lock = threading.Lock()
@@ -38,7 +38,8 @@ class FaceDetector(FaceLooker, Protocol):
 
 class VerifiedDetector(CombinedDetector):
     """CenterFace and NudeNet together, their weak face detections given a second look
-    and animals' faces left out (:mod:`mosaicgan.detect.verify`): what the gate uses."""
+    (:mod:`mosaicgan.detect.verify`), and a judge of animals' faces that the gate asks on
+    the whole picture (:meth:`without_animals`): what the gate uses."""
 
     def __init__(self, centerface: FaceDetector, nudenet: Detector,
                  animals: AnimalLooker | None = None):
@@ -47,7 +48,14 @@ class VerifiedDetector(CombinedDetector):
         self.animals = animals
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        return verified(image, super().detect(image), self.faces, self.animals)
+        return verified(image, super().detect(image), self.faces)
+
+    def without_animals(self, image: np.ndarray, detections: list[Detection]
+                        ) -> list[Detection]:
+        """``detections`` (in ``image``'s pixels) without the faces that are animals'."""
+        if self.animals is None:
+            return detections
+        return [d for d in detections if not is_animal_face(image, d, self.animals)]
 
 
 def shared_detector() -> Detector:

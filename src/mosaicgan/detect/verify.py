@@ -11,8 +11,10 @@ fails every check below; a strong one is never vetoed, nor is anything that is n
 - NudeNet's FACE_FEMALE / FACE_MALE below :data:`STRONG_NUDENET_FACE`: kept when
   CenterFace sees a face on the same object, or at :data:`SUPPORT` when it looks again,
   zoomed in on the box (a real face scores >= 0.28 there; the cat 0.10).
-- Any face below :data:`SURE_FACE` that passed the checks above: vetoed when an ImageNet
-  classifier sees an animal on the box and around it (:mod:`mosaicgan.detect.animal`).
+- Any face below :data:`SURE_FACE`: an animal's when an ImageNet classifier sees an animal
+  on the box and around it (:func:`is_animal_face`, :mod:`mosaicgan.detect.animal`). The
+  gate asks this on the whole picture, after the views it looked through are mapped back
+  (a face seen in a reduced glance is judged at the picture's own resolution).
 
 All figures: benchmarks/face_recall.py (recall on labelled and composited real faces, and
 regions refused on face-free photos), tuned on the Debian photos only.
@@ -108,32 +110,30 @@ def second_look(image: np.ndarray, box, looker: FaceLooker) -> float:
 
 
 def vetoed(image: np.ndarray, d: Detection, detections: list[Detection],
-           looker: FaceLooker, animals: AnimalLooker | None = None) -> bool:
-    """Whether the weak face detection ``d`` fails its second look (never a strong one),
-    or is an animal's (``animals``; never at :data:`SURE_FACE` or more)."""
-    if d.label not in NUDENET_FACES and d.label != CENTERFACE:
-        return False
-    if _fails_second_look(image, d, detections, looker):
-        return True
-    return animals is not None and d.score < SURE_FACE and animals.is_animal(image, d.box)
-
-
-def _fails_second_look(image: np.ndarray, d: Detection, detections: list[Detection],
-                       looker: FaceLooker) -> bool:
+           looker: FaceLooker) -> bool:
+    """Whether the weak face detection ``d`` fails its second look (never a strong one)."""
     if d.label == CENTERFACE:
         if d.score >= STRONG_FACE or human_geometry(d):
             return False
         return not any(o.label in NUDENET_FACES and o.score >= AGREE_SCORE
                        and same_object(o.box, d.box) for o in detections)
-    if d.score >= STRONG_NUDENET_FACE:
-        return False
-    if any(o.label == CENTERFACE and same_object(o.box, d.box) for o in detections):
-        return False
-    return second_look(image, d.box, looker) < SUPPORT
+    if d.label in NUDENET_FACES:
+        if d.score >= STRONG_NUDENET_FACE:
+            return False
+        if any(o.label == CENTERFACE and same_object(o.box, d.box) for o in detections):
+            return False
+        return second_look(image, d.box, looker) < SUPPORT
+    return False
 
 
-def verified(image: np.ndarray, detections: list[Detection], looker: FaceLooker,
-             animals: AnimalLooker | None = None) -> list[Detection]:
-    """``detections`` without the weak face detections that fail their second look, and
-    without the faces ``animals`` finds to be animals'."""
-    return [d for d in detections if not vetoed(image, d, detections, looker, animals)]
+def verified(image: np.ndarray, detections: list[Detection], looker: FaceLooker
+             ) -> list[Detection]:
+    """``detections`` without the weak face detections that fail their second look."""
+    return [d for d in detections if not vetoed(image, d, detections, looker)]
+
+
+def is_animal_face(image: np.ndarray, d: Detection, animals: AnimalLooker) -> bool:
+    """Whether the face detection ``d`` (below :data:`SURE_FACE`) is an animal's, judged in
+    ``image`` at its own resolution (the whole picture, not a reduced view of it)."""
+    return (d.label == CENTERFACE or d.label in NUDENET_FACES) and d.score < SURE_FACE \
+        and animals.is_animal(image, d.box)
