@@ -3,6 +3,8 @@ the combined finder: the learned one says where, the grid model how."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -83,6 +85,45 @@ def test_large_images_are_seen_in_tiles_alike(monkeypatch):
     monkeypatch.setattr(learned, "TILE", 700)
     tiled = find_learned(big)
     assert iou(tiled, whole) >= 0.97 and whole.mean() > 0.1
+
+
+@pytest.mark.parametrize("damage", ["none", "x264 CRF 23"])
+def test_every_fast_path_finds_what_plain_fp32_finds(damage):
+    """Each path the machine may try (bf16 only where the CPU has it natively) gives about
+    the plain fp32 mask on a bundled photo; the fp32 layouts give its probabilities within
+    the tolerance the choice allows (bf16 does not, and is not chosen)."""
+    from mosaicgan.fastpath import PLAIN, candidates
+
+    image, truth = damaged(damage)
+    x = torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float() / 255
+    net = learned._network()
+    plain = learned._run(net, PLAIN, x)
+    for path in candidates(torch.device("cpu")):
+        model = copy.deepcopy(net).to(memory_format=path.memory_format)
+        probability = learned._run(model, path, x)
+        assert probability.shape == plain.shape and probability.dtype == torch.float32
+        if path.precision == "fp32":
+            assert float((probability - plain).abs().max()) <= learned.TOLERANCE, path.label
+        mask, plain_mask = probability[0, 0] >= 0.5, plain[0, 0] >= 0.5
+        assert (mask != plain_mask).float().mean() < 0.005, path.label
+        assert iou(mask.numpy(), truth) >= 0.8, path.label
+
+
+def test_the_finders_path_is_measured_once_and_shown_by_doctor():
+    from mosaicgan.fastpath import cached_decisions
+    from mosaicgan.jobs.doctor import doctor_report
+
+    chosen = learned.decision()
+    assert chosen.source in ("measured", "cache", "measured on a busy machine, not cached")
+    assert chosen.path.precision == "fp32"  # bf16 differs by ~0.04: beyond the tolerance
+    assert all(g > learned.TOLERANCE for label, g in chosen.gaps.items() if "bf16" in label)
+    again = learned.decision()
+    assert again.path == chosen.path
+    if chosen.source != "measured on a busy machine, not cached":
+        assert again.source == "cache"
+        assert any(isinstance(e, dict) and e.get("workload", {}).get("task") == "finder"
+                   for e in cached_decisions().values())
+        assert any("finder" in line for line in doctor_report())
 
 
 def test_fused_network_computes_what_the_trained_one_does():

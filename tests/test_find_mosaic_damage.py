@@ -242,3 +242,29 @@ def test_a_transcoded_video_is_restored_in_every_frame(tmp_path, tiny_model, no_
                                                       np.ones((25, 25), np.uint8)).astype(bool)
         assert np.abs(after[i] - before[i])[inside].mean() > 3  # restored (a tiny model)
         assert np.abs(after[i] - before[i])[outside].mean() < 2.5  # one more x264 pass
+
+
+def test_the_windows_fast_fourier_sums_agree_with_the_plain_one():
+    """The windows' search keeps its basis and multiplies in float32 (concentration's
+    reuse), and looks at each window's own 1.5x pitch in one pass (own_concentration):
+    both agree with the complex sum written out, on the profiles of a real photo."""
+    from scipy.ndimage import uniform_filter1d
+
+    from mosaicgan.find.pitch import _profiles, concentration, own_concentration
+
+    y = cv2.cvtColor(photo("coffee"), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    rows = np.array([_profiles(y, (y0, y0 + 64, x0, x0 + 64))[0]
+                     for y0 in (0, 100, 200) for x0 in (0, 150, 300)]).astype(np.float64)
+    periods = np.arange(3.0, 21.0, 0.01)
+    e = np.clip(rows - uniform_filter1d(rows, 7, axis=-1), 0, None) \
+        * np.hanning(rows.shape[1] + 2)[1:-1]
+    written = (e @ np.exp(-2j * np.pi * np.arange(e.shape[1])[None, :]
+                          / periods[:, None]).T) / (e.sum(1, keepdims=True) + 1e-9)
+    for reuse in (False, True, True):  # (the second reuse: the kept basis)
+        got = concentration(rows, periods, reuse=reuse)
+        assert got.shape == written.shape
+        assert np.abs(got - written).max() <= (1e-5 if reuse else 1e-12)
+        assert (np.abs(got).argmax(1) == np.abs(written).argmax(1)).all()
+    own = 1.5 * periods[np.abs(written).argmax(1)]
+    one_by_one = [concentration(r, np.array([p]))[0, 0] for r, p in zip(rows, own, strict=True)]
+    assert np.allclose(own_concentration(rows, own), one_by_one, atol=1e-12)

@@ -8,11 +8,16 @@ mosaics the project makes and damages itself (:mod:`mosaicgan.data.finder`, reci
 It says where; the grid model says how (pitch, phase, cells): see
 :mod:`mosaicgan.find.combined`.
 
-Large images are looked at in overlapping tiles, so memory stays bounded.
+Large images are looked at in overlapping tiles, so memory stays bounded. The network runs
+on the fastest path this machine measures (:mod:`mosaicgan.fastpath`: contiguous or
+channels-last, fp32 or bf16 where the CPU has it natively), among those whose
+probabilities stay within :data:`TOLERANCE` of plain fp32's on a real photo;
+``mosaicgan doctor`` shows the choice.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from importlib import resources
@@ -27,6 +32,13 @@ THRESHOLD = 0.5  # probability from which a pixel is mosaic
 MIN_AREA = 64  # px: a smaller component is noise
 TILE = 1536  # px: images larger than this on a side are looked at in tiles...
 OVERLAP = 128  # ...overlapping by this much (a tile's outer half of it is dropped)
+# A faster path's probabilities may differ from plain fp32's by this much at any pixel.
+# Tight: the combined finder's decisions are cliffs (THRESHOLD, SURE on an area's mean),
+# and bf16 (0.038 on the sample) moved whole finds on held-out photos: 3 of 240 Sun-Hays
+# cases of benchmarks/find_mosaic_iou.py --damage went from IoU 0.41-0.94 to 0. Layouts
+# and fp32 kernels differ by ~1e-6.
+TOLERANCE = 1e-3
+SAMPLE = (1280, 720)  # the size the paths are measured at: a 720p frame
 
 
 def weights_path() -> Path:
@@ -81,8 +93,69 @@ def _probability(image: np.ndarray) -> np.ndarray:
 
     pixels = image if image.flags.writeable and image.flags.c_contiguous else image.copy()
     x = torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 255
-    with torch.inference_mode():
-        return torch.sigmoid(_network()(x))[0, 0].numpy()
+    model, path = _fast_network()
+    return _run(model, path, x)[0, 0].numpy()
+
+
+def _run(model, path, x):
+    """Probabilities ``(B, 1, H, W)`` float32 from ``model`` on ``path`` for pixels ``x``."""
+    import torch
+
+    x = x.contiguous(memory_format=path.memory_format)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=path.dtype or torch.bfloat16,
+                                                enabled=path.dtype is not None):
+        return torch.sigmoid(model(x).float()).contiguous()
+
+
+@functools.cache
+def _fast_network():
+    """The network on the path this machine measures fastest (``(model, path)``)."""
+    model, path = _network(), decision().path
+    return model.to(memory_format=path.memory_format), path
+
+
+def decision():
+    """The fast path chosen for the network here (measured once, then cached per machine)."""
+    import torch
+
+    from ..fastpath import candidates, choose
+
+    device = torch.device("cpu")
+    x = _sample()
+
+    def prepare(path):
+        model = copy.deepcopy(_network()).to(memory_format=path.memory_format)
+        return lambda: _run(model, path, x)
+
+    def gap(result, reference) -> float:
+        difference = (result - reference).abs().max()
+        return float(difference) if torch.isfinite(difference) else float("inf")
+
+    return choose(candidates(device), prepare, gap, TOLERANCE, device,
+                  {"task": "finder", "weights": _digest(), "pixels": SAMPLE[0] * SAMPLE[1],
+                   "tolerance": TOLERANCE})
+
+
+def _sample():
+    """A real photo (scikit-image's astronaut) at the measured size, mosaiced in part."""
+    import skimage.data
+    import torch
+
+    from ..mosaic import pixelate_array
+
+    width, height = SAMPLE
+    image = cv2.resize(skimage.data.astronaut(), (width, height), interpolation=cv2.INTER_CUBIC)
+    mask = np.zeros((height, width), bool)
+    mask[height // 4:height // 2, width // 2:3 * width // 4] = True
+    image = pixelate_array(image, mask, 12, (width // 2, height // 4))
+    return torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+
+
+@functools.cache
+def _digest() -> str:
+    import hashlib
+
+    return hashlib.sha256(weights_path().read_bytes()).hexdigest()[:16]
 
 
 def find_learned(image: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
