@@ -65,10 +65,15 @@ def _detect(image: np.ndarray) -> list[Detection]:
 
 
 def _without_animals(image: np.ndarray, found: list[Detection]) -> list[Detection]:
-    """``found`` (in ``image``'s pixels) without animals' faces, judged on ``image`` itself."""
+    """``found`` (in ``image``'s pixels) without animals' faces, judged on ``image`` itself.
+    Only detections that count as faces are judged (every rule here reads faces through
+    :func:`is_face` or more strictly): the classifier runs for nothing else."""
     detector = shared_detector()
-    return detector.without_animals(image, found) if isinstance(detector, VerifiedDetector) \
-        else found
+    faces = [d for d in found if is_face(d)]
+    if not faces or not isinstance(detector, VerifiedDetector):
+        return found
+    kept = {id(d) for d in detector.without_animals(image, faces)}
+    return [d for d in found if not is_face(d) or id(d) in kept]
 
 
 def is_face(d: Detection) -> bool:
@@ -95,8 +100,8 @@ def screen_image(image: np.ndarray) -> list[str]:
     Used on every training image.
     """
     check_rgb_uint8(image)
-    return ["nudity"] if any(is_nudity(d, TRAINING_NUDITY_SCORE) for d in _detect(image)) \
-        else []
+    found = shared_detector().detect(image)  # (nudity only: no face is judged)
+    return ["nudity"] if any(is_nudity(d, TRAINING_NUDITY_SCORE) for d in found) else []
 
 
 def screen_pair(clean: np.ndarray, mask: np.ndarray, faces: list[Box] = ()) -> list[str]:
@@ -140,7 +145,8 @@ def screen_region(image: np.ndarray, box: Box) -> list[str]:
     found: list[Detection] = []
     for grow in CONTEXTS:
         found += _detect_around(image, box, grow, native=grow == CONTEXTS[0])
-    return reasons(found)
+    # (animals' faces judged once, on the picture itself, not in each reduced view)
+    return reasons(_without_animals(image, found))
 
 
 def _detect_around(image: np.ndarray, box: Box, grow: float, native: bool
@@ -159,7 +165,7 @@ def _detect_around(image: np.ndarray, box: Box, grow: float, native: bool
                           else cv2.INTER_CUBIC)
         scale = size[0] / cw
     seen = shifted(shared_detector().detect(np.ascontiguousarray(crop)), cx, cy, scale)
-    return _without_animals(image, [d for d in seen if boxes_overlap(d.box, box)])
+    return [d for d in seen if boxes_overlap(d.box, box)]
 
 
 def screen_translation(source: np.ndarray, output: np.ndarray) -> list[str]:

@@ -31,6 +31,7 @@ from .base import Detection, same_object, shifted
 
 CENTERFACE = "FACE"
 NUDENET_FACES = frozenset({"FACE_FEMALE", "FACE_MALE"})
+FACE_LABELS = NUDENET_FACES | {CENTERFACE}
 # Scores from which a detection is never vetoed. CenterFace: 0.5 (126 of the 130 labelled
 # and composited faces >= 16 px have a detection at 0.5 or more; the false alarms on the
 # Debian photos scored 0.39-0.42, and the weakest real faces seen by CenterFace alone 0.46:
@@ -135,5 +136,4 @@ def verified(image: np.ndarray, detections: list[Detection], looker: FaceLooker
 def is_animal_face(image: np.ndarray, d: Detection, animals: AnimalLooker) -> bool:
     """Whether the face detection ``d`` (below :data:`SURE_FACE`) is an animal's, judged in
     ``image`` at its own resolution (the whole picture, not a reduced view of it)."""
-    return (d.label == CENTERFACE or d.label in NUDENET_FACES) and d.score < SURE_FACE \
-        and animals.is_animal(image, d.box)
+    return d.label in FACE_LABELS and d.score < SURE_FACE and animals.is_animal(image, d.box)

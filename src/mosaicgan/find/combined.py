@@ -102,10 +102,10 @@ def _judged(crop: np.ndarray, area: np.ndarray, probability: np.ndarray, min_blo
     found = []
     if min(crop.shape[:2]) >= 3 * min_block:
         grown = cv2.dilate(area.astype(np.uint8), _square(GROW)).astype(bool)
-        # (exact grids covering the area: no fractional search, the slower half)
+        # (exact grids covering the area as this rule asks: no fractional search)
         found = [r for r in find_mosaic_regions(crop, min_block=min_block,
                                                 max_block=max_block, min_blocks=min_blocks,
-                                                covered=area)
+                                                enough=(area, COVERED))
                  if (r.mask & grown).sum() >= SUPPORT * r.mask.sum()]
     covered = sum(int((r.mask & area).sum()) for r in found)
     if found and covered >= COVERED * area.sum():

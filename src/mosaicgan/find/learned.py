@@ -22,11 +22,17 @@ import functools
 import json
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..fastpath import Decision, FastPath
 
 THRESHOLD = 0.5  # probability from which a pixel is mosaic
 MIN_AREA = 64  # px: a smaller component is noise
@@ -97,7 +103,7 @@ def _probability(image: np.ndarray) -> np.ndarray:
     return _run(model, path, x)[0, 0].numpy()
 
 
-def _run(model, path, x):
+def _run(model: torch.nn.Module, path: FastPath, x: torch.Tensor) -> torch.Tensor:
     """Probabilities ``(B, 1, H, W)`` float32 from ``model`` on ``path`` for pixels ``x``."""
     import torch
 
@@ -108,24 +114,25 @@ def _run(model, path, x):
 
 
 @functools.cache
-def _fast_network():
-    """The network on the path this machine measures fastest (``(model, path)``)."""
-    model, path = _network(), decision().path
-    return model.to(memory_format=path.memory_format), path
+def _fast_network() -> tuple[torch.nn.Module, FastPath]:
+    """The network on the path this machine measures fastest (a copy in that layout: the
+    plain network stays as loaded)."""
+    path = decision().path
+    return copy.deepcopy(_network()).to(memory_format=path.memory_format), path
 
 
-def decision():
+def decision() -> Decision:
     """The fast path chosen for the network here (measured once, then cached per machine)."""
     import torch
 
     from ..fastpath import candidates, choose
 
     device = torch.device("cpu")
-    x = _sample()
+    sample = functools.cache(_sample)  # (made only when something is measured)
 
     def prepare(path):
         model = copy.deepcopy(_network()).to(memory_format=path.memory_format)
-        return lambda: _run(model, path, x)
+        return lambda: _run(model, path, sample())
 
     def gap(result, reference) -> float:
         difference = (result - reference).abs().max()

@@ -93,6 +93,13 @@ def _highpass(profiles: np.ndarray) -> np.ndarray:
     return np.clip(profiles - ndi.uniform_filter1d(profiles, 7, axis=-1), 0, None)
 
 
+def _tapered(profiles: np.ndarray) -> np.ndarray:
+    """``(n, L)`` float64: the profiles high-passed, then tapered (a window's ends would
+    otherwise favour periods that divide its length)."""
+    e = _highpass(np.atleast_2d(profiles).astype(np.float64))
+    return e * np.hanning(e.shape[1] + 2)[1:-1]
+
+
 def concentration(profiles: np.ndarray, periods: np.ndarray, reuse: bool = False
                   ) -> np.ndarray:
     """Complex ``(n, len(periods))``: each profile's normalised Fourier coefficient at each
@@ -100,9 +107,7 @@ def concentration(profiles: np.ndarray, periods: np.ndarray, reuse: bool = False
     search (the same periods for every image, many profiles): the Fourier basis is kept
     for the next call, and the products run in float32 (R to about 1e-7: a pitch that
     refine then measures in float64)."""
-    e = _highpass(np.atleast_2d(profiles).astype(np.float64))
-    # a taper: a window's ends would otherwise favour periods that divide its length
-    e = e * np.hanning(e.shape[1] + 2)[1:-1]
+    e = _tapered(profiles)
     periods = np.ascontiguousarray(periods, np.float64)
     total = e.sum(axis=1, keepdims=True) + 1e-9
     if reuse:
@@ -117,8 +122,7 @@ def concentration(profiles: np.ndarray, periods: np.ndarray, reuse: bool = False
 def own_concentration(profiles: np.ndarray, periods: np.ndarray) -> np.ndarray:
     """Complex ``(n,)``: profile k's normalised Fourier coefficient at ``periods[k]`` (what
     :func:`concentration` gives for each alone, in one pass)."""
-    e = _highpass(np.atleast_2d(profiles).astype(np.float64))
-    e = e * np.hanning(e.shape[1] + 2)[1:-1]
+    e = _tapered(profiles)
     basis = np.exp(-2j * np.pi * np.arange(e.shape[1])[None, :] / periods[:, None])
     return (e * basis).sum(axis=1) / (e.sum(axis=1) + 1e-9)
 
