@@ -27,6 +27,7 @@ from .options import (
     REGION_SHAPES,
     STYLES,
     WHERE_CHOICES,
+    ClusterOptions,
     OutputOptions,
     RegionSpec,
     VideoOptions,
@@ -165,6 +166,46 @@ def output_options(fn):
     return with_output
 
 
+def _parse_address(_ctx, _param, value):
+    """``--cluster``'s value: "" (alone: a local Ray instance), ``auto``, ``ray://...`` or
+    ``host:port``; anything else is most likely an input the option swallowed."""
+    if value is None or value in ("", "auto") or value.startswith("ray://"):
+        return value
+    host, _, port = value.rpartition(":")
+    if host and port.isdigit():
+        return value
+    raise click.BadParameter(f"{value!r} is not a Ray address (auto, ray://HOST:PORT or "
+                             "HOST:PORT); give --cluster after the inputs, or as "
+                             "--cluster=ADDRESS")
+
+
+def cluster_options(fn):
+    """Where a batch runs, given to the command as one ``cluster`` object
+    (:class:`~mosaicgan.options.ClusterOptions`, or None: in this process)."""
+    options = [
+        click.option("--cluster", "address", is_flag=False, flag_value="", default=None,
+                     callback=_parse_address, metavar="[ADDRESS]",
+                     help="Run the batch on Ray workers that each load the models once: "
+                          "alone, a local Ray instance on this machine; auto, the cluster "
+                          "`ray start` joined here; ray://HOST:PORT, a remote one (the output "
+                          "folder must be shared). Needs the cluster extra."),
+        click.option("--workers", type=click.IntRange(1), default=None,
+                     help="With --cluster: worker processes [one per CPU of the cluster]."),
+    ]
+
+    @functools.wraps(fn)
+    def with_cluster(*args, address, workers, **kwargs):
+        if address is None:
+            if workers is not None:
+                raise click.UsageError("--workers is for --cluster")
+            return fn(*args, cluster=None, **kwargs)
+        return fn(*args, cluster=ClusterOptions(address or None, workers), **kwargs)
+
+    for option in reversed(options):
+        with_cluster = option(with_cluster)
+    return with_cluster
+
+
 def _parse_scales(_ctx, _param, value):
     try:
         scales = tuple(int(v) for v in value.split(","))
@@ -251,8 +292,9 @@ def region_options(fn):
                    f"the slowest) [default: {DETECT_EVERY}].")
 @video_options
 @output_options
+@cluster_options
 def mosaic(inputs, output, box, mask, where, regions, style, shape, block, regions_dir, seed,
-           detect_every, video, out_options):
+           detect_every, video, out_options, cluster):
     """Hide a region of each image: pixelate it (each block becomes its mean colour), blur
     it or fill it.
 
@@ -271,7 +313,7 @@ def mosaic(inputs, output, box, mask, where, regions, style, shape, block, regio
     report = mosaic_files(inputs, output, box=box, mask=mask, where=spec, block=block,
                           style=style, seed=seed, regions_dir=regions_dir, video=video,
                           detect_every=detect_every or DETECT_EVERY, log=_log,
-                          output=out_options)
+                          output=out_options, cluster=cluster)
     _finish(report, "mosaic")
 
 
@@ -298,11 +340,13 @@ def cam(inputs, output, regions, out_options):
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Folder for the masks (<name>_mask.png, 255 = pixelated).")
 @output_options
-def find_mosaic(inputs, output, out_options):
+@cluster_options
+def find_mosaic(inputs, output, out_options, cluster):
     """Find pixelated regions (any block size, any grid offset); write one mask per image."""
     from . import api
 
-    _finish(api.find_mosaic_files(inputs, output, log=_log, output=out_options), "find-mosaic")
+    _finish(api.find_mosaic_files(inputs, output, log=_log, output=out_options,
+                                  cluster=cluster), "find-mosaic")
 
 
 @main.command()
@@ -565,7 +609,8 @@ def train_cells(dataset, output, family, channels, blocks, scale, cells, lr, **l
 @click.option("--device", type=click.Choice(DEVICES), default="auto")
 @video_options
 @output_options
-def restore(inputs, output, model, mask, sharpness, device, video, out_options):
+@cluster_options
+def restore(inputs, output, model, mask, sharpness, device, video, out_options, cluster):
     """Find mosaics (or take a mask) and restore them; nothing outside the masks changes.
 
     Where a face or nudity would appear in a restored region, that region stays mosaiced.
@@ -574,7 +619,8 @@ def restore(inputs, output, model, mask, sharpness, device, video, out_options):
 
     report = api.restore_files(inputs, output, model=model,
                                mask=None if mask == "auto" else Path(mask), device=device,
-                               sharpness=sharpness, video=video, log=_log, output=out_options)
+                               sharpness=sharpness, video=video, log=_log, output=out_options,
+                               cluster=cluster)
     _finish(report, "restore")
 
 
@@ -590,7 +636,8 @@ def restore(inputs, output, model, mask, sharpness, device, video, out_options):
 @click.option("--device", type=click.Choice(DEVICES), default="auto")
 @video_options
 @output_options
-def translate(inputs, output, model, direction, device, video, out_options):
+@cluster_options
+def translate(inputs, output, model, direction, device, video, out_options, cluster):
     """Translate whole images with a trained model (any size; large ones in tiles).
 
     Outputs in which nudity is detected, or a face the input did not show, are refused
@@ -599,7 +646,8 @@ def translate(inputs, output, model, direction, device, video, out_options):
     from . import api
 
     report = api.translate_files(inputs, output, model=model, direction=direction,
-                                 device=device, video=video, log=_log, output=out_options)
+                                 device=device, video=video, log=_log, output=out_options,
+                                 cluster=cluster)
     _finish(report, "translate")
 
 

@@ -143,3 +143,19 @@ class OutputOptions:
 
 
 DEFAULT_OUTPUT = OutputOptions()
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """Where a batch runs on Ray (the ``cluster`` extra): ``address`` None starts a local
+    Ray instance on this machine; ``auto`` joins the one ``ray start`` runs here;
+    ``ray://host:port`` a remote one. ``workers``: processes that each load the job's
+    models once and take one input at a time (None: one per CPU of the cluster); each gets
+    an equal share of the CPUs for its own threads."""
+
+    address: str | None = None
+    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")

@@ -122,10 +122,17 @@ def candidates() -> list[FastPath]:
     return paths
 
 
+def thread_budget() -> int | None:
+    """The threads a network may use: ``OMP_NUM_THREADS`` where it is set (a Ray worker
+    gets its share of the CPUs there), else None (the runtime's default: every core)."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def build(path: FastPath, model: bytes, for_onnxruntime: Callable[[bytes], bytes]) -> Network:
     if path.backend == "onnxruntime":
-        return OnnxRuntimeNetwork(for_onnxruntime(model))
-    return OpenVinoNetwork(model, path.precision)
+        return OnnxRuntimeNetwork(for_onnxruntime(model), threads=thread_budget())
+    return OpenVinoNetwork(model, path.precision, threads=thread_budget())
 
 
 def fastest_network(name: str, model: bytes, sample: Callable[[], np.ndarray],

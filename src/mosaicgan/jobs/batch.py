@@ -255,6 +255,16 @@ def run_batch(plan: Plan, report: BatchReport, log: Log,
     writing, an OpenCV error) becomes one line naming the file in ``report.failed``, and
     the batch goes on.
     """
+    begin_batch(plan, report, log)
+    for target in plan.targets:
+        written = run_target(target, report, log, image, video)
+        if written is not None:
+            record_written(plan, target, written)
+    return report
+
+
+def begin_batch(plan: Plan, report: BatchReport, log: Log) -> None:
+    """Say, one line each, what ``plan`` leaves out, and record it in ``report``."""
     for line in plan.notes:
         report.note(line, log)
     for src, problem in plan.failed:
@@ -265,24 +275,34 @@ def run_batch(plan: Plan, report: BatchReport, log: Log,
     if plan.done:
         report.note(f"{len(plan.done)} input(s) already done by an earlier run (--resume)",
                     log)
-    for target in plan.targets:
-        src, out = target.src, target.out
-        try:
-            job = video if video is not None and is_video(src) else image
-            written = job(src, out) or out
-            report.written.append(written)
-            if plan.record is not None:
-                plan.record.add(target, dict.fromkeys([written, *target.paths]))
-        except Skip as exc:
-            report.skipped.append((str(src), exc.problem))
-            log(f"{exc}; nothing written")
-        except MosaicganError as exc:
-            report.fail(src, exc, log)
-        except OSError as exc:  # disk full, permission denied, ... (reading raises InputError)
-            report.fail(src, f"{src}: cannot write {out}: {exc.strerror or exc}", log)
-        except cv2.error as exc:
-            report.fail(src, f"{src}: {_first_line(exc)}", log)
-    return report
+
+
+def run_target(target: Target, report: BatchReport, log: Log, image: FileJob,
+               video: FileJob | None = None) -> Path | None:
+    """Run one input's job (``video`` for a video input, if given); the file written, or
+    None when it failed or was skipped (one line, in ``report``)."""
+    src, out = target.src, target.out
+    try:
+        job = video if video is not None and is_video(src) else image
+        written = job(src, out) or out
+        report.written.append(written)
+        return written
+    except Skip as exc:
+        report.skipped.append((str(src), exc.problem))
+        log(f"{exc}; nothing written")
+    except MosaicganError as exc:
+        report.fail(src, exc, log)
+    except OSError as exc:  # disk full, permission denied, ... (reading raises InputError)
+        report.fail(src, f"{src}: cannot write {out}: {exc.strerror or exc}", log)
+    except cv2.error as exc:
+        report.fail(src, f"{src}: {_first_line(exc)}", log)
+    return None
+
+
+def record_written(plan: Plan, target: Target, written: Path) -> None:
+    """Add what ``target`` wrote to the plan's record (what ``--resume`` skips)."""
+    if plan.record is not None:
+        plan.record.add(target, dict.fromkeys([written, *target.paths]))
 
 
 def _first_line(exc: BaseException) -> str:

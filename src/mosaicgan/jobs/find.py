@@ -10,26 +10,32 @@ import numpy as np
 
 from ..find import find_regions
 from ..imageio import read_image, write_image
-from ..options import DEFAULT_OUTPUT, Log, OutputOptions
-from .batch import BatchReport, derived_in, plan_batch, run_batch
+from ..options import DEFAULT_OUTPUT, ClusterOptions, Log, OutputOptions
+from .batch import BatchReport, FileJob, derived_in, plan_batch
+from .cluster import run_files
 
 
 def find_mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path,
-                      output: OutputOptions = DEFAULT_OUTPUT, log: Log = print) -> BatchReport:
+                      output: OutputOptions = DEFAULT_OUTPUT,
+                      cluster: ClusterOptions | None = None, log: Log = print) -> BatchReport:
     """Write one mask PNG (255 = pixelated) per input, named ``<stem>_mask.png`` under
-    out_dir (:mod:`mosaicgan.naming`)."""
+    out_dir (:mod:`mosaicgan.naming`). cluster: run the batch on Ray workers
+    (:mod:`mosaicgan.jobs.cluster`)."""
 
-    def job(src: Path, out: Path) -> None:
-        finding = find_regions(read_image(src))
-        mask = finding.mask
-        write_image(out, mask.astype(np.uint8) * 255)
-        without = (f" ({len(finding.unrestorable)} area(s) without a grid of cells: "
-                   "not restorable)" if finding.unrestorable else "")
-        log(f"{src}: {100 * mask.mean():.1f}% pixelated{without} -> {out}")
+    def jobs(_report: BatchReport, log: Log) -> tuple[FileJob, None]:
+        def job(src: Path, out: Path) -> None:
+            finding = find_regions(read_image(src))
+            mask = finding.mask
+            write_image(out, mask.astype(np.uint8) * 255)
+            without = (f" ({len(finding.unrestorable)} area(s) without a grid of cells: "
+                       "not restorable)" if finding.unrestorable else "")
+            log(f"{src}: {100 * mask.mean():.1f}% pixelated{without} -> {out}")
+
+        return job, None
 
     plan = plan_batch(inputs, out_dir, derived_in(out_dir, "mask"), command="find-mosaic",
                       output=output)
-    return run_batch(plan, BatchReport(), log, job)
+    return run_files(plan, BatchReport(), log, jobs, cluster)
 
 
 def find_mosaic(image: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ from ..options import (
     DEFAULT_OUTPUT,
     DEFAULT_VIDEO,
     DETECT_EVERY,
+    ClusterOptions,
     Log,
     OutputOptions,
     RegionSpec,
@@ -36,14 +37,15 @@ from ..video.io import VideoReport, probe, process_video
 from ..video.temporal import RegionTracker
 from .batch import (
     BatchReport,
+    FileJob,
     both,
     derived_in,
     in_folder,
     metadata,
     plan_batch,
     refuse_deep,
-    run_batch,
 )
+from .cluster import run_files
 
 RegionFn = Callable[[np.ndarray], Any]  # frame -> (H, W) bool, or Regions (its .mask)
 
@@ -65,7 +67,7 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
                  block: int | None = None, style: str = "mosaic", seed: int = 0,
                  regions_dir: str | Path | None = None, video: VideoOptions = DEFAULT_VIDEO,
                  detect_every: int = DETECT_EVERY, output: OutputOptions = DEFAULT_OUTPUT,
-                 log: Log = print) -> BatchReport:
+                 cluster: ClusterOptions | None = None, log: Log = print) -> BatchReport:
     """Hide a region of each input image or video (a box, a mask, or regions found by
     ``where``); write each under ``out_dir`` with its own name.
 
@@ -75,6 +77,7 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
     Videos are streamed (audio copied); regions found per frame are tracked over time
     (``detect_every``: found on every N-th frame only, the frames between covered by the
     tracker, see :func:`mosaic_video`).
+    cluster: run the batch on Ray workers (:mod:`mosaicgan.jobs.cluster`).
     """
     if detect_every < 1:
         raise ValueError(f"detect_every must be >= 1, got {detect_every}")
@@ -89,75 +92,84 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
                       also_out=[] if regions_dir is None else [regions_dir])
     index = plan.order
 
-    def image_job(src: Path, out: Path) -> None:
-        doc = read_document(src)
-        for form in doc.forms:
-            refuse_deep(src, form)
-        found: list[Regions] = []
-        once: dict[tuple[int, ...], Regions] = {}  # a box, mask or random region per size
-        try:
-            for image in doc.frames:
-                if spec is not None and spec.where != "random":
-                    found.append(find_regions(image, spec))
-                    continue
-                if image.shape not in once:
-                    if spec is not None:
-                        rng = np.random.default_rng([seed, index[src]])
-                        once[image.shape] = find_regions(image, spec, rng=rng)
-                    else:
-                        m = None if mask_path is None else read_mask(
-                            mask_path, (image.shape[1], image.shape[0]))
-                        once[image.shape] = given_regions(image.shape, box=box, mask=m)
-                found.append(once[image.shape])
-        except ValueError as exc:
-            raise InputError(src, str(exc)) from None
-        if doc.animated and spec is not None and spec.where != "random":
-            # A detector that misses a face in one frame must not leak it: each frame also
-            # hides what was found in the frames next to it.
-            near = [found[max(i - 1, 0):i + 2] for i in range(len(found))]
-            found = [Regions(np.logical_or.reduce([r.mask for r in rs]),
-                             [b for r in rs for b in r.boxes], [v for r in rs for v in r.scores],
-                             [v for r in rs for v in r.labels], [v for r in rs for v in r.extras])
-                     for rs in near]
-        if not any(r.mask.any() for r in found):
-            log(f"{src}: no region found; written unchanged")
-        hidden = []
-        for image, regions in zip(doc.frames, found, strict=True):
-            if spec is not None and spec.where == "face":  # the block/blur scale with each face
-                hidden.append(redact_faces(image, regions, style, block, spec.margin))
-            else:
-                hidden.append(redact(image, regions.mask, style, block))
-        write_document(out, hidden, doc, policy=output.metadata)
-        if regions_dir is not None:
-            mask_file, json_file = plan.extra(src)
-            union = np.logical_or.reduce([r.mask for r in found if r.shape == found[0].shape])
-            write_image(mask_file, union.astype(np.uint8) * 255)
-            write_json(json_file, found[0].to_json() if len(found) == 1 else
-                       {"frames": [r.to_json() for r in found]})
+    def jobs(report: BatchReport, log: Log) -> tuple[FileJob, FileJob]:
+        # Built once per process: here, or on each --cluster worker.
+        def image_job(src: Path, out: Path) -> None:
+            doc = read_document(src)
+            for form in doc.forms:
+                refuse_deep(src, form)
+            found: list[Regions] = []
+            once: dict[tuple[int, ...], Regions] = {}  # a box, mask or random region per size
+            try:
+                for image in doc.frames:
+                    if spec is not None and spec.where != "random":
+                        found.append(find_regions(image, spec))
+                        continue
+                    if image.shape not in once:
+                        if spec is not None:
+                            rng = np.random.default_rng([seed, index[src]])
+                            once[image.shape] = find_regions(image, spec, rng=rng)
+                        else:
+                            m = None if mask_path is None else read_mask(
+                                mask_path, (image.shape[1], image.shape[0]))
+                            once[image.shape] = given_regions(image.shape, box=box, mask=m)
+                    found.append(once[image.shape])
+            except ValueError as exc:
+                raise InputError(src, str(exc)) from None
+            if doc.animated and spec is not None and spec.where != "random":
+                # A detector that misses a face in one frame must not leak it: each frame also
+                # hides what was found in the frames next to it.
+                found = _with_neighbours(found)
+            if not any(r.mask.any() for r in found):
+                log(f"{src}: no region found; written unchanged")
+            hidden = []
+            for image, regions in zip(doc.frames, found, strict=True):
+                if spec is not None and spec.where == "face":  # the block/blur scale with each face
+                    hidden.append(redact_faces(image, regions, style, block, spec.margin))
+                else:
+                    hidden.append(redact(image, regions.mask, style, block))
+            write_document(out, hidden, doc, policy=output.metadata)
+            if regions_dir is not None:
+                mask_file, json_file = plan.extra(src)
+                union = np.logical_or.reduce([r.mask for r in found if r.shape == found[0].shape])
+                write_image(mask_file, union.astype(np.uint8) * 255)
+                write_json(json_file, found[0].to_json() if len(found) == 1 else
+                           {"frames": [r.to_json() for r in found]})
 
-    def video_job(src: Path, out: Path) -> None:
-        if spec is not None and spec.where == "random":
-            info = probe(src)
-            rng = np.random.default_rng([seed, index[src]])
-            done = mosaic_video(src, out, mask=random_region(rng, info.height, info.width)[2],
-                                block=block, style=style, options=video, log=log)
-        elif spec is not None:
-            done = mosaic_video(src, out, where=spec, block=block, style=style,
-                                detect_every=detect_every, options=video, log=log)
-        else:
-            m = None
-            if mask_path is not None:
+        def video_job(src: Path, out: Path) -> None:
+            if spec is not None and spec.where == "random":
                 info = probe(src)
-                m = read_mask(mask_path, (info.width, info.height))
-            done = mosaic_video(src, out, box=box, mask=m, block=block, style=style,
-                                options=video, log=log)
-        log(done.summary())
-        if regions_dir is not None:
-            mask_file, json_file = plan.extra(src)
-            write_image(mask_file, done.regions_mask())
-            write_json(json_file, done.regions_json())
+                rng = np.random.default_rng([seed, index[src]])
+                done = mosaic_video(src, out, mask=random_region(rng, info.height, info.width)[2],
+                                    block=block, style=style, options=video, log=log)
+            elif spec is not None:
+                done = mosaic_video(src, out, where=spec, block=block, style=style,
+                                    detect_every=detect_every, options=video, log=log)
+            else:
+                m = None
+                if mask_path is not None:
+                    info = probe(src)
+                    m = read_mask(mask_path, (info.width, info.height))
+                done = mosaic_video(src, out, box=box, mask=m, block=block, style=style,
+                                    options=video, log=log)
+            log(done.summary())
+            if regions_dir is not None:
+                mask_file, json_file = plan.extra(src)
+                write_image(mask_file, done.regions_mask())
+                write_json(json_file, done.regions_json())
 
-    return run_batch(plan, BatchReport(), log, image_job, video_job)
+        return image_job, video_job
+
+    return run_files(plan, BatchReport(), log, jobs, cluster)
+
+
+def _with_neighbours(found: list[Regions]) -> list[Regions]:
+    """Each frame's regions together with those of the frames before and after it."""
+    near = [found[max(i - 1, 0):i + 2] for i in range(len(found))]
+    return [Regions(np.logical_or.reduce([r.mask for r in rs]),
+                    [b for r in rs for b in r.boxes], [v for r in rs for v in r.scores],
+                    [v for r in rs for v in r.labels], [v for r in rs for v in r.extras])
+            for rs in near]
 
 
 def tracked_hider(region_fn: RegionFn, where: RegionSpec | None, *, block: int | None = None,

@@ -23,11 +23,20 @@ from ..models.restorer import (
     mask_and_grids,
     regions_of,
 )
-from ..options import DEFAULT_OUTPUT, DEFAULT_VIDEO, Log, OutputOptions, VideoOptions, silent
+from ..options import (
+    DEFAULT_OUTPUT,
+    DEFAULT_VIDEO,
+    ClusterOptions,
+    Log,
+    OutputOptions,
+    VideoOptions,
+    silent,
+)
 from ..video.io import probe, process_video, read_frames
 from ..video.processors import Refused, RestoreProcessor, RestoreVideoReport
 from ..video.temporal import RegionTracker
-from .batch import BatchReport, in_folder, metadata, plan_batch, refuse_deep, run_batch
+from .batch import BatchReport, FileJob, in_folder, metadata, plan_batch, refuse_deep
+from .cluster import run_files
 
 
 def restore_image(image: np.ndarray, restorer: Restorer,
@@ -57,7 +66,7 @@ def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *,
                   mask: str | Path | None = None, device: str = "auto",
                   sharpness: float | None = None,
                   video: VideoOptions = DEFAULT_VIDEO, output: OutputOptions = DEFAULT_OUTPUT,
-                  log: Log = print) -> BatchReport:
+                  cluster: ClusterOptions | None = None, log: Log = print) -> BatchReport:
     """Restore each image or video (mask given, or found) into ``out_dir``, named and
     written like its input (:mod:`mosaicgan.naming`: ``cat.jpg`` -> ``cat_restored.jpg``;
     a video streamed, regions tracked, audio copied).
@@ -66,82 +75,87 @@ def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *,
     The PNG's metadata lists the regions synthesised and those refused.
     sharpness: where on the model's sharpness dial to restore (see
     :func:`mosaicgan.models.restorer.load_restorer`).
+    cluster: run the batch on Ray workers (:mod:`mosaicgan.jobs.cluster`).
     """
-    restorer = load_restorer(model, device, sharpness)
-    report = BatchReport()
     mask_path = Path(mask) if mask is not None else None
 
-    def image_job(src: Path, out: Path) -> None:
-        doc = read_document(src)
-        for form in doc.forms:
-            refuse_deep(src, form)
-        results = []
-        for image in doc.frames:
-            m = None if mask_path is None else read_mask(mask_path,
-                                                         (image.shape[1], image.shape[0]))
-            results.append(restore_image(image, restorer, m))
-        frames = [r.image for r in results]
-        withheld = []
-        if len(results) > 1:
-            # The whole-track rule of videos, by box overlap: a region refused in any frame
-            # stays as the input had it in every frame where a region overlaps its box.
-            refused = [(i, r.box) for i, res in enumerate(results) for r in res.refused]
-            for i, res in enumerate(results):
-                for region in res.regions:
-                    if region.restored and any(boxes_overlap(region.box, box)
-                                               for j, box in refused if j != i):
-                        x, y, w, h = region.box
-                        frames[i][y:y + h, x:x + w] = doc.frames[i][y:y + h, x:x + w]
-                        withheld.append([i, *region.box])
-            if withheld:
-                report.note(f"{src}: {len(withheld)} region(s) kept as they were in other "
-                            "frames: a face or nudity was detected in the restored result of "
-                            "an overlapping region", log)
-        for res in results:
-            for region in res.refused:
-                report.note(f"{src}: region at {region.box} kept as it was: "
-                            f"{' and '.join(region.reasons)} detected in the restored result",
-                            log)
-        for i, res in enumerate(results):
-            for box in res.unrestorable:
-                where = f"frame {i}, " if len(results) > 1 else ""
-                report.note(f"{src}: {where}area at {box} looks mosaiced but has no grid of "
-                            "cells to restore from; kept as it was", log)
-        if not any(res.regions or res.unrestorable for res in results):
-            log(f"{src}: no mosaic found; written unchanged")
-        if len(results) == 1:
-            meta = metadata("restore", model=restorer.source,
-                            synthesized=[list(b) for b in results[0].synthesized],
-                            refused=[r.as_dict() for r in results[0].refused],
-                            unrestorable=[list(b) for b in results[0].unrestorable])
-        else:  # boxes as [frame, x, y, w, h]
-            meta = metadata("restore", model=restorer.source,
-                            synthesized=[[i, *r.box] for i, res in enumerate(results)
-                                         for r in res.regions
-                                         if r.restored and [i, *r.box] not in withheld],
-                            refused=[{"frame": i, **r.as_dict()}
-                                     for i, res in enumerate(results) for r in res.refused],
-                            unrestorable=[[i, *b] for i, res in enumerate(results)
-                                          for b in res.unrestorable],
-                            withheld=withheld)
-        write_document(out, frames, doc, metadata=meta, policy=output.metadata)
-        report.details[str(src)] = meta
+    def jobs(report: BatchReport, log: Log) -> tuple[FileJob, FileJob]:
+        # Built once per process (the model loaded): here, or on each --cluster worker.
+        restorer = load_restorer(model, device, sharpness)
 
-    def video_job(src: Path, out: Path) -> None:
-        m = None
-        if mask_path is not None:
-            info = probe(src)
-            m = read_mask(mask_path, (info.width, info.height))
-        done = restore_video(src, out, restorer, mask=m, options=video, log=log)
-        report.details[str(src)] = done
-        log(done.summary())
-        if done.withheld:
-            report.note(f"{src}: {len(done.withheld)} tracked region(s) kept mosaiced in every "
-                        "frame: a face or nudity was detected in the restored result", log)
+        def image_job(src: Path, out: Path) -> None:
+            doc = read_document(src)
+            for form in doc.forms:
+                refuse_deep(src, form)
+            results = []
+            for image in doc.frames:
+                m = None if mask_path is None else read_mask(mask_path,
+                                                             (image.shape[1], image.shape[0]))
+                results.append(restore_image(image, restorer, m))
+            frames = [r.image for r in results]
+            withheld = []
+            if len(results) > 1:
+                # The whole-track rule of videos, by box overlap: a region refused in any frame
+                # stays as the input had it in every frame where a region overlaps its box.
+                refused = [(i, r.box) for i, res in enumerate(results) for r in res.refused]
+                for i, res in enumerate(results):
+                    for region in res.regions:
+                        if region.restored and any(boxes_overlap(region.box, box)
+                                                   for j, box in refused if j != i):
+                            x, y, w, h = region.box
+                            frames[i][y:y + h, x:x + w] = doc.frames[i][y:y + h, x:x + w]
+                            withheld.append([i, *region.box])
+                if withheld:
+                    report.note(f"{src}: {len(withheld)} region(s) kept as they were in other "
+                                "frames: a face or nudity was detected in the restored result of "
+                                "an overlapping region", log)
+            for res in results:
+                for region in res.refused:
+                    report.note(f"{src}: region at {region.box} kept as it was: "
+                                f"{' and '.join(region.reasons)} detected in the restored result",
+                                log)
+            for i, res in enumerate(results):
+                for box in res.unrestorable:
+                    where = f"frame {i}, " if len(results) > 1 else ""
+                    report.note(f"{src}: {where}area at {box} looks mosaiced but has no grid of "
+                                "cells to restore from; kept as it was", log)
+            if not any(res.regions or res.unrestorable for res in results):
+                log(f"{src}: no mosaic found; written unchanged")
+            if len(results) == 1:
+                meta = metadata("restore", model=restorer.source,
+                                synthesized=[list(b) for b in results[0].synthesized],
+                                refused=[r.as_dict() for r in results[0].refused],
+                                unrestorable=[list(b) for b in results[0].unrestorable])
+            else:  # boxes as [frame, x, y, w, h]
+                meta = metadata("restore", model=restorer.source,
+                                synthesized=[[i, *r.box] for i, res in enumerate(results)
+                                             for r in res.regions
+                                             if r.restored and [i, *r.box] not in withheld],
+                                refused=[{"frame": i, **r.as_dict()}
+                                         for i, res in enumerate(results) for r in res.refused],
+                                unrestorable=[[i, *b] for i, res in enumerate(results)
+                                              for b in res.unrestorable],
+                                withheld=withheld)
+            write_document(out, frames, doc, metadata=meta, policy=output.metadata)
+            report.details[str(src)] = meta
+
+        def video_job(src: Path, out: Path) -> None:
+            m = None
+            if mask_path is not None:
+                info = probe(src)
+                m = read_mask(mask_path, (info.width, info.height))
+            done = restore_video(src, out, restorer, mask=m, options=video, log=log)
+            report.details[str(src)] = done
+            log(done.summary())
+            if done.withheld:
+                report.note(f"{src}: {len(done.withheld)} tracked region(s) kept mosaiced in every "
+                            "frame: a face or nudity was detected in the restored result", log)
+
+        return image_job, video_job
 
     plan = plan_batch(inputs, out_dir, in_folder(out_dir, "restore"), command="restore",
                       output=output, videos=True)
-    return run_batch(plan, report, log, image_job, video_job)
+    return run_files(plan, BatchReport(), log, jobs, cluster)
 
 
 def restore_video(src: str | Path, dst: str | Path, restorer: Restorer, *,

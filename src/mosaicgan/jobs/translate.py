@@ -9,45 +9,59 @@ from pathlib import Path
 
 from ..imagefile import read_document, write_document
 from ..models.translator import Translator, load_translator
-from ..options import DEFAULT_OUTPUT, DEFAULT_VIDEO, Log, OutputOptions, VideoOptions
+from ..options import (
+    DEFAULT_OUTPUT,
+    DEFAULT_VIDEO,
+    ClusterOptions,
+    Log,
+    OutputOptions,
+    VideoOptions,
+)
 from ..video.io import VideoReport, process_video
 from ..video.processors import OutputRefused, TranslateProcessor
-from .batch import BatchReport, Skip, in_folder, metadata, plan_batch, run_batch
+from .batch import BatchReport, FileJob, Skip, in_folder, metadata, plan_batch
+from .cluster import run_files
 
 
 def translate_files(inputs: Iterable[str | Path], out_dir: str | Path, *, model: str | Path,
                     direction: str = "AtoB", device: str = "auto",
                     video: VideoOptions = DEFAULT_VIDEO, output: OutputOptions = DEFAULT_OUTPUT,
-                    log: Log = print) -> BatchReport:
+                    cluster: ClusterOptions | None = None, log: Log = print) -> BatchReport:
     """Translate each image or video into ``out_dir``, named and written like its input
     (:mod:`mosaicgan.naming`: ``cat.jpg`` -> ``cat_translated.jpg``);
     outputs the gate refuses (nudity anywhere, or a face where the input showed none) are
-    not written (a video with one such frame is refused whole) and are listed as skipped."""
-    translator = load_translator(model, direction, device)
+    not written (a video with one such frame is refused whole) and are listed as skipped.
+    cluster: run the batch on Ray workers (:mod:`mosaicgan.jobs.cluster`)."""
+    def jobs(report: BatchReport, log: Log) -> tuple[FileJob, FileJob]:
+        # Built once per process: here, or on each --cluster worker.
+        translator = load_translator(model, direction, device)
 
-    def image_job(src: Path, out: Path) -> Path | None:
-        doc = read_document(src)
-        frames = []
-        for i, image in enumerate(doc.frames):
-            result = translator.translate(image)
-            if result.image is None:  # one refused frame refuses the file, as for a video
-                where = f" in frame {i}" if len(doc.frames) > 1 else ""
-                raise Skip(src, f"output refused: {', '.join(result.refused)} detected{where}")
-            frames.append(result.image)
-        return write_document(out, frames, doc, metadata=metadata(
-            "translate", model=translator.source, direction=direction,
-            synthesized="whole image"), policy=output.metadata)
+        def image_job(src: Path, out: Path) -> Path | None:
+            doc = read_document(src)
+            frames = []
+            for i, image in enumerate(doc.frames):
+                result = translator.translate(image)
+                if result.image is None:  # one refused frame refuses the file, as for a video
+                    where = f" in frame {i}" if len(doc.frames) > 1 else ""
+                    raise Skip(src, f"output refused: {', '.join(result.refused)} "
+                                    f"detected{where}")
+                frames.append(result.image)
+            return write_document(out, frames, doc, metadata=metadata(
+                "translate", model=translator.source, direction=direction,
+                synthesized="whole image"), policy=output.metadata)
 
-    def video_job(src: Path, out: Path) -> Path | None:
-        try:
-            log(translate_video(src, out, translator, options=video, log=log).summary())
-        except OutputRefused as exc:
-            raise Skip(src, exc.problem) from None
-        return out
+        def video_job(src: Path, out: Path) -> Path | None:
+            try:
+                log(translate_video(src, out, translator, options=video, log=log).summary())
+            except OutputRefused as exc:
+                raise Skip(src, exc.problem) from None
+            return out
+
+        return image_job, video_job
 
     plan = plan_batch(inputs, out_dir, in_folder(out_dir, "translate"), command="translate",
                       output=output, videos=True)
-    return run_batch(plan, BatchReport(), log, image_job, video_job)
+    return run_files(plan, BatchReport(), log, jobs, cluster)
 
 
 def translate_video(src: str | Path, dst: str | Path, translator: Translator, *,
