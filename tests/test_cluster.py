@@ -1,0 +1,179 @@
+"""Batches on a local Ray cluster of 2 workers: the same outputs, failures and exit code as
+without ``--cluster``, ``--resume`` across the two, one line for a model that is missing,
+and the safety gate at work inside the workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mosaicgan.imageio import read_image, write_image
+from mosaicgan.options import ClusterOptions, OutputOptions
+
+from .conftest import ASTRONAUT_FACE, photo
+
+ray = pytest.importorskip("ray")
+
+TWO = ClusterOptions(workers=2)
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray instance of 2 CPUs for the module (each job joins it, none stops it)."""
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """Four photos in two folders, and a file that is not an image."""
+    root = tmp_path_factory.mktemp("inputs")
+    for name in ("chelsea", "coffee"):
+        write_image(root / name / f"{name}.png", photo(name))
+        write_image(root / name / "more" / f"{name}2.png", photo(name)[::2, ::2])
+    (root / "coffee" / "broken.png").write_bytes(b"not an image")
+    return root
+
+
+def outputs(folder: Path) -> dict[str, np.ndarray]:
+    return {p.relative_to(folder).as_posix(): read_image(p)
+            for p in sorted(folder.rglob("*.png"))}
+
+
+def test_mosaic_on_the_cluster_writes_what_the_plain_command_writes(tmp_path, local_ray,
+                                                                    folder):
+    from mosaicgan.api import mosaic_files
+
+    plain = mosaic_files([folder], tmp_path / "plain", where="random", seed=4, log=quiet)
+    lines: list[str] = []
+    spread = mosaic_files([folder], tmp_path / "spread", where="random", seed=4,
+                          cluster=TWO, log=lines.append)
+    assert len(plain.written) == len(spread.written) == 4
+    assert [f for f, _ in spread.failed] == [f for f, _ in plain.failed] == \
+        [str(folder / "coffee" / "broken.png")]
+    assert any("broken.png" in line for line in lines)  # the worker's line, said here
+    want, got = outputs(tmp_path / "plain"), outputs(tmp_path / "spread")
+    assert list(want) == list(got)
+    for name in want:  # the random regions are the batch's, not the worker's
+        np.testing.assert_array_equal(got[name], want[name])
+    assert any((want[n] != read_image(folder / n.replace("_anonymised", ""))).any()
+               for n in want)
+
+
+def test_resume_skips_what_a_cluster_run_wrote(tmp_path, local_ray, folder):
+    from mosaicgan.api import find_mosaic_files
+
+    first = find_mosaic_files([folder], tmp_path / "out", cluster=TWO, log=quiet)
+    assert len(first.written) == 4
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "out").rglob("*.png")}
+    lines: list[str] = []
+    again = find_mosaic_files([folder], tmp_path / "out", log=lines.append,
+                              output=OutputOptions(resume=True))
+    assert not again.written and any("already done" in line for line in lines)
+    assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "out").rglob("*.png")}
+
+
+def test_the_cli_fails_one_line_per_bad_input_with_exit_code_2(tmp_path, local_ray, folder):
+    from click.testing import CliRunner
+
+    from mosaicgan.cli import main
+
+    result = CliRunner().invoke(main, ["find-mosaic", str(folder), "-o", str(tmp_path / "o"),
+                                       "--cluster", "--workers", "2"])
+    assert result.exit_code == 2, result.output
+    assert "4 written, 1 failed" in result.output
+    assert result.output.count("broken.png") == 1
+
+
+def test_a_missing_model_is_said_once(tmp_path, local_ray, folder):
+    from mosaicgan.api import restore_files
+    from mosaicgan.errors import MosaicganError
+
+    with pytest.raises(MosaicganError, match="nothing"):
+        restore_files([folder], tmp_path / "out", model=tmp_path / "nothing.json",
+                      cluster=TWO, log=quiet)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.png"))
+
+
+def test_restore_on_the_cluster_keeps_her_face_mosaiced(tmp_path, local_ray):
+    """The gate runs inside the workers: the shipped model's restoration of her mosaiced
+    face is refused there, the region written as the input had it, and the line says so."""
+    from mosaicgan.api import restore_files
+    from mosaicgan.mosaic import mosaic_image
+    from mosaicgan.regions.masks import box_mask
+
+    clean = photo("astronaut")
+    mask = box_mask(512, 512, ASTRONAUT_FACE)
+    mosaiced = mosaic_image(clean, mask, 12)
+    write_image(tmp_path / "in" / "astronaut.png", mosaiced)
+    write_image(tmp_path / "in" / "again" / "astronaut.png", mosaiced)  # one for each worker
+    write_image(tmp_path / "face.png", mask.astype(np.uint8) * 255)
+    lines: list[str] = []
+    report = restore_files([tmp_path / "in"], tmp_path / "out", mask=tmp_path / "face.png",
+                           device="cpu", cluster=TWO, log=lines.append)
+    assert len(report.written) == 2 and not report.failed
+    assert sum("face" in n for n in report.notes) == 2
+    for name in ("astronaut", "again/astronaut"):
+        out = read_image(tmp_path / "out" / f"{name}_restored.png")
+        np.testing.assert_array_equal(out[mask], mosaiced[mask])
+        refused = report.details[str(tmp_path / "in" / f"{name}.png")]["refused"]
+        assert refused and "face" in refused[0]["reasons"]
+    assert sum("face" in line for line in lines) == 2
+
+
+def test_without_ray_the_option_says_how_to_install_it(tmp_path, monkeypatch, folder):
+    import sys
+
+    from mosaicgan.api import find_mosaic_files
+    from mosaicgan.errors import MosaicganError
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    with pytest.raises(MosaicganError, match=r"mosaicgan\[cluster\]"):
+        find_mosaic_files([folder], tmp_path / "out", cluster=TWO, log=quiet)
+
+
+def test_worker_shares_of_the_cpus():
+    from mosaicgan.jobs.cluster import worker_cpus
+
+    assert worker_cpus(2.0, None) == (2, 1.0)
+    assert worker_cpus(2.0, 1) == (1, 2.0)  # one worker: both cores for its threads
+    assert worker_cpus(16.0, 3) == (3, 5.0)
+    assert worker_cpus(2.0, 4) == (4, 0.5)
+
+
+def test_the_cli_tells_an_address_from_an_input(tmp_path):
+    from click.testing import CliRunner
+
+    from mosaicgan.cli import main
+
+    swallowed = CliRunner().invoke(main, ["find-mosaic", "-o", str(tmp_path), "--cluster",
+                                          "photos", "more"])
+    assert swallowed.exit_code == 2 and "not a Ray address" in swallowed.output
+    lonely = CliRunner().invoke(main, ["find-mosaic", "x.png", "-o", str(tmp_path),
+                                       "--workers", "2"])
+    assert lonely.exit_code == 2 and "--workers is for --cluster" in lonely.output
+
+
+def test_translate_on_the_cluster_writes_what_the_plain_command_writes(
+        tmp_path, local_ray, folder, tiny_translation_model, no_detections):
+    from mosaicgan.api import translate_files
+
+    # (the workers use the real detector: these photos show no face and no nudity)
+    inputs = [folder / "chelsea" / "more", folder / "coffee" / "more"]
+    plain = translate_files(inputs, tmp_path / "plain", model=tiny_translation_model,
+                            device="cpu", log=quiet)
+    spread = translate_files(inputs, tmp_path / "spread", model=tiny_translation_model,
+                             device="cpu", cluster=TWO, log=quiet)
+    assert len(plain.written) == len(spread.written) == 2
+    want, got = outputs(tmp_path / "plain"), outputs(tmp_path / "spread")
+    assert list(want) == list(got)
+    for name in want:  # a worker's generator runs on fewer threads: rounding may differ
+        diff = np.abs(got[name].astype(int) - want[name])
+        assert diff.max() <= 1 and diff.mean() < 0.2, (name, diff.max(), diff.mean())
