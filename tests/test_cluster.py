@@ -177,3 +177,21 @@ def test_translate_on_the_cluster_writes_what_the_plain_command_writes(
     for name in want:  # a worker's generator runs on fewer threads: rounding may differ
         diff = np.abs(got[name].astype(int) - want[name])
         assert diff.max() <= 1 and diff.mean() < 0.2, (name, diff.max(), diff.mean())
+
+
+def test_eval_on_the_cluster_gives_the_plain_report(tmp_path, local_ray, photos_dir,
+                                                    tiny_model, no_detections):
+    from mosaicgan.api import evaluate
+
+    kwargs = {"model": tiny_model, "blocks": (8,), "per_image": 1, "seed": 4,
+              "device": "cpu", "log": quiet, "progress": False}
+    plain = evaluate(photos_dir, tmp_path / "plain", **kwargs)
+    spread = evaluate(photos_dir, tmp_path / "spread", cluster=TWO, **kwargs)
+    assert [(r["method"], r["n"]) for r in spread.rows] == \
+        [(r["method"], r["n"]) for r in plain.rows]
+    for want, got in zip(plain.rows, spread.rows, strict=True):
+        if want["method"] != "model":  # the baselines: the same numbers
+            assert got == want
+        else:  # the model on a worker's threads: rounding
+            assert got["psnr"] == pytest.approx(want["psnr"], abs=0.05)
+    assert (tmp_path / "spread" / "grid.png").is_file()

@@ -688,8 +688,9 @@ def export(run, output, half, format_):
 @click.option("--per-image", type=click.IntRange(1), default=2, help="Regions per photo.")
 @click.option("--seed", type=int, default=0)
 @click.option("--device", type=click.Choice(DEVICES), default="auto")
+@cluster_options
 def evaluate(photos, output, model, blocks, sharpness, where, target, per_image, seed,
-             device):
+             device, cluster):
     """Measure restoration inside the masks (PSNR, SSIM, KID, a feature distance) against
     baselines: the mosaic itself, bicubic interpolation of the block means, and Telea
     inpainting; with --sharpness, the model at each point of its dial."""
@@ -701,7 +702,8 @@ def evaluate(photos, output, model, blocks, sharpness, where, target, per_image,
                                                        "0,0.5,1")
     spec = RegionSpec(where, target=target)
     report = api.evaluate(photos, output, model=model, sharpness=values, blocks=block_list,
-                          where=spec, per_image=per_image, seed=seed, device=device, log=_log)
+                          where=spec, per_image=per_image, seed=seed, device=device,
+                          cluster=cluster, log=_log)
     click.echo(f"{'method':>14} {'block':>5} {'PSNR':>7} {'SSIM':>6} {'KID':>9} "
                f"{'feat':>7} {'cells':>6} {'n':>4}")
     for r in report.rows:

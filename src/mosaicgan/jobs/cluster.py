@@ -11,9 +11,11 @@ an interrupted batch resumes where it stopped. Ray is an optional extra.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError, MosaicganError
 from ..options import ClusterOptions, Log
@@ -132,31 +134,73 @@ def connect(options: ClusterOptions) -> bool:
     return True
 
 
+@contextmanager
+def actors(cls: type, args: tuple, options: ClusterOptions, most: int) -> Iterator[list[Any]]:
+    """Up to ``most`` Ray actors of ``cls(*args)`` (Ray joined or started for the block,
+    and stopped after it when started here), each given its share of the CPUs."""
+    started = connect(options)
+    import ray
+
+    try:
+        count, share = worker_cpus(ray.cluster_resources().get("CPU", 1.0), options.workers)
+        remote = ray.remote(num_cpus=share)(cls)
+        yield [remote.remote(*args) for _ in range(min(count, most))]
+    finally:
+        if started:
+            ray.shutdown()
+
+
+class Mapper:
+    """A Ray actor's state for :func:`cluster_map`: the function, built once."""
+
+    def __init__(self, make: Callable[[], Callable[[Any], Any]]):
+        self.fn = make()
+
+    def run(self, index: int, item: Any) -> tuple[int, Any]:
+        return index, self.fn(item)
+
+
+def cluster_map(make: Callable[[], Callable[[Any], Any]], items: Sequence[Any],
+                options: ClusterOptions, desc: str = "") -> list[Any]:
+    """``[make()(item) for item in items]``, on Ray workers that each call ``make`` once
+    (loading its models); results in the items' order, a progress bar as they finish."""
+    if not items:
+        return []
+    from tqdm import tqdm
+
+    results: list[Any] = [None] * len(items)
+    with actors(Mapper, (make,), options, len(items)) as workers, \
+            tqdm(total=len(items), desc=desc or f"{len(workers)} worker(s)",
+                 disable=None) as bar:
+        from ray.util import ActorPool
+
+        for index, result in ActorPool(workers).map_unordered(
+                lambda w, job: w.run.remote(*job), list(enumerate(items))):
+            results[index] = result
+            bar.update()
+    return results
+
+
 def run_on_cluster(plan: Plan, report: BatchReport, log: Log, make_jobs: JobMaker,
                    options: ClusterOptions) -> BatchReport:
     """Run ``plan``'s targets on Ray workers (see the module's docstring)."""
     begin_batch(plan, report, log)
     if not plan.targets:
         return report
-    started = connect(options)
-    import ray
-    from ray.util import ActorPool
     from tqdm import tqdm
 
-    try:
-        count, share = worker_cpus(ray.cluster_resources().get("CPU", 1.0), options.workers)
-        count = min(count, len(plan.targets))  # no worker without an input to take
-        actor = ray.remote(num_cpus=share)(Worker)
-        workers = [actor.remote(make_jobs) for _ in range(count)]
+    with actors(Worker, (make_jobs,), options, len(plan.targets)) as workers:
+        import ray  # (joined by actors(), which says how to install it when it is missing)
+        from ray.util import ActorPool
+
         for error in ray.get([w.ready.remote() for w in workers]):
             if error is not None:
                 _raise(error)
-        pool = ActorPool(workers)
-        bar = tqdm(total=len(plan.targets), unit="file", desc=f"{count} worker(s)",
+        bar = tqdm(total=len(plan.targets), unit="file", desc=f"{len(workers)} worker(s)",
                    disable=None)
         with bar:
-            for done in pool.map_unordered(lambda w, job: w.run.remote(*job),
-                                           list(enumerate(plan.targets))):
+            for done in ActorPool(workers).map_unordered(lambda w, job: w.run.remote(*job),
+                                                         list(enumerate(plan.targets))):
                 with tqdm.external_write_mode():
                     for line in done.lines:
                         log(line)
@@ -164,7 +208,4 @@ def run_on_cluster(plan: Plan, report: BatchReport, log: Log, make_jobs: JobMake
                 if done.written is not None:
                     record_written(plan, plan.targets[done.index], done.written)
                 bar.update()
-    finally:
-        if started:
-            ray.shutdown()
     return report

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,13 @@ from ..metrics import (
 from ..models.restorer import Restorer, load_restorer
 from ..models.sharpness import check_sharpness
 from ..mosaic import pixelate_array
-from ..options import Log, RegionSpec
+from ..options import ClusterOptions, Log, RegionSpec
 from ..plots import Series, scatter_svg
 from ..regions.choose import find_regions
 from ..regions.masks import random_region
 from ..sheets import before_after_sheet, screened
 from ..walk import list_images
+from .cluster import cluster_map
 
 MAX_SIDE = 768  # photos are scaled down to this longer side (speed; typical web images)
 GRID_SAMPLES = 6  # rows of the report's crop grid
@@ -126,13 +128,16 @@ def evaluate(photos: str | Path, report_dir: str | Path, *, model: str | Path = 
              sharpness: Sequence[float | None] = (None,),
              blocks: Iterable[int] = (8, 12, 16), where: str | RegionSpec = "random",
              per_image: int = 2, seed: int = 0, device: str = "auto",
-             log: Log = print, progress: bool = True) -> EvalReport:
+             cluster: ClusterOptions | None = None, log: Log = print,
+             progress: bool = True) -> EvalReport:
     """Restoration quality inside masks, model against baselines; writes report.json/html.
 
     model: a run folder, a model JSON, or ``default`` (the model shipped in the package).
     sharpness: the model is evaluated at each of these points of its sharpness dial (see
     :func:`mosaicgan.models.restorer.load_restorer`; None: its default).
     where: random regions, or ``RegionSpec("cam", target=...)``: the class's CAM region.
+    cluster: restore the samples on Ray workers that each load the models once
+    (:mod:`mosaicgan.jobs.cluster`); the metrics are computed here.
     """
     # Every value checked before any model is read (one line for a bad one).
     values = [None if v is None else check_sharpness(v) for v in sharpness] or [None]
@@ -144,9 +149,36 @@ def evaluate(photos: str | Path, report_dir: str | Path, *, model: str | Path = 
             return find_regions(image, spec).mask
     elif spec.where != "random":
         raise ArgumentError("eval regions are random or cam")
+    spread = None
+    if cluster is not None:
+        spread = partial(cluster_map, partial(loaded_outputs, model, device, values),
+                         options=cluster, desc="eval")
     return evaluate_restorer(photos, report_dir, restorers, blocks=blocks,
                              where=spec.where, region_fn=region_fn, per_image=per_image,
-                             seed=seed, log=log, progress=progress)
+                             seed=seed, log=log, progress=progress, spread=spread)
+
+
+Outputs = tuple[dict[str, np.ndarray], int]  # each method's output, regions refused
+
+
+def sample_outputs(restorers: Sequence[Restorer], s: Sample) -> Outputs:
+    """Each baseline's and each restorer's output for ``s`` (labelled as in the report),
+    and how many regions the safety gate refused."""
+    outputs = {name: run_baseline(name, s.mosaic, s.mask, s.block, s.origin)
+               for name in BASELINES}
+    refused = 0
+    for r in restorers:
+        # The model knows the mask and the grid, as the bicubic baseline does.
+        result = r.restore(s.mosaic, s.mask, [(s.mask, CellGrid.integer_grid(s.block, s.origin))])
+        refused += len(result.refused)
+        outputs[method_label("model", r.sharpness)] = result.image
+    return outputs, refused
+
+
+def loaded_outputs(model: str | Path, device: str, sharpness: Sequence[float | None]
+                   ) -> Callable[[Sample], Outputs]:
+    """:func:`sample_outputs` with the restorers loaded (once per --cluster worker)."""
+    return partial(sample_outputs, [load_restorer(model, device, v) for v in sharpness])
 
 
 def method_label(method: str, sharpness: float | None) -> str:
@@ -159,10 +191,14 @@ def evaluate_restorer(photos_dir: str | Path, report_dir: str | Path,
                       restorer: Restorer | Sequence[Restorer], *,
                       blocks: Iterable[int] = (8, 12, 16), where: str = "random",
                       region_fn: Callable | None = None, per_image: int = 2, seed: int = 0,
-                      log: Log = print, progress: bool = True) -> EvalReport:
+                      log: Log = print, progress: bool = True,
+                      spread: Callable[[list[Sample]], list[Outputs]] | None = None
+                      ) -> EvalReport:
     """Run the evaluation and write ``report.json`` and ``report.html`` in report_dir.
 
-    restorer: one, or several (e.g. one per sharpness), each with its own report rows."""
+    restorer: one, or several (e.g. one per sharpness), each with its own report rows.
+    spread: computes every sample's outputs elsewhere (the same restorers, loaded there:
+    see :func:`evaluate`'s cluster); None: here."""
     restorers = [restorer] if isinstance(restorer, Restorer) else list(restorer)
     methods = [("model", r.sharpness) for r in restorers] + [(b, None) for b in BASELINES]
     labels = [method_label(*m) for m in methods]
@@ -173,20 +209,18 @@ def evaluate_restorer(photos_dir: str | Path, report_dir: str | Path,
         raise ArgumentError(f"blocks must be sizes of at least 1 px, got {blocks}")
     photos = list_images([photos_dir])
     samples, failed = make_samples(photos, blocks, per_image, seed, where, region_fn, log)
+    if spread is not None:
+        done = spread(samples)
+    else:
+        iterator: Iterable = samples
+        if progress:
+            from tqdm import tqdm
+            iterator = tqdm(samples, unit="region", desc="eval")
+        done = [sample_outputs(restorers, s) for s in iterator]
     refused = 0
-    iterator: Iterable = samples
-    if progress:
-        from tqdm import tqdm
-        iterator = tqdm(samples, unit="region", desc="eval")
-    for s in iterator:
-        for name in BASELINES:
-            s.outputs[name] = run_baseline(name, s.mosaic, s.mask, s.block, s.origin)
-        for label, r in zip(labels[:len(restorers)], restorers, strict=True):
-            # The model knows the mask and the grid, as the bicubic baseline does.
-            result = r.restore(s.mosaic, s.mask,
-                               [(s.mask, CellGrid.integer_grid(s.block, s.origin))])
-            refused += len(result.refused)
-            s.outputs[label] = result.image
+    for s, (outputs, count) in zip(samples, done, strict=True):
+        s.outputs.update(outputs)
+        refused += count
 
     rows = []
     for block in blocks:
