@@ -124,10 +124,9 @@ def connect(options: ClusterOptions) -> bool:
         return False
     settings = {"include_dashboard": False, "configure_logging": False}
     try:
-        if options.address is None:
-            ray.init(**settings)  # a local instance: every CPU of this machine
-        else:
-            ray.init(address=options.address, **settings)
+        # "local": a new instance with every CPU of this machine, even where `ray start`
+        # runs one (plain ray.init() would join that).
+        ray.init(address=options.address or "local", **settings)
     except ConnectionError as exc:
         raise MosaicganError(f"cannot reach the Ray cluster at {options.address}: "
                              f"{exc}") from None
