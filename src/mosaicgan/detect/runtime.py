@@ -76,6 +76,10 @@ class OpenVinoNetwork:
                   "PERFORMANCE_HINT": "LATENCY"}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
+            if threads < (os.cpu_count() or 1):
+                # A share of the machine (a --cluster worker): OpenVINO's pinning puts
+                # every such process on the first cores, two workers on one core.
+                config["ENABLE_CPU_PINNING"] = False
         self.compiled = core.compile_model(graph, "CPU", config)
         self._request = self.compiled.create_infer_request()
         self._lock = threading.Lock()  # one request: calls from several threads take turns
