@@ -134,7 +134,7 @@ def connect(options: ClusterOptions) -> bool:
 
 
 @contextmanager
-def actors(cls: type, args: tuple, options: ClusterOptions, most: int) -> Iterator[list[Any]]:
+def _actors(cls: type, args: tuple, options: ClusterOptions, most: int) -> Iterator[list[Any]]:
     """Up to ``most`` Ray actors of ``cls(*args)`` (Ray joined or started for the block,
     and stopped after it when started here), each given its share of the CPUs."""
     started = connect(options)
@@ -168,7 +168,7 @@ def cluster_map(make: Callable[[], Callable[[Any], Any]], items: Sequence[Any],
     from tqdm import tqdm
 
     results: list[Any] = [None] * len(items)
-    with actors(Mapper, (make,), options, len(items)) as workers, \
+    with _actors(Mapper, (make,), options, len(items)) as workers, \
             tqdm(total=len(items), desc=desc or f"{len(workers)} worker(s)",
                  disable=None) as bar:
         from ray.util import ActorPool
@@ -188,8 +188,8 @@ def run_on_cluster(plan: Plan, report: BatchReport, log: Log, make_jobs: JobMake
         return report
     from tqdm import tqdm
 
-    with actors(Worker, (make_jobs,), options, len(plan.targets)) as workers:
-        import ray  # (joined by actors(), which says how to install it when it is missing)
+    with _actors(Worker, (make_jobs,), options, len(plan.targets)) as workers:
+        import ray  # (joined by _actors(), which says how to install it when it is missing)
         from ray.util import ActorPool
 
         for error in ray.get([w.ready.remote() for w in workers]):
