@@ -17,7 +17,9 @@ timed wall to wall (Ray's start included); the rounds alternate the variants:
                  one more machine of workers gives
 
 ``--job find``: ``find-mosaic`` instead. Prints a table (median seconds, photos/s, ratios)
-and the machine line.
+and the machine line. The noise meter counts Ray's worker processes (started by Ray's
+daemons, not by this process) as other processes: with --cluster it reads "NOISY" on a
+quiet machine; look at the machine's load before the run instead (the "quiet before" line).
 """
 
 from __future__ import annotations

@@ -162,10 +162,10 @@ def test_the_cli_tells_an_address_from_an_input(tmp_path):
 
 
 def test_translate_on_the_cluster_writes_what_the_plain_command_writes(
-        tmp_path, local_ray, folder, tiny_translation_model, no_detections):
+        tmp_path, local_ray, folder, tiny_translation_model):
     from mosaicgan.api import translate_files
 
-    # (the workers use the real detector: these photos show no face and no nudity)
+    # (both sides screen with the real detector: the workers cannot be handed a fake one)
     inputs = [folder / "chelsea" / "more", folder / "coffee" / "more"]
     plain = translate_files(inputs, tmp_path / "plain", model=tiny_translation_model,
                             device="cpu", log=quiet)
@@ -180,8 +180,10 @@ def test_translate_on_the_cluster_writes_what_the_plain_command_writes(
 
 
 def test_eval_on_the_cluster_gives_the_plain_report(tmp_path, local_ray, photos_dir,
-                                                    tiny_model, no_detections):
+                                                    tiny_model):
     from mosaicgan.api import evaluate
+
+    # (both sides screen with the real detector, as above)
 
     kwargs = {"model": tiny_model, "blocks": (8,), "per_image": 1, "seed": 4,
               "device": "cpu", "log": quiet, "progress": False}

@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,35 +51,23 @@ class Done:
     """What a worker did with one input: the file written (None: failed or skipped), its
     part of the report, and the lines it logged."""
 
-    index: int
     written: Path | None
     report: BatchReport
     lines: list[str]
 
 
-class Worker:
-    """A Ray actor's state: the batch's file jobs, built once, run one input at a time."""
+def _file_runner(make_jobs: JobMaker) -> Callable[[Target], Done]:
+    """A worker's function for a batch: the file jobs built once, then one input a call."""
+    report, lines = BatchReport(), []
+    jobs = make_jobs(report, lines.append)
 
-    def __init__(self, make_jobs: JobMaker):
-        self.lines: list[str] = []
-        self.report = BatchReport()
-        self.error: tuple[type, str] | None = None
-        self.jobs: tuple[FileJob, FileJob | None] | None = None
-        try:
-            self.jobs = make_jobs(self.report, self.lines.append)
-        except MosaicganError as exc:  # a missing model: said once by the driver
-            self.error = (type(exc), str(exc))
-
-    def ready(self) -> tuple[type, str] | None:
-        """Why the jobs could not be built (None: ready)."""
-        return self.error
-
-    def run(self, index: int, target: Target) -> Done:
-        assert self.jobs is not None
-        written = run_target(target, self.report, self.lines.append, *self.jobs)
-        done = Done(index, written, _taken(self.report), list(self.lines))
-        self.lines.clear()
+    def run(target: Target) -> Done:
+        written = run_target(target, report, lines.append, *jobs)
+        done = Done(written, _taken(report), list(lines))
+        lines.clear()
         return done
+
+    return run
 
 
 def _taken(report: BatchReport) -> BatchReport:
@@ -92,16 +81,18 @@ def _taken(report: BatchReport) -> BatchReport:
 
 
 def _merge(report: BatchReport, part: BatchReport) -> None:
-    report.written += part.written
-    report.failed += part.failed
-    report.skipped += part.skipped
-    report.notes += part.notes
-    report.details.update(part.details)
+    """Add what ``part`` holds to ``report`` (every list extended, the dict updated)."""
+    for f in fields(BatchReport):
+        held = getattr(report, f.name)
+        if isinstance(held, dict):
+            held.update(getattr(part, f.name))
+        else:
+            held.extend(getattr(part, f.name))
 
 
 def _raise(error: tuple[type, str]) -> None:
     kind, message = error
-    if issubclass(kind, InputError):
+    if issubclass(kind, InputError):  # (its constructor takes the path and the problem)
         raise InputError(None, message)
     raise kind(message)
 
@@ -150,33 +141,53 @@ def _actors(cls: type, args: tuple, options: ClusterOptions, most: int) -> Itera
 
 
 class Mapper:
-    """A Ray actor's state for :func:`cluster_map`: the function, built once."""
+    """A Ray actor's state: a function built once (its models loaded), called per item."""
 
     def __init__(self, make: Callable[[], Callable[[Any], Any]]):
-        self.fn = make()
+        self.error: tuple[type, str] | None = None
+        try:
+            self.fn = make()
+        except MosaicganError as exc:  # a missing model: said once by the driver
+            self.error = (type(exc), str(exc))
+
+    def ready(self) -> tuple[type, str] | None:
+        """Why the function could not be built (None: ready)."""
+        return self.error
 
     def run(self, index: int, item: Any) -> tuple[int, Any]:
         return index, self.fn(item)
 
 
+def _finished(make: Callable[[], Callable[[Any], Any]], items: Sequence[Any],
+              options: ClusterOptions, desc: str, unit: str) -> Iterator[tuple[int, Any]]:
+    """``(index, make()(items[index]))`` as Ray workers finish them (each worker calls
+    ``make`` once and takes the next item when it is done), with a progress bar."""
+    from tqdm import tqdm
+
+    with _actors(Mapper, (make,), options, len(items)) as workers:
+        import ray  # (joined by _actors(), which says how to install it when it is missing)
+        from ray.util import ActorPool
+
+        for error in ray.get([w.ready.remote() for w in workers]):
+            if error is not None:
+                _raise(error)
+        with tqdm(total=len(items), unit=unit, desc=desc or f"{len(workers)} worker(s)",
+                  disable=None) as bar:
+            for index, result in ActorPool(workers).map_unordered(
+                    lambda w, job: w.run.remote(*job), list(enumerate(items))):
+                with tqdm.external_write_mode():  # (what the caller says, above the bar)
+                    yield index, result
+                bar.update()
+
+
 def cluster_map(make: Callable[[], Callable[[Any], Any]], items: Sequence[Any],
                 options: ClusterOptions, desc: str = "") -> list[Any]:
     """``[make()(item) for item in items]``, on Ray workers that each call ``make`` once
-    (loading its models); results in the items' order, a progress bar as they finish."""
-    if not items:
-        return []
-    from tqdm import tqdm
-
+    (loading its models); results in the items' order."""
     results: list[Any] = [None] * len(items)
-    with _actors(Mapper, (make,), options, len(items)) as workers, \
-            tqdm(total=len(items), desc=desc or f"{len(workers)} worker(s)",
-                 disable=None) as bar:
-        from ray.util import ActorPool
-
-        for index, result in ActorPool(workers).map_unordered(
-                lambda w, job: w.run.remote(*job), list(enumerate(items))):
+    if items:
+        for index, result in _finished(make, items, options, desc, "item"):
             results[index] = result
-            bar.update()
     return results
 
 
@@ -186,25 +197,11 @@ def run_on_cluster(plan: Plan, report: BatchReport, log: Log, make_jobs: JobMake
     begin_batch(plan, report, log)
     if not plan.targets:
         return report
-    from tqdm import tqdm
-
-    with _actors(Worker, (make_jobs,), options, len(plan.targets)) as workers:
-        import ray  # (joined by _actors(), which says how to install it when it is missing)
-        from ray.util import ActorPool
-
-        for error in ray.get([w.ready.remote() for w in workers]):
-            if error is not None:
-                _raise(error)
-        bar = tqdm(total=len(plan.targets), unit="file", desc=f"{len(workers)} worker(s)",
-                   disable=None)
-        with bar:
-            for done in ActorPool(workers).map_unordered(lambda w, job: w.run.remote(*job),
-                                                         list(enumerate(plan.targets))):
-                with tqdm.external_write_mode():
-                    for line in done.lines:
-                        log(line)
-                _merge(report, done.report)
-                if done.written is not None:
-                    record_written(plan, plan.targets[done.index], done.written)
-                bar.update()
+    for index, done in _finished(partial(_file_runner, make_jobs), plan.targets, options,
+                                 "", "file"):
+        for line in done.lines:
+            log(line)
+        _merge(report, done.report)
+        if done.written is not None:
+            record_written(plan, plan.targets[index], done.written)
     return report
