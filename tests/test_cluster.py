@@ -26,7 +26,11 @@ def quiet(_line: str) -> None:
 @pytest.fixture(scope="module")
 def local_ray():
     """One local Ray instance of 2 CPUs for the module (each job joins it, none stops it)."""
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
     ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    signal.signal(signal.SIGTERM, before)  # (ray.init takes it; later tests need it back)
     yield
     ray.shutdown()
 

@@ -11,6 +11,8 @@ an interrupted batch resumes where it stopped. Ray is an optional extra.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -114,6 +116,7 @@ def connect(options: ClusterOptions) -> bool:
     if ray.is_initialized():
         return False
     settings = {"include_dashboard": False, "configure_logging": False}
+    before = signal.getsignal(signal.SIGTERM)
     try:
         # "local": a new instance with every CPU of this machine, even where `ray start`
         # runs one (plain ray.init() would join that).
@@ -121,6 +124,11 @@ def connect(options: ClusterOptions) -> bool:
     except ConnectionError as exc:
         raise MosaicganError(f"cannot reach the Ray cluster at {options.address}: "
                              f"{exc}") from None
+    finally:
+        # ray.init takes SIGTERM for itself and keeps it after shutdown: the caller's
+        # handler (the command line's: clean up as Ctrl-C does) comes back.
+        if before is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, before)
     return True
 
 
