@@ -50,7 +50,10 @@ class VideoOptions:
     for x264/x265 (crf also for VP9/AV1). start, duration: seconds; process only that part
     (timestamps then start at 0). batch: frames handed to a job at once. cancel: once
     set, the job stops before its next batch (raises :class:`~mosaicgan.errors.Cancelled`,
-    its partial output removed): the web app's Cancel button.
+    its partial output removed): the web app's Cancel button. chunk: seconds per chunk of
+    a long video (one that runs over 1.5 chunks; None: always one pass): each chunk is
+    written as it is done, so an interrupted job resumes with the next one, and with
+    ``--cluster`` the chunks run on several workers (:mod:`mosaicgan.video.chunks`).
     """
 
     codec: str | None = None
@@ -61,10 +64,13 @@ class VideoOptions:
     batch: int = 8
     progress: bool = True
     cancel: threading.Event | None = field(default=None, compare=False)
+    chunk: float | None = 30.0
 
     def __post_init__(self) -> None:
         if self.batch < 1:
             raise ValueError(f"batch must be >= 1, got {self.batch}")
+        if self.chunk is not None and not self.chunk >= 2:
+            raise ValueError(f"chunk must be >= 2 seconds (or None), got {self.chunk}")
 
 
 DEFAULT_VIDEO = VideoOptions()  # (frozen: safe as an argument default)

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 
@@ -16,11 +16,22 @@ from ..errors import InputError, MosaicganError
 from ..imageio import IMAGE_SUFFIXES, ImageForm
 from ..naming import derived_name, output_name
 from ..options import DEFAULT_OUTPUT, Log, OutputOptions
+from ..video.chunks import VideoJob
 from ..video.io import VIDEO_SUFFIXES, is_video
 from ..walk import RECORD_NAME, find_inputs
 
 # (input, output) -> the file written (None: the output path given), or raises
 FileJob = Callable[[Path, Path], Path | None]
+
+
+class FileJobs(NamedTuple):
+    """A batch's jobs: for images (and videos, when ``video`` is None), for videos, and
+    the video job itself, which a cluster runs a chunk at a time (``chunked(src, out)``:
+    the :class:`~mosaicgan.video.chunks.VideoJob` that ``video`` runs)."""
+
+    image: FileJob
+    video: FileJob | None = None
+    chunked: Callable[[Path, Path], VideoJob] | None = None
 
 
 class Skip(InputError):
@@ -287,16 +298,24 @@ def run_target(target: Target, report: BatchReport, log: Log, image: FileJob,
         written = job(src, out) or out
         report.written.append(written)
         return written
-    except Skip as exc:
+    except (MosaicganError, OSError, cv2.error) as exc:
+        record_failure(target, exc, report, log)
+    return None
+
+
+def record_failure(target: Target, exc: MosaicganError | OSError | cv2.error,
+                   report: BatchReport, log: Log) -> None:
+    """One line for what a job raised for ``target`` (skipped on purpose, or failed)."""
+    src, out = target.src, target.out
+    if isinstance(exc, Skip):
         report.skipped.append((str(src), exc.problem))
         log(f"{exc}; nothing written")
-    except MosaicganError as exc:
+    elif isinstance(exc, MosaicganError):
         report.fail(src, exc, log)
-    except OSError as exc:  # disk full, permission denied, ... (reading raises InputError)
+    elif isinstance(exc, OSError):  # disk full, permission denied, ... (reading: InputError)
         report.fail(src, f"{src}: cannot write {out}: {exc.strerror or exc}", log)
-    except cv2.error as exc:
+    else:
         report.fail(src, f"{src}: {_first_line(exc)}", log)
-    return None
 
 
 def record_written(plan: Plan, target: Target, written: Path) -> None:

@@ -5,7 +5,11 @@ The driver plans the batch (:func:`~mosaicgan.jobs.batch.plan_batch`: names, cla
 ``--resume``), says what it leaves out, hands the targets to the workers one at a time
 (a worker that finishes takes the next: long and short files balance themselves), and
 for each finished input says its lines, merges its report and adds it to the record, so
-an interrupted batch resumes where it stopped. Ray is an optional extra.
+an interrupted batch resumes where it stopped. A long video is cut in chunks
+(:mod:`mosaicgan.video.chunks`) that run on several workers side by side; the driver
+keeps their results, sends chunks again where a track refused in one chunk reaches
+another, and then hands the video's own job to a worker, which finds every chunk done
+and joins them. Ray is an optional extra.
 """
 
 from __future__ import annotations
@@ -13,21 +17,27 @@ from __future__ import annotations
 import math
 import signal
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import cv2
+
 from ..errors import InputError, MosaicganError
-from ..options import ClusterOptions, Log
+from ..options import DEFAULT_VIDEO, ClusterOptions, Log, VideoOptions
+from ..video.chunks import ChunkResult, ChunkStore, plan_chunks, withheld_needed
+from ..video.io import Chunk, is_video
 from .batch import (
     BatchReport,
-    FileJob,
+    FileJobs,
     Plan,
     Target,
     begin_batch,
+    record_failure,
     record_written,
     run_batch,
     run_target,
@@ -35,37 +45,64 @@ from .batch import (
 
 # Builds a batch's file jobs, given the report and the log they write to; called once per
 # process (the driver without a cluster, each worker with one), so models load once there.
-JobMaker = Callable[[BatchReport, Log], tuple[FileJob, FileJob | None]]
+JobMaker = Callable[[BatchReport, Log], FileJobs]
 INSTALL = 'pip install "mosaicgan[cluster]"'
 
 
 def run_files(plan: Plan, report: BatchReport, log: Log, make_jobs: JobMaker,
-              cluster: ClusterOptions | None = None) -> BatchReport:
-    """Run ``plan`` here (``cluster`` None) or on Ray workers; the same report either way."""
+              cluster: ClusterOptions | None = None,
+              video: VideoOptions = DEFAULT_VIDEO) -> BatchReport:
+    """Run ``plan`` here (``cluster`` None) or on Ray workers; the same report either way.
+    ``video``: the batch's video options (where a long video is cut in chunks)."""
     if cluster is None:
-        image, video = make_jobs(report, log)
-        return run_batch(plan, report, log, image, video)
-    return run_on_cluster(plan, report, log, make_jobs, cluster)
+        jobs = make_jobs(report, log)
+        return run_batch(plan, report, log, jobs.image, jobs.video)
+    return run_on_cluster(plan, report, log, make_jobs, cluster, video)
 
 
 @dataclass
 class Done:
-    """What a worker did with one input: the file written (None: failed or skipped), its
-    part of the report, and the lines it logged."""
+    """What a worker did with one item: the file written (None: failed, skipped, or not a
+    whole file), its part of the report, the lines it logged, and a chunk's results."""
 
     written: Path | None
     report: BatchReport
     lines: list[str]
+    ok: bool = True
+    chunks: list[ChunkResult] = field(default_factory=list)
 
 
-def _file_runner(make_jobs: JobMaker) -> Callable[[Target], Done]:
-    """A worker's function for a batch: the file jobs built once, then one input a call."""
+@dataclass(frozen=True)
+class _Item:
+    """A worker's item: a whole input (``chunk`` None, ``opening`` False), the opening of a
+    long video's chunk folder (``opening``), or one of its chunks."""
+
+    target: Target
+    opening: tuple[Chunk, ...] = ()
+    chunk: Chunk | None = None
+    withheld: frozenset[int] = frozenset()
+
+
+def _file_runner(make_jobs: JobMaker) -> Callable[[_Item], Done]:
+    """A worker's function for a batch: the file jobs built once, then one item a call."""
     report, lines = BatchReport(), []
     jobs = make_jobs(report, lines.append)
 
-    def run(target: Target) -> Done:
-        written = run_target(target, report, lines.append, *jobs)
-        done = Done(written, _taken(report), list(lines))
+    def run(item: _Item) -> Done:
+        target = item.target
+        if item.chunk is None and not item.opening:
+            written = run_target(target, report, lines.append, jobs.image, jobs.video)
+            done = Done(written, _taken(report), list(lines))
+        else:
+            assert jobs.chunked is not None
+            try:
+                job = jobs.chunked(target.src, target.out)
+                results = job.open(list(item.opening)) if item.opening else \
+                    [job.work(item.chunk, item.withheld)]
+                done = Done(None, _taken(report), list(lines), chunks=results)
+            except (MosaicganError, OSError, cv2.error) as exc:
+                record_failure(target, exc, report, lines.append)
+                done = Done(None, _taken(report), list(lines), ok=False)
         lines.clear()
         return done
 
@@ -200,16 +237,123 @@ def cluster_map(make: Callable[[], Callable[[Any], Any]], items: Sequence[Any],
 
 
 def run_on_cluster(plan: Plan, report: BatchReport, log: Log, make_jobs: JobMaker,
-                   options: ClusterOptions) -> BatchReport:
-    """Run ``plan``'s targets on Ray workers (see the module's docstring)."""
+                   options: ClusterOptions, video: VideoOptions = DEFAULT_VIDEO) -> BatchReport:
+    """Run ``plan``'s targets on Ray workers (see the module's docstring): a long video's
+    chunks side by side, then its join."""
+    from tqdm import tqdm
+
     begin_batch(plan, report, log)
     if not plan.targets:
         return report
-    for index, done in _finished(partial(_file_runner, make_jobs), plan.targets, options,
-                                 "", "file"):
-        for line in done.lines:
-            log(line)
-        _merge(report, done.report)
-        if done.written is not None:
-            record_written(plan, plan.targets[index], done.written)
+    items: deque[_Item] = deque()
+    videos: dict[Path, _Chunked] = {}
+    for target in plan.targets:
+        chunks = _chunks_of(target, video)
+        if chunks:
+            videos[target.out] = _Chunked(chunks)
+            items.append(_Item(target, opening=tuple(chunks)))
+        else:
+            items.append(_Item(target))
+    most = len(plan.targets) + sum(len(v.chunks) for v in videos.values())
+    with _actors(Mapper, (partial(_file_runner, make_jobs),), options, most) as workers:
+        import ray
+        from ray.util import ActorPool
+
+        for error in ray.get([w.ready.remote() for w in workers]):
+            if error is not None:
+                _raise(error)
+        pool = ActorPool(workers)
+        sent: list[_Item] = []
+        with tqdm(total=len(items), unit="item", desc=f"{len(workers)} worker(s)",
+                  disable=None) as bar:
+            while items or pool.has_next():
+                while items and pool.has_free():
+                    item = items.popleft()
+                    chunked = videos.get(item.target.out)
+                    if chunked is not None and chunked.failed:  # (its other chunks dropped)
+                        chunked.take(item, None, log)
+                        bar.update()
+                        continue
+                    sent.append(item)
+                    pool.submit(lambda w, i: w.run.remote(i, sent[i]), len(sent) - 1)
+                if not pool.has_next():
+                    continue
+                index, done = pool.get_next_unordered()
+                item = sent[index]
+                with tqdm.external_write_mode():
+                    for line in done.lines:
+                        log(line)
+                    _merge(report, done.report)
+                    if item.chunk is None and not item.opening:
+                        if done.written is not None:
+                            record_written(plan, item.target, done.written)
+                    else:
+                        more = videos[item.target.out].take(item, done, log)
+                        bar.total += len(more)
+                        items.extend(more)
+                bar.update()
     return report
+
+
+@dataclass
+class _Chunked:
+    """The driver's view of a long video's chunks on the cluster: what is done (each result
+    saved in the chunk folder as it comes), how many of its chunks are queued or running,
+    and whether it failed (its chunk folder removed once none runs)."""
+
+    chunks: list[Chunk]
+    results: dict[int, ChunkResult] = field(default_factory=dict)
+    pending: int = 0
+    failed: bool = False
+
+    def take(self, item: _Item, done: Done | None, log: Log) -> list[_Item]:
+        """A finished item of this video (``done`` None: dropped, the video failed): the
+        items to run next (its chunks, chunks again with more tracks withheld, or its
+        join: the whole file's job, which finds every chunk done)."""
+        target = item.target
+        store = ChunkStore(target.out)
+        if item.chunk is not None:
+            self.pending -= 1
+        if done is None or not done.ok or self.failed:
+            self.failed = True
+            if self.pending == 0:
+                store.clear()
+            return []
+        if item.opening:
+            if done.chunks:
+                log(f"{target.out}: {len(done.chunks)} of {len(self.chunks)} chunk(s) done by "
+                    "an earlier run")
+            self.results = {r.index: r for r in done.chunks}
+            return self._queued([_Item(target, chunk=c) for c in self.chunks
+                                 if c.index not in self.results]) or self._next(target, log)
+        for result in done.chunks:
+            before = self.results.get(result.index)
+            if before is not None:  # a refusal stays a refusal once the track is withheld
+                result.refused |= before.refused
+            store.save(result)
+            self.results[result.index] = result
+        return self._next(target, log) if self.pending == 0 else []
+
+    def _queued(self, chunk_items: list[_Item]) -> list[_Item]:
+        self.pending += len(chunk_items)
+        return chunk_items
+
+    def _next(self, target: Target, log: Log) -> list[_Item]:
+        need = withheld_needed(list(self.results.values()))
+        again = [_Item(target, chunk=self.chunks[i], withheld=self.results[i].withheld | tracks)
+                 for i, tracks in need.items() if not tracks <= self.results[i].withheld]
+        if again:
+            log(f"{target.out}: {len(again)} chunk(s) again, with the tracks refused in a "
+                "neighbouring chunk kept as the input had them")
+            return self._queued(again)
+        return [_Item(target)]
+
+
+def _chunks_of(target: Target, video: VideoOptions) -> list[Chunk] | None:
+    """A long video's chunks (None: a whole file's job, which says what is wrong with it)."""
+    if not is_video(target.src):
+        return None
+    try:
+        return plan_chunks(target.src, video)
+    except (MosaicganError, OSError):
+        return None

@@ -11,7 +11,7 @@ import numpy as np
 from ..find import find_regions
 from ..imageio import read_image, write_image
 from ..options import DEFAULT_OUTPUT, ClusterOptions, Log, OutputOptions
-from .batch import BatchReport, FileJob, derived_in, plan_batch
+from .batch import BatchReport, FileJobs, derived_in, plan_batch
 from .cluster import run_files
 
 
@@ -22,7 +22,7 @@ def find_mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path,
     out_dir (:mod:`mosaicgan.naming`). cluster: run the batch on Ray workers
     (:mod:`mosaicgan.jobs.cluster`)."""
 
-    def jobs(_report: BatchReport, log: Log) -> tuple[FileJob, None]:
+    def jobs(_report: BatchReport, log: Log) -> FileJobs:
         def job(src: Path, out: Path) -> None:
             finding = find_regions(read_image(src))
             mask = finding.mask
@@ -31,7 +31,7 @@ def find_mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path,
                        "not restorable)" if finding.unrestorable else "")
             log(f"{src}: {100 * mask.mean():.1f}% pixelated{without} -> {out}")
 
-        return job, None
+        return FileJobs(job)
 
     plan = plan_batch(inputs, out_dir, derived_in(out_dir, "mask"), command="find-mosaic",
                       output=output)

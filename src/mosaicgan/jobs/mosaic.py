@@ -32,12 +32,13 @@ from ..regions.base import Regions
 from ..regions.choose import check_one_source, find_regions, given_regions
 from ..regions.masks import random_region
 from ..regions.strength import face_block, face_sigma, redact_faces
+from ..video.chunks import ChunkResult, VideoJob, chunk_path, video_settings
 from ..video.hiding import FixedMosaic, TrackedMosaic
-from ..video.io import VideoReport, probe, process_video
-from ..video.temporal import RegionTracker
+from ..video.io import Chunk, VideoReport, probe, process_video
+from ..video.temporal import RegionTracker, Watch
 from .batch import (
     BatchReport,
-    FileJob,
+    FileJobs,
     both,
     derived_in,
     in_folder,
@@ -92,7 +93,7 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
                       also_out=[] if regions_dir is None else [regions_dir])
     index = plan.order
 
-    def jobs(report: BatchReport, log: Log) -> tuple[FileJob, FileJob]:
+    def jobs(report: BatchReport, log: Log) -> FileJobs:
         # Built once per process: here, or on each --cluster worker.
         def image_job(src: Path, out: Path) -> None:
             doc = read_document(src)
@@ -136,31 +137,35 @@ def mosaic_files(inputs: Iterable[str | Path], out_dir: str | Path, *, box: Box 
                 write_json(json_file, found[0].to_json() if len(found) == 1 else
                            {"frames": [r.to_json() for r in found]})
 
-        def video_job(src: Path, out: Path) -> None:
+        def video_build(src: Path, out: Path) -> VideoJob:
             if spec is not None and spec.where == "random":
                 info = probe(src)
                 rng = np.random.default_rng([seed, index[src]])
-                done = mosaic_video(src, out, mask=random_region(rng, info.height, info.width)[2],
-                                    block=block, style=style, options=video, log=log)
-            elif spec is not None:
-                done = mosaic_video(src, out, where=spec, block=block, style=style,
-                                    detect_every=detect_every, options=video, log=log)
-            else:
-                m = None
-                if mask_path is not None:
-                    info = probe(src)
-                    m = read_mask(mask_path, (info.width, info.height))
-                done = mosaic_video(src, out, box=box, mask=m, block=block, style=style,
+                return mosaic_video_job(src, out, mask=random_region(rng, info.height,
+                                                                     info.width)[2],
+                                        block=block, style=style, options=video, log=log)
+            if spec is not None:
+                return mosaic_video_job(src, out, where=spec, block=block, style=style,
+                                        detect_every=detect_every, options=video, log=log)
+            m = None
+            if mask_path is not None:
+                info = probe(src)
+                m = read_mask(mask_path, (info.width, info.height))
+            return mosaic_video_job(src, out, box=box, mask=m, block=block, style=style,
                                     options=video, log=log)
+
+        def video_job(src: Path, out: Path) -> None:
+            done = video_build(src, out).run(log)
+            assert isinstance(done, MosaicVideoReport)
             log(done.summary())
             if regions_dir is not None:
                 mask_file, json_file = plan.extra(src)
                 write_image(mask_file, done.regions_mask())
                 write_json(json_file, done.regions_json())
 
-        return image_job, video_job
+        return FileJobs(image_job, video_job, video_build)
 
-    return run_files(plan, BatchReport(), log, jobs, cluster)
+    return run_files(plan, BatchReport(), log, jobs, cluster, video)
 
 
 def _with_neighbours(found: list[Regions]) -> list[Regions]:
@@ -174,8 +179,8 @@ def _with_neighbours(found: list[Regions]) -> list[Regions]:
 
 def tracked_hider(region_fn: RegionFn, where: RegionSpec | None, *, block: int | None = None,
                   detect_every: int = DETECT_EVERY, stabilise: bool = True, hold: int = 3,
-                  style: str = "mosaic", tracks: dict[int, dict[str, Any]] | None = None
-                  ) -> TrackedMosaic:
+                  style: str = "mosaic", tracks: dict[int, dict[str, Any]] | None = None,
+                  watch: Watch | None = None) -> TrackedMosaic:
     """The frame processor :func:`mosaic_video` hides found regions with (``where``: what
     ``region_fn`` finds, for the face rules and the shape; see there for the rest)."""
     shape = where.shape if where is not None else "box"  # ellipses stay ellipses
@@ -186,7 +191,8 @@ def tracked_hider(region_fn: RegionFn, where: RegionSpec | None, *, block: int |
         rule = partial(face_block, margin=where.margin)
         sigma_rule = partial(face_sigma, margin=where.margin)
     return TrackedMosaic(region_fn, block=block, detect_every=detect_every, tracker=tracker,
-                         tracks=tracks, block_rule=rule, style=style, sigma_rule=sigma_rule)
+                         tracks=tracks, block_rule=rule, style=style, sigma_rule=sigma_rule,
+                         watch=watch)
 
 
 @dataclass
@@ -233,9 +239,26 @@ def mosaic_video(src: str | Path, dst: str | Path, *, box: Box | None = None,
 
     block: cell size of a mosaic; default about 16 cells across each region (faces: at
         most a few cells across each face, and a blur's sigma likewise scales with it).
-    options: encoding and range (:class:`~mosaicgan.options.VideoOptions`).
+    options: encoding and range (:class:`~mosaicgan.options.VideoOptions`); a long video
+        runs in chunks (``options.chunk``), resumable.
     """
-    src = Path(src)
+    report = mosaic_video_job(src, dst, box=box, mask=mask, where=where, region_fn=region_fn,
+                              block=block, detect_every=detect_every, stabilise=stabilise,
+                              hold=hold, style=style, options=options, log=log).run(log)
+    assert isinstance(report, MosaicVideoReport)
+    return report
+
+
+def mosaic_video_job(src: str | Path, dst: str | Path, *, box: Box | None = None,
+                     mask: np.ndarray | None = None, where: RegionSpec | None = None,
+                     region_fn: RegionFn | None = None, block: int | None = None,
+                     detect_every: int = DETECT_EVERY, stabilise: bool = True, hold: int = 3,
+                     style: str = "mosaic", options: VideoOptions = DEFAULT_VIDEO,
+                     log: Log = print) -> VideoJob:
+    """:func:`mosaic_video` as a :class:`~mosaicgan.video.chunks.VideoJob` (its chunks can
+    run on several workers)."""
+    src, dst = Path(src), Path(dst)
+    custom = region_fn is not None
     if where is not None:
         if region_fn is not None:
             raise ValueError("give where or region_fn, not both")
@@ -248,8 +271,7 @@ def mosaic_video(src: str | Path, dst: str | Path, *, box: Box | None = None,
         raise ValueError(f"block must be >= 1, got {block}")
     check_style(style)
     info = probe(src)
-    report = MosaicVideoReport(src, Path(dst), width=info.width, height=info.height)
-    processor: FixedMosaic | TrackedMosaic
+    region = None
     if region_fn is None:
         try:
             region = given_regions((info.height, info.width), box=box, mask=mask, what="video")
@@ -257,14 +279,34 @@ def mosaic_video(src: str | Path, dst: str | Path, *, box: Box | None = None,
             raise InputError(src, str(exc)) from None
         if not region.mask.any():
             raise InputError(src, "the mask is empty")
-        processor = FixedMosaic(region.mask, block, report.tracks, style)
-    else:
-        processor = tracked_hider(region_fn, where, block=block, detect_every=detect_every,
-                                  stabilise=stabilise, hold=hold, style=style,
-                                  tracks=report.tracks)
+
+    def empty() -> MosaicVideoReport:
+        return MosaicVideoReport(src, dst, width=info.width, height=info.height)
+
+    def one(out: Path, chunk: Chunk | None = None, watch: Watch | None = None
+            ) -> MosaicVideoReport:
+        report = empty()
+        processor: FixedMosaic | TrackedMosaic
+        if region is not None:
+            processor = FixedMosaic(region.mask, block, report.tracks, style, watch)
+        else:
+            processor = tracked_hider(region_fn, where, block=block, detect_every=detect_every,
+                                      stabilise=stabilise, hold=hold, style=style,
+                                      tracks=report.tracks, watch=watch)
+        process_video(src, out, processor, options, metadata={"comment": json.dumps(meta)},
+                      log=log, report=report, chunk=chunk)
+        return report
+
+    def work(chunk: Chunk, _withheld: frozenset[int]) -> ChunkResult:
+        watch = Watch(chunk.shared, kept=chunk.frames)
+        return ChunkResult(chunk.index, one(chunk_path(dst, chunk.index), chunk, watch),
+                           seen=watch.seen)
+
     meta = metadata("mosaic", region="box" if box is not None else
                     "mask" if region_fn is None else "detected per frame")
-    process_video(src, dst, processor, options, metadata={"comment": json.dumps(meta)},
-                  log=log, report=report)
-    return report
-
+    settings = video_settings(
+        "mosaic", options, box=box, mask=None if region is None else region.mask,
+        where=where, custom=custom, block=block, detect_every=detect_every,
+        stabilise=stabilise, hold=hold, style=style)
+    return VideoJob(src, dst, options, settings, work, lambda: one(dst), empty,
+                    {"comment": json.dumps(meta)})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,11 @@ from ..options import (
     VideoOptions,
     silent,
 )
-from ..video.io import probe, process_video, read_frames
+from ..video.chunks import ChunkResult, VideoJob, chunk_path, video_settings
+from ..video.io import Chunk, probe, process_video, read_frames
 from ..video.processors import Refused, RestoreProcessor, RestoreVideoReport
-from ..video.temporal import RegionTracker
-from .batch import BatchReport, FileJob, in_folder, metadata, plan_batch, refuse_deep
+from ..video.temporal import RegionTracker, Watch
+from .batch import BatchReport, FileJobs, in_folder, metadata, plan_batch, refuse_deep
 from .cluster import run_files
 
 
@@ -79,7 +81,7 @@ def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *,
     """
     mask_path = Path(mask) if mask is not None else None
 
-    def jobs(report: BatchReport, log: Log) -> tuple[FileJob, FileJob]:
+    def jobs(report: BatchReport, log: Log) -> FileJobs:
         # Built once per process (the model loaded): here, or on each --cluster worker.
         restorer = load_restorer(model, device, sharpness)
 
@@ -139,23 +141,27 @@ def restore_files(inputs: Iterable[str | Path], out_dir: str | Path, *,
             write_document(out, frames, doc, metadata=meta, policy=output.metadata)
             report.details[str(src)] = meta
 
-        def video_job(src: Path, out: Path) -> None:
+        def video_build(src: Path, out: Path) -> VideoJob:
             m = None
             if mask_path is not None:
                 info = probe(src)
                 m = read_mask(mask_path, (info.width, info.height))
-            done = restore_video(src, out, restorer, mask=m, options=video, log=log)
+            return restore_video_job(src, out, restorer, mask=m, options=video, log=log)
+
+        def video_job(src: Path, out: Path) -> None:
+            done = video_build(src, out).run(log)
+            assert isinstance(done, RestoreVideoReport)
             report.details[str(src)] = done
             log(done.summary())
             if done.withheld:
                 report.note(f"{src}: {len(done.withheld)} tracked region(s) kept mosaiced in every "
                             "frame: a face or nudity was detected in the restored result", log)
 
-        return image_job, video_job
+        return FileJobs(image_job, video_job, video_build)
 
     plan = plan_batch(inputs, out_dir, in_folder(out_dir, "restore"), command="restore",
                       output=output, videos=True)
-    return run_files(plan, BatchReport(), log, jobs, cluster)
+    return run_files(plan, BatchReport(), log, jobs, cluster, video)
 
 
 def restore_video(src: str | Path, dst: str | Path, restorer: Restorer, *,
@@ -178,9 +184,23 @@ def restore_video(src: str | Path, dst: str | Path, restorer: Restorer, *,
     writes the output; when the gate refuses a track, that pass is abandoned (its partial
     file removed), a scan finds every refused track, and the video is written again with
     them withheld. The report's ``withheld`` names them; the log says for how many frames.
+    A long video runs in chunks (``options.chunk``, resumable) and the rule holds across
+    them: a track refused in one chunk is withheld in every chunk it reaches.
     options: encoding and range (:class:`~mosaicgan.options.VideoOptions`).
     """
-    src = Path(src)
+    report = restore_video_job(src, dst, restorer, mask=mask, detect_every=detect_every,
+                               stabilise=stabilise, options=options, log=log).run(log)
+    assert isinstance(report, RestoreVideoReport)
+    return report
+
+
+def restore_video_job(src: str | Path, dst: str | Path, restorer: Restorer, *,
+                      mask: np.ndarray | None = None, detect_every: int = 1,
+                      stabilise: bool = True, options: VideoOptions = DEFAULT_VIDEO,
+                      log: Log = print) -> VideoJob:
+    """:func:`restore_video` as a :class:`~mosaicgan.video.chunks.VideoJob` (its chunks
+    can run on several workers)."""
+    src, dst = Path(src), Path(dst)
     if mask is not None:
         info = probe(src)
         if mask.shape != (info.height, info.width):
@@ -189,7 +209,7 @@ def restore_video(src: str | Path, dst: str | Path, restorer: Restorer, *,
         mask = mask.astype(bool)
 
     def processor(report: RestoreVideoReport, withheld: frozenset[int], withhold_all: bool,
-                  stop: bool, log: Log) -> RestoreProcessor:
+                  stop: bool, watch: Watch | None, log: Log) -> RestoreProcessor:
         # Restoration acts on the mosaic's own pixels (shape="mask"): no hold or lead-in
         # onto clean pixels, but short misses of the finder are bridged; median keeps
         # windows still.
@@ -199,43 +219,69 @@ def restore_video(src: str | Path, dst: str | Path, restorer: Restorer, *,
                                 ) if stabilise else None
         return RestoreProcessor(restorer, report, mask=mask, detect_every=detect_every,
                                 tracker=tracker, batch=options.batch, withheld=withheld,
-                                withhold_all=withhold_all, stop_on_refusal=stop, log=log)
+                                withhold_all=withhold_all, stop_on_refusal=stop, watch=watch,
+                                log=log)
 
     meta = metadata("restore", model=restorer.source,
                     synthesized="regions inside the mosaics, screened per frame and track")
-    withheld: frozenset[int] = frozenset()
-    withhold_all = False
-    scans: dict[int, dict[str, Any]] = {}
-    while True:
-        report = RestoreVideoReport(src, Path(dst))
-        try:
-            process_video(src, dst, processor(report, withheld, withhold_all, True, log),
-                          options, metadata={"comment": json.dumps(meta)}, log=log,
-                          report=report)
-            break
-        except Refused:
-            scan = RestoreVideoReport(src, Path(dst))
-            _scan(src, processor(scan, withheld, withhold_all, False, silent), options)
-            scans.update(scan.refused)
-            withheld |= frozenset(scan.refused)
-            # Untracked regions have no identity over time: refuse them all.
-            withhold_all = withhold_all or not stabilise
-            log(f"{src}: the safety gate refused {len(scan.refused)} track(s); writing the "
-                "video again with them kept as they were in every frame")
-    for track, seen in sorted(report.withheld.items()):
-        refused = scans.get(track)
-        if refused is not None:
-            log(f"{src}: track {track} (frames {seen['frames'][0]}-{seen['frames'][1]}): "
-                f"{' and '.join(refused['reasons'])} detected in {refused['count']} of its "
-                f"{seen['count']} frames; kept as the input had it in all {seen['count']}")
-    return report
+
+    def one(out: Path, chunk: Chunk | None = None, withheld: frozenset[int] = frozenset()
+            ) -> ChunkResult:
+        withhold_all = False
+        scans: dict[int, dict[str, Any]] = {}
+        while True:
+            report = RestoreVideoReport(src, dst)
+            watch = Watch(chunk.shared, kept=chunk.frames) if chunk is not None else Watch()
+            try:
+                process_video(src, out, processor(report, withheld, withhold_all, True, watch,
+                                                  log),
+                              options, metadata={"comment": json.dumps(meta)}, log=log,
+                              report=report, chunk=chunk)
+                break
+            except Refused:
+                scan = RestoreVideoReport(src, dst)
+                _scan(src, processor(scan, withheld, withhold_all, False, None, silent),
+                      options, chunk)
+                scans.update(scan.refused)
+                withheld |= frozenset(scan.refused)
+                # Untracked regions have no identity over time: refuse them all.
+                withhold_all = withhold_all or not stabilise
+                where = "" if chunk is None else f" in chunk {chunk.index + 1}"
+                log(f"{src}: the safety gate refused {len(scan.refused)} track(s){where}; "
+                    "writing it again with them kept as they were in every frame")
+        for track, seen in sorted(report.withheld.items()):
+            refused = scans.get(track)
+            if refused is not None:
+                log(f"{src}: track {track} (frames {seen['frames'][0]}-{seen['frames'][1]}): "
+                    f"{' and '.join(refused['reasons'])} detected in {refused['count']} of "
+                    f"its {seen['count']} frames; kept as the input had it in all "
+                    f"{seen['count']}")
+        return ChunkResult(-1 if chunk is None else chunk.index, report, withheld,
+                           frozenset(scans), watch.seen)
+
+    def work(chunk: Chunk, withheld: frozenset[int]) -> ChunkResult:
+        return one(chunk_path(dst, chunk.index), chunk, withheld)
+
+    settings = video_settings("restore", options, model=restorer.source, mask=mask,
+                              detect_every=detect_every, stabilise=stabilise)
+    return VideoJob(src, dst, options, settings, work, lambda: one(dst).report,
+                    lambda: RestoreVideoReport(src, dst), {"comment": json.dumps(meta)})
 
 
-def _scan(src: Path, processor: RestoreProcessor, options: VideoOptions) -> None:
-    """Run ``processor`` over the frames of ``src`` and drop its output (nothing written)."""
+def _scan(src: Path, processor: RestoreProcessor, options: VideoOptions,
+          chunk: Chunk | None = None) -> None:
+    """Run ``processor`` over the frames of ``src`` (of ``chunk``, when given) and drop
+    its output (nothing written)."""
+    start, duration, index = options.start, options.duration, 0
+    if chunk is not None:
+        base = Fraction(probe(src).start_time).limit_denominator(1 << 30)
+        start = float(chunk.lo - base)
+        duration = None if chunk.hi is None else float(chunk.hi - chunk.lo)
+        index = chunk.first_index
+        if chunk.hi is None and options.duration is not None:
+            duration = (options.start or 0) + options.duration - start
     frames: list[np.ndarray] = []
-    index = 0
-    for _, frame in read_frames(src, start=options.start, duration=options.duration):
+    for _, frame in read_frames(src, start=start, duration=duration):
         frames.append(frame)
         if len(frames) == options.batch:
             if options.cancel is not None and options.cancel.is_set():

@@ -17,9 +17,10 @@ from ..options import (
     OutputOptions,
     VideoOptions,
 )
-from ..video.io import VideoReport, process_video
+from ..video.chunks import ChunkResult, VideoJob, chunk_path, video_settings
+from ..video.io import Chunk, VideoReport, process_video
 from ..video.processors import OutputRefused, TranslateProcessor
-from .batch import BatchReport, FileJob, Skip, in_folder, metadata, plan_batch
+from .batch import BatchReport, FileJobs, Skip, in_folder, metadata, plan_batch
 from .cluster import run_files
 
 
@@ -32,7 +33,7 @@ def translate_files(inputs: Iterable[str | Path], out_dir: str | Path, *, model:
     outputs the gate refuses (nudity anywhere, or a face where the input showed none) are
     not written (a video with one such frame is refused whole) and are listed as skipped.
     cluster: run the batch on Ray workers (:mod:`mosaicgan.jobs.cluster`)."""
-    def jobs(report: BatchReport, log: Log) -> tuple[FileJob, FileJob]:
+    def jobs(report: BatchReport, log: Log) -> FileJobs:
         # Built once per process: here, or on each --cluster worker.
         translator = load_translator(model, direction, device)
 
@@ -50,18 +51,31 @@ def translate_files(inputs: Iterable[str | Path], out_dir: str | Path, *, model:
                 "translate", model=translator.source, direction=direction,
                 synthesized="whole image"), policy=output.metadata)
 
+        def video_build(src: Path, out: Path) -> VideoJob:
+            job = translate_video_job(src, out, translator, options=video, log=log)
+            work = job.work
+
+            def refusing(chunk: Chunk, withheld: frozenset[int]) -> ChunkResult:
+                try:
+                    return work(chunk, withheld)
+                except OutputRefused as exc:  # a chunk's refused frame refuses the file
+                    raise Skip(src, exc.problem) from None
+
+            job.work = refusing
+            return job
+
         def video_job(src: Path, out: Path) -> Path | None:
             try:
-                log(translate_video(src, out, translator, options=video, log=log).summary())
+                log(video_build(src, out).run(log).summary())
             except OutputRefused as exc:
                 raise Skip(src, exc.problem) from None
             return out
 
-        return image_job, video_job
+        return FileJobs(image_job, video_job, video_build)
 
     plan = plan_batch(inputs, out_dir, in_folder(out_dir, "translate"), command="translate",
                       output=output, videos=True)
-    return run_files(plan, BatchReport(), log, jobs, cluster)
+    return run_files(plan, BatchReport(), log, jobs, cluster, video)
 
 
 def translate_video(src: str | Path, dst: str | Path, translator: Translator, *,
@@ -70,9 +84,27 @@ def translate_video(src: str | Path, dst: str | Path, translator: Translator, *,
 
     Each output frame passes the safety gate; if one is refused, the whole video is
     refused: :class:`OutputRefused` (an InputError naming the file and the frame) is
-    raised and no output file is left.
+    raised and no output file is left (a long video's chunks included: ``options.chunk``).
     """
-    src = Path(src)
-    meta = metadata("translate", model=translator.source, synthesized="whole frames")
-    return process_video(src, dst, TranslateProcessor(translator, src), options,
-                         metadata={"comment": json.dumps(meta)}, log=log)
+    return translate_video_job(src, dst, translator, options=options, log=log).run(log)
+
+
+def translate_video_job(src: str | Path, dst: str | Path, translator: Translator, *,
+                        options: VideoOptions = DEFAULT_VIDEO, log: Log = print) -> VideoJob:
+    """:func:`translate_video` as a :class:`~mosaicgan.video.chunks.VideoJob` (its chunks
+    can run on several workers)."""
+    src, dst = Path(src), Path(dst)
+    meta = {"comment": json.dumps(metadata("translate", model=translator.source,
+                                           synthesized="whole frames"))}
+
+    def one(out: Path, chunk: Chunk | None = None) -> VideoReport:
+        return process_video(src, out, TranslateProcessor(translator, src), options,
+                             metadata=meta, log=log, report=VideoReport(src, dst), chunk=chunk)
+
+    def work(chunk: Chunk, _withheld: frozenset[int]) -> ChunkResult:
+        return ChunkResult(chunk.index, one(chunk_path(dst, chunk.index), chunk))
+
+    settings = video_settings("translate", options, model=translator.source,
+                              direction=translator.direction)
+    return VideoJob(src, dst, options, settings, work, lambda: one(dst),
+                    lambda: VideoReport(src, dst), meta)

@@ -67,7 +67,8 @@ class Translator:
     """A loaded generator for whole images. Build once, call on many images."""
 
     def __init__(self, generator: torch.nn.Module, multiple: int, device: torch.device,
-                 mask_channel: bool = False, source: str = "", max_side: int = MAX_SIDE):
+                 mask_channel: bool = False, source: str = "", max_side: int = MAX_SIDE,
+                 direction: str = "AtoB"):
         # The fastest backend here (torch, ONNX Runtime, OpenVINO), measured on first use.
         self._net = fast_generator(per_sample_norm(generator).to(device).eval(), device,
                                 {"use": "translate"})
@@ -75,6 +76,7 @@ class Translator:
         self.device = device
         self.mask_channel = mask_channel
         self.source = source
+        self.direction = direction  # which of a CycleGAN's generators (its checkpoint's)
         self.max_side = max(max_side, multiple)
 
     @classmethod
@@ -101,7 +103,8 @@ class Translator:
             multiple = G.multiple
         else:
             raise ModelError(f"{ckpt.path}: cannot translate with a {ckpt.kind} model")
-        return cls(G, multiple, pick_device(device), False, str(ckpt.path))
+        return cls(G, multiple, pick_device(device), False, str(ckpt.path),
+                   direction=direction)
 
     @torch.no_grad()
     def _run(self, x: Tensor) -> Tensor:

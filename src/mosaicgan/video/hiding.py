@@ -24,7 +24,7 @@ from ..geometry import Box, hull
 from ..mosaic import blur_array, default_block, mosaic_image, solid_array
 from ..options import check_style
 from .schedule import DetectionSchedule, Scheduled
-from .temporal import Region, RegionTracker
+from .temporal import Region, RegionTracker, Watch
 
 RegionFn = Callable[[np.ndarray], Any]  # frame -> (H, W) bool, or Regions (its .mask)
 BLOCK_HYSTERESIS = 0.25  # a tracked region's block size changes only when 25 % off
@@ -83,12 +83,14 @@ class FixedMosaic:
     ``tracks`` as track 0, when given)."""
 
     def __init__(self, mask: np.ndarray, block: int | None = None,
-                 tracks: dict[int, dict[str, Any]] | None = None, style: str = "mosaic"):
+                 tracks: dict[int, dict[str, Any]] | None = None, style: str = "mosaic",
+                 watch: Watch | None = None):
         if not mask.any():
             raise ValueError("the region is empty")
         check_style(style)
         self.style = style
         self.tracks = tracks
+        self.watch = watch
         self.mask = mask
         default, self.origin = _region_block(mask)
         self.block = block or default
@@ -97,9 +99,11 @@ class FixedMosaic:
                        int(ys.max() - ys.min() + 1))
 
     def push(self, frames: list[np.ndarray], indices: list[int]) -> list[np.ndarray]:
-        if self.tracks is not None:
-            for index in indices:
+        for index in indices:
+            if self.tracks is not None and (self.watch is None or self.watch.counts(index)):
                 note_region(self.tracks, 0, index, self.within)
+            if self.watch is not None:
+                self.watch.note(0, index, self.within)
         return [hide_in(f, self.mask, self.style, self.block, self.origin, self.within)
                 for f in frames]
 
@@ -121,7 +125,8 @@ class TrackedMosaic:
                  detect_every: int = 1, tracker: RegionTracker | None = None,
                  tracks: dict[int, dict[str, Any]] | None = None,
                  block_rule: Callable[[Box], int] | None = None,
-                 style: str = "mosaic", sigma_rule: Callable[[Box], float] | None = None):
+                 style: str = "mosaic", sigma_rule: Callable[[Box], float] | None = None,
+                 watch: Watch | None = None):
         # block_rule / sigma_rule: a region's box -> its block / blur sigma, instead of
         # the defaults (faces: mosaicgan.regions.strength.face_block, face_sigma); never
         # weakened while the region is tracked.
@@ -131,6 +136,7 @@ class TrackedMosaic:
         self.sigma_rule = sigma_rule
         self.sigmas: dict[int, float] = {}
         self.tracks = tracks
+        self.watch = watch  # each track's boxes on the frames a chunk shares
         self.region_fn = region_fn
         self.block = block
         self.schedule = DetectionSchedule(detect_every)  # the stride, cuts, the last frame
@@ -203,8 +209,10 @@ class TrackedMosaic:
     def _apply(self, frame: np.ndarray, index: int, regions: list[Region]) -> np.ndarray:
         # Strongest last: where regions overlap, the coarser mosaic or blur wins.
         for region in sorted(regions, key=self._strength):
-            if self.tracks is not None:
+            if self.tracks is not None and (self.watch is None or self.watch.counts(index)):
                 note_region(self.tracks, region.track, index, region.bounds)
+            if self.watch is not None:
+                self.watch.note(region.track, index, region.bounds)
             frame = hide_in(frame, region.mask, self.style, self._block_for(region), (0, 0),
                             region.bounds, self._sigma_for(region))
         return frame

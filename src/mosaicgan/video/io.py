@@ -26,6 +26,7 @@ and the output is written to a temporary file renamed only on success.
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections import deque
@@ -356,6 +357,7 @@ class _Pending:
     pts: int  # output pts, in the input stream's time base
     duration: int
     index: int  # the frame's number, from 0
+    keep: bool = True  # written (False: a chunk's overlap, processed for its context only)
 
 
 def _seconds(value: float | None, name: str) -> Fraction | None:
@@ -370,7 +372,8 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor,
                   options: VideoOptions = DEFAULT_VIDEO, *,
                   encoder_options: dict[str, str] | None = None,
                   metadata: dict[str, str] | None = None, log: Log = print,
-                  report: VideoReport | None = None) -> VideoReport:
+                  report: VideoReport | None = None, chunk: Chunk | None = None
+                  ) -> VideoReport:
     """Decode ``src``, run ``processor`` on its frames in batches, encode to ``dst``.
 
     Memory is bounded whatever the length: only ``options.batch`` frames, what the
@@ -386,6 +389,9 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor,
         metadata: container tags to add (e.g. ``{"comment": ...}``).
         log: receives one line per note (dropped subtitles, ...).
         report: a VideoReport (or subclass) to fill in; default a new one.
+        chunk: process only this part of the range (its overlap with the neighbouring
+            chunks for context) and write only its own frames, video only, timestamps as
+            in the whole output: one chunk of :mod:`mosaicgan.video.chunks`.
 
     Returns:
         The :class:`VideoReport`.
@@ -398,7 +404,7 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor,
     src, dst = Path(src), Path(dst)
     t_start = _seconds(options.start, "start")
     t_len = _seconds(options.duration, "duration")
-    muxer = MUXERS.get(dst.suffix.lower())
+    muxer = CHUNK_MUXER if chunk is not None else MUXERS.get(dst.suffix.lower())
     if muxer is None:
         raise InputError(dst, f"unknown video suffix {dst.suffix!r}; use one of "
                               f"{', '.join(sorted(VIDEO_SUFFIXES))}")
@@ -412,7 +418,7 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor,
     t0 = time.perf_counter()
     with atomic_path(dst) as tmp:
         _run(info, tmp, muxer, processor, report, options, codec, encoder_options or {},
-             t_start, t_len, metadata or {}, log)
+             t_start, t_len, metadata or {}, log, chunk)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -471,6 +477,14 @@ _STALE_TAGS = frozenset({"duration", "encoder", "bps", "number_of_frames", "numb
                          "_statistics_tags"})
 
 
+def _copy_container_tags(container, output, metadata: dict[str, str]) -> None:
+    """The input file's tags (not those of its old encoding), then ``metadata``."""
+    output.metadata.update({k: v for k, v in container.metadata.items()
+                            if k.lower() not in ("encoder", "major_brand", "minor_version",
+                                                 "compatible_brands")})
+    output.metadata.update(metadata)
+
+
 def _copy_tags(src_stream, dst_stream) -> None:
     """A stream's language, title, handler name... (PyAV cannot set dispositions)."""
     dst_stream.metadata.update({k: v for k, v in (src_stream.metadata or {}).items()
@@ -523,42 +537,82 @@ def _copy_streams(container, output, dst: Path, log: Log, report: VideoReport) -
     return copies
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk of a video processed on its own (:mod:`mosaicgan.video.chunks`): the
+    frames from ``lo`` to ``hi`` go through the processor, those from ``keep_lo`` to
+    ``keep_hi`` are written (the rest is overlap with the neighbouring chunks, there so
+    trackers see the same frames as in one pass). Times are the stream's own (Fractions
+    of a second); ``None``: the range's end. ``first_index``: the number of the frame at
+    ``lo`` in the whole range; ``shared``: the frame numbers it shares with its neighbours
+    (``[start, end)`` each), where tracks are matched from one chunk to the next."""
+
+    index: int
+    lo: Fraction
+    hi: Fraction | None
+    keep_lo: Fraction
+    keep_hi: Fraction | None
+    first_index: int
+    frames: tuple[int, int]  # the numbers of the frames it writes, [start, end)
+    shared: tuple[tuple[int, int], ...] = ()
+
+
+CHUNK_MUXER = "mov"  # keeps the time base, pts and dts exactly (NUT and Matroska lose dts)
+
+
 @dataclass
 class _Range:
     """The part of the video to process, in seconds from the stream's start (Fractions)."""
 
     base: Fraction  # the video's first timestamp
-    lo: Fraction | None  # first time kept
+    lo: Fraction | None  # first time processed
     hi: Fraction | None  # first time dropped
+    start: Fraction | None = None  # the whole range's start (a chunk's lo is later)
+    keep_lo: Fraction | None = None  # a chunk's frames written: from keep_lo...
+    keep_hi: Fraction | None = None  # ...to keep_hi
+    first_index: int = 0  # the number of the first frame processed
 
     @property
     def shift(self) -> Fraction:
         """Subtracted from every timestamp, so the output starts at 0."""
-        return Fraction(0) if self.lo is None else self.lo
+        return Fraction(0) if self.start is None else self.start
+
+    def kept(self, t: Fraction) -> bool:
+        """Whether a frame at ``t`` is written (not a chunk's overlap)."""
+        return (self.keep_lo is None or t >= self.keep_lo) and (
+            self.keep_hi is None or t < self.keep_hi)
+
+
+def _span(info: VideoInfo, t_start: Fraction | None, t_len: Fraction | None) -> _Range:
+    """The range to process, from the options' start and duration (seconds)."""
+    base = Fraction(info.start_time).limit_denominator(1 << 30)
+    lo = None if t_start is None else base + t_start
+    hi = None if t_len is None else (lo if lo is not None else base) + t_len
+    return _Range(base, lo, hi, lo)
 
 
 def _run(info: VideoInfo, tmp: Path, muxer: str, processor: FrameProcessor,
          report: VideoReport, options: VideoOptions, codec: str,
          encoder_options: dict[str, str], t_start: Fraction | None, t_len: Fraction | None,
-         metadata: dict[str, str], log: Log) -> None:
+         metadata: dict[str, str], log: Log, chunk: Chunk | None = None) -> None:
     import av
 
     src, dst = info.path, report.dst
     with _open_input(src) as container, av.open(str(tmp), "w", format=muxer) as output:
         vin = container.streams.video[0]
         vin.thread_type = "AUTO"
-        base = Fraction(info.start_time).limit_denominator(1 << 30)
-        lo = None if t_start is None else base + t_start
-        hi = None if t_len is None else (lo if lo is not None else base) + t_len
-        span = _Range(base, lo, hi)
-        output.metadata.update({k: v for k, v in container.metadata.items()
-                                if k.lower() not in ("encoder", "major_brand", "minor_version",
-                                                     "compatible_brands")})
-        output.metadata.update(metadata)
+        span = _span(info, t_start, t_len)
+        if chunk is not None:
+            span = _Range(span.base, chunk.lo, chunk.hi if chunk.hi is not None else span.hi,
+                          span.start, chunk.keep_lo, chunk.keep_hi, chunk.first_index)
+        base, lo = span.base, span.lo
+        _copy_container_tags(container, output, metadata)
         vout, full = _add_video_stream(output, info, vin, codec, options.crf, options.preset,
                                        encoder_options, dst)
         _copy_tags(vin, vout)
-        copies = _copy_streams(container, output, dst, log, report)
+        # A chunk is video only: the join copies the audio once, from the input.
+        copies = {} if chunk is not None else _copy_streams(container, output, dst, log,
+                                                            report)
         fmt, _ = _plain_format(info.pix_fmt)
         colour = _Colour(_sws_colorspace(info.colorspace, info.coded_height),
                          full or info.color_range == 2, vout.pix_fmt,
@@ -714,9 +768,10 @@ class _Transcode:
         rgb = self.colour.to_rgb(frame)
         shown = np.ascontiguousarray(np.rot90(rgb, self.k)) if self.k else rgb
         shown.flags.writeable = False
-        index = self.report.frames_read
+        index = self.span.first_index + self.report.frames_read
         self.report.frames_read += 1
-        return _Pending(frame, shown, out_pts, frame.duration or 0, index)
+        keep = self.span.kept(frame.pts * tb) if frame.pts is not None else True
+        return _Pending(frame, shown, out_pts, frame.duration or 0, index, keep)
 
     def _take(self, item: _Pending, writer: Sink) -> None:
         """Queue a decoded frame for the processor; push a batch when one is full."""
@@ -769,6 +824,8 @@ class _Transcode:
                 got = getattr(out, "shape", type(out).__name__)
                 raise ValueError(f"the processor returned {got} for a frame of "
                                  f"{p.shown.shape} uint8")
+            if not p.keep:
+                continue  # a chunk's overlap: its neighbour writes it
             if out is p.shown and p.frame.format.name == vout.pix_fmt:
                 vf = p.frame  # unchanged: the decoded samples, no conversion
             else:
@@ -800,25 +857,8 @@ class _Transcode:
                                               f"{self.codec} ({_why(exc)})") from None
 
     def _copied(self, packet) -> bool:
-        """Whether an audio or subtitle packet is in range; if so its timestamps are
-        shifted (decoding thread)."""
-        span = self.span
-        ptb = packet.time_base
-        when = packet.pts if packet.pts is not None else packet.dts
-        if when is not None:
-            t = when * ptb
-            if span.lo is not None and t < span.lo:
-                return False
-            if span.hi is not None and t >= span.hi:
-                self.audio_open.discard(packet.stream.index)
-                return False
-        if span.lo is not None:
-            off = round(span.shift / ptb)
-            if packet.pts is not None:
-                packet.pts -= off
-            if packet.dts is not None:
-                packet.dts -= off
-        return True
+        """Whether an audio or subtitle packet is in range (decoding thread)."""
+        return _copied(packet, self.span, self.audio_open)
 
     def _mux_copy(self, packet) -> None:
         """Copy a packet into the output (encoding thread: the muxer's only user)."""
@@ -835,6 +875,27 @@ class _Transcode:
             self.report.audio_packets += 1
 
 
+def _copied(packet, span: _Range, audio_open: set[int]) -> bool:
+    """Whether an audio or subtitle packet is in ``span``; if so its timestamps are
+    shifted. An audio stream past the range's end leaves ``audio_open``."""
+    ptb = packet.time_base
+    when = packet.pts if packet.pts is not None else packet.dts
+    if when is not None:
+        t = when * ptb
+        if span.lo is not None and t < span.lo:
+            return False
+        if span.hi is not None and t >= span.hi:
+            audio_open.discard(packet.stream.index)
+            return False
+    if span.start is not None:
+        off = round(span.shift / ptb)
+        if packet.pts is not None:
+            packet.pts -= off
+        if packet.dts is not None:
+            packet.dts -= off
+    return True
+
+
 def _check_complete(path: Path, declared: float | None, hi, last_time, base) -> None:
     """InputError when the frames ended well before the video stream's declared duration
     (a cut-off file)."""
@@ -844,6 +905,128 @@ def _check_complete(path: Path, declared: float | None, hi, last_time, base) -> 
     if declared - decoded > max(0.5, TRUNCATION_TOLERANCE * declared):
         raise InputError(path, f"truncated: its video ends at {decoded:.2f} s but the "
                                f"file says {declared:.2f} s")
+
+
+# --- chunks: where they may start, and joining them ----------------------------------------
+
+@dataclass(frozen=True)
+class FrameTimes:
+    """The frames of a video's range in display order, read off its packets (nothing is
+    decoded): each frame's time (the stream's own, in seconds), which are keyframes, and
+    the frame rate."""
+
+    times: tuple[Fraction, ...]
+    keyframes: frozenset[int]
+    fps: float
+
+
+def frame_times(src: str | Path, options: VideoOptions = DEFAULT_VIDEO) -> FrameTimes | None:
+    """The frames :func:`process_video` would process with ``options`` (their range), by
+    their packets' timestamps; None when a packet has none (frames cannot be placed)."""
+    path = Path(src)
+    info = probe(path)
+    span = _span(info, _seconds(options.start, "start"), _seconds(options.duration, "duration"))
+    stamps: list[int] = []
+    keys: set[int] = set()
+    with _open_input(path) as container:
+        vin = container.streams.video[0]
+        tb = info.time_base
+        try:
+            for packet in container.demux(vin):
+                if packet.size == 0:
+                    continue  # the demuxer's flush packet
+                if packet.pts is None:
+                    return None
+                t = packet.pts * tb
+                if (span.lo is not None and t < span.lo) or (span.hi is not None
+                                                              and t >= span.hi):
+                    continue  # (no break: packets come in decoding order, not display)
+                stamps.append(packet.pts)
+                if packet.is_keyframe:
+                    keys.add(packet.pts)
+        except Exception as exc:
+            if not _is_av_error(exc):
+                raise
+            raise InputError(path, f"corrupt or truncated video ({_why(exc)})") from None
+    stamps.sort()
+    return FrameTimes(tuple(p * tb for p in stamps),
+                      frozenset(i for i, p in enumerate(stamps) if p in keys), info.fps)
+
+
+def join_video(src: str | Path, dst: str | Path, parts: list[Path],
+               options: VideoOptions = DEFAULT_VIDEO, *, metadata: dict[str, str] | None = None,
+               log: Log = print, report: VideoReport | None = None) -> VideoReport:
+    """Join the chunks of ``src`` that :func:`process_video` wrote (``chunk=``, in order)
+    into ``dst``: their video packets copied as they are (nothing is encoded again), the
+    input's audio and subtitles copied once, for the same range, with the same tags.
+    Written atomically; ``report`` gets the audio packets and notes."""
+    import av
+
+    src, dst = Path(src), Path(dst)
+    muxer = MUXERS.get(dst.suffix.lower())
+    if muxer is None:
+        raise InputError(dst, f"unknown video suffix {dst.suffix!r}; use one of "
+                              f"{', '.join(sorted(VIDEO_SUFFIXES))}")
+    info = probe(src)
+    span = _span(info, _seconds(options.start, "start"), _seconds(options.duration, "duration"))
+    if report is None:
+        report = VideoReport(src, dst)
+    with atomic_path(dst) as tmp, _open_input(src) as container, \
+            av.open(str(tmp), "w", format=muxer) as output:
+        _copy_container_tags(container, output, metadata or {})
+        with av.open(str(parts[0])) as first:
+            template = first.streams.video[0]
+            vout = output.add_stream_from_template(template)
+            headers = bytes(template.codec_context.extradata or b"")
+        vin = container.streams.video[0]
+        _copy_tags(vin, vout)
+        if info.rotation:
+            vout.set_display_rotation(info.rotation)
+        copies = _copy_streams(container, output, dst, log, report)
+        audio_open = {i for i, s in copies.items() if s.type == "audio"}
+
+        def video() -> Iterator[Any]:
+            last = None
+            for part in parts:
+                with av.open(str(part)) as piece:
+                    stream = piece.streams.video[0]
+                    if bytes(stream.codec_context.extradata or b"") != headers:
+                        raise InputError(part, "encoded with other settings than the first "
+                                               "chunk; cannot join them without encoding")
+                    for packet in piece.demux(stream):
+                        if packet.size == 0:
+                            continue
+                        if last is not None and packet.dts is not None and packet.dts <= last:
+                            packet.dts = last + 1  # (a variable frame rate's join)
+                        last = packet.dts
+                        packet.stream = vout
+                        yield packet
+
+        def others() -> Iterator[Any]:
+            if not copies:
+                return
+            if span.lo is not None and span.lo > span.base:
+                container.seek(int(max(span.lo - 1, span.base) / info.time_base), stream=vin,
+                               backward=True)
+            for packet in container.demux(*[container.streams[i] for i in copies]):
+                if packet.dts is not None and _copied(packet, span, audio_open):
+                    packet.stream = copies[packet.stream.index]
+                    yield packet
+                elif span.hi is not None and not audio_open:
+                    return
+
+        def when(packet) -> float:
+            stamp = packet.dts if packet.dts is not None else packet.pts
+            return float(stamp * packet.time_base) if stamp is not None else 0.0
+
+        try:
+            for packet in heapq.merge(video(), others(), key=when):
+                output.mux(packet)
+                if packet.stream.type == "audio":
+                    report.audio_packets += 1
+        except av.FFmpegError as exc:
+            raise InputError(dst, f"cannot join its chunks ({_why(exc)})") from None
+    return report
 
 
 def read_frames(path: str | Path, *, start: float | None = None,

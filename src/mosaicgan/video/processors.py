@@ -33,7 +33,7 @@ from ..models.restorer import (
 from ..options import Log
 from .hiding import note_region
 from .io import VideoReport
-from .temporal import Region, RegionTracker, union_mask
+from .temporal import Region, RegionTracker, Watch, union_mask
 
 
 class OutputRefused(InputError):
@@ -109,7 +109,8 @@ class RestoreProcessor:
                  mask: np.ndarray | None = None, detect_every: int = 1,
                  tracker: RegionTracker | None = None, batch: int = 8,
                  withheld: frozenset[int] = frozenset(), withhold_all: bool = False,
-                 stop_on_refusal: bool = False, log: Log = print):
+                 stop_on_refusal: bool = False, watch: Watch | None = None,
+                 log: Log = print):
         self.restorer = restorer
         self.report = report
         self.mask = mask
@@ -119,6 +120,7 @@ class RestoreProcessor:
         self.withheld = withheld
         self.withhold_all = withhold_all
         self.stop_on_refusal = stop_on_refusal
+        self.watch = watch  # each track's boxes on the frames a chunk shares
         self.log = log
         self.frames: deque[tuple[int, np.ndarray]] = deque()
         self.last_mask: np.ndarray | None = None
@@ -158,6 +160,10 @@ class RestoreProcessor:
     def flush(self) -> list[np.ndarray]:
         return self._restore(self.tracker.flush()) if self.tracker is not None else []
 
+    def _counts(self, index: int) -> bool:
+        """Whether frame ``index`` counts in the report (not a chunk's neighbour's)."""
+        return self.watch is None or self.watch.counts(index)
+
     def _kept(self, region: Region) -> bool:
         """Whether a region stays as the input had it (its track was refused)."""
         return self.withhold_all or region.track in self.withheld
@@ -173,7 +179,9 @@ class RestoreProcessor:
             height, width = frame.shape[:2]
             regions = [r for r in regions if r.mask.sum() >= MIN_REGION_AREA]
             for region in regions:
-                if self._kept(region):
+                if self.watch is not None:
+                    self.watch.note(region.track, index, region.box)
+                if self._kept(region) and self._counts(index):
                     note_region(self.report.withheld, region.track, index, region.box)
             # The generator sees every region in its window, as in Restorer.restore.
             everything = union_mask(regions, (height, width)) if len(regions) > 1 else None
@@ -194,10 +202,10 @@ class RestoreProcessor:
         for (index, _), (image, outcomes) in zip(ready, results, strict=True):
             refused = [o for o in outcomes if not o.restored]
             for o in outcomes:
-                if o.restored:
+                if o.restored and self._counts(index):
                     self.report.regions_restored += 1
                     note_region(self.report.synthesized, o.key, index, o.box)
-            for o in refused:
+            for o in refused:  # (refusals in a chunk's shared frames count: they withhold)
                 self.report.regions_refused += 1
                 if note_region(self.report.refused, o.key, index, o.box, o.reasons):
                     self.log(f"frame {index}: region at {o.box} (track {o.key}) refused: "

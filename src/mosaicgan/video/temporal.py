@@ -71,6 +71,25 @@ class Region:
 
 
 @dataclass
+class Watch:
+    """Each track's boxes on some frames (a video chunk's frames shared with its
+    neighbours, where :mod:`mosaicgan.video.chunks` matches their tracks)."""
+
+    frames: tuple[tuple[int, int], ...] = ()  # [start, end) frame numbers
+    seen: dict[int, list[tuple[int, Box]]] = field(default_factory=dict)
+    kept: tuple[int, int] | None = None  # the frames the chunk writes (None: all)
+
+    def counts(self, index: int) -> bool:
+        """Whether frame ``index`` is the chunk's own (counted in its report; the frames
+        it shares for context are its neighbour's)."""
+        return self.kept is None or self.kept[0] <= index < self.kept[1]
+
+    def note(self, track: int, index: int, box: Box) -> None:
+        if any(start <= index < end for start, end in self.frames):
+            self.seen.setdefault(track, []).append((index, tuple(int(v) for v in box)))
+
+
+@dataclass
 class _Seen:
     box: Box  # raw bounding box of the detected component
     crop: np.ndarray  # the component's mask inside box, (h, w) bool
