@@ -201,3 +201,52 @@ def test_eval_on_the_cluster_gives_the_plain_report(tmp_path, local_ray, photos_
         else:  # the model on a worker's threads: rounding
             assert got["psnr"] == pytest.approx(want["psnr"], abs=0.05)
     assert (tmp_path / "spread" / "grid.png").is_file()
+
+
+def test_a_long_video_runs_its_chunks_on_both_workers(tmp_path, local_ray):
+    """Its chunks side by side, then joined: every frame once, in order, its audio, the
+    pixels of the plain command; the chunk folder gone."""
+    from mosaicgan.api import mosaic_files
+    from mosaicgan.options import VideoOptions
+    from mosaicgan.video.chunks import chunk_folder
+
+    from .test_video import BLOCK, BOX, TOL_MEAN, audio_packets, frames_of, make_clip, video_times
+
+    (tmp_path / "in").mkdir()
+    clip = make_clip(tmp_path / "in" / "long.mp4", n=60)  # 6 s: three chunks of 2 s
+    plain = mosaic_files([clip], tmp_path / "plain", box=BOX, block=BLOCK,
+                         video=VideoOptions(progress=False, chunk=None), log=quiet)
+    lines: list[str] = []
+    spread = mosaic_files([clip], tmp_path / "spread", box=BOX, block=BLOCK,
+                          video=VideoOptions(progress=False, chunk=2.0), cluster=TWO,
+                          log=lines.append)
+    (want,), (got,) = plain.written, spread.written
+    assert video_times(got) == video_times(want) and len(video_times(got)) == 60
+    assert audio_packets(got) == audio_packets(clip)
+    assert np.abs(frames_of(got).astype(int) - frames_of(want)).mean() < TOL_MEAN
+    assert not chunk_folder(got).exists()
+    assert any("60 frames" in line for line in lines)  # the join's summary, said here
+
+
+def test_a_broken_long_video_fails_alone_on_the_cluster(tmp_path, local_ray):
+    from mosaicgan.api import mosaic_files
+    from mosaicgan.options import VideoOptions
+    from mosaicgan.video.chunks import chunk_folder
+
+    from .test_video import BOX, make_clip
+
+    (tmp_path / "in").mkdir()
+    good = make_clip(tmp_path / "in" / "good.mp4", n=60)
+    bad = make_clip(tmp_path / "in" / "bad.mkv", n=60)
+    data = bad.read_bytes()
+    bad.write_bytes(data[:len(data) * 3 // 4])  # cut off: its last chunk fails, on a worker
+    lines: list[str] = []
+    report = mosaic_files([tmp_path / "in"], tmp_path / "out", box=BOX,
+                          video=VideoOptions(progress=False, chunk=2.0), cluster=TWO,
+                          log=lines.append)
+    assert [Path(p).name for p in report.written] == ["good_anonymised.mp4"]
+    assert [Path(f).name for f, _ in report.failed] == ["bad.mkv"]
+    assert sum("bad.mkv" in line and "truncated" in line for line in lines) == 1
+    assert good.exists() and not chunk_folder(tmp_path / "out" / "bad_anonymised.mkv").exists()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()
+                  if not p.name.startswith(".mosaicgan")) == ["good_anonymised.mp4"]

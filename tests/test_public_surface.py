@@ -61,6 +61,12 @@ ALLOWED = {
     "mosaicgan.imageio.mask_to_tensor": "converts the mask it is given",
     "mosaicgan.imageio.to_image": "converts the tensor it is given",
     "mosaicgan.video.io.read_frames": "decodes a file",
+    # a long video's chunks: records of what each did (reports, track boxes); the chunks'
+    # videos are written by the jobs' gated processors
+    "mosaicgan.video.chunks.ChunkStore.open": "records of the chunks done, no pixels",
+    "mosaicgan.video.chunks.ChunkStore.result": "a chunk's record, no pixels",
+    "mosaicgan.video.chunks.VideoJob.open": "records of the chunks done, no pixels",
+    "mosaicgan.video.chunks.settle": "records of the chunks done, no pixels",
     "mosaicgan.video.schedule.DetectionSchedule.add": "hands back the frame it was given",
     "mosaicgan.video.schedule.DetectionSchedule.finish": "hands back the frame it was given",
     "mosaicgan.video.schedule.thumbnail": "the input shrunk, in grey",

@@ -112,6 +112,14 @@ def _parse_range(_ctx, _param, value):
         raise click.BadParameter(f"{value!r} is not MIN-MAX (e.g. 6-24)") from None
 
 
+def _chunk_seconds(_ctx, _param, value: float) -> float | None:
+    if value == 0:
+        return None
+    if not value >= 2:
+        raise click.BadParameter(f"{value:g} is not a number of seconds >= 2 (or 0)")
+    return value
+
+
 def video_options(fn):
     """Encoding options for video inputs, given to the command as one ``video`` object."""
     options = [
@@ -125,12 +133,17 @@ def video_options(fn):
                      help="Video: start at this second."),
         click.option("--duration", type=click.FloatRange(0, min_open=True), default=None,
                      help="Video: process this many seconds."),
+        click.option("--chunk", type=float, default=VideoOptions.chunk, metavar="SECONDS",
+                     callback=_chunk_seconds, show_default=True,
+                     help="Video: a long video is done in chunks of about this many "
+                          "seconds (kept as they are done, so an interrupted job resumes; "
+                          "side by side with --cluster); 0: in one pass."),
     ]
 
     @functools.wraps(fn)
-    def with_video(*args, codec, crf, preset, start, duration, **kwargs):
+    def with_video(*args, codec, crf, preset, start, duration, chunk, **kwargs):
         video = VideoOptions(codec=codec, crf=crf, preset=preset, start=start,
-                             duration=duration)
+                             duration=duration, chunk=chunk)
         return fn(*args, video=video, **kwargs)
 
     for option in reversed(options):

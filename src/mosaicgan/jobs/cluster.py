@@ -354,6 +354,6 @@ def _chunks_of(target: Target, video: VideoOptions) -> list[Chunk] | None:
     if not is_video(target.src):
         return None
     try:
-        return plan_chunks(target.src, video)
+        return plan_chunks(target.src, target.out, video)
     except (MosaicganError, OSError):
         return None

@@ -14,13 +14,16 @@ Chunks are kept in a hidden folder beside the output (``.NAME.chunks``) with a m
 naming the input (path, size, modification time), the job's settings and the cut; a
 rerun after an interruption reuses the chunks done. A folder written for anything else
 (another input, other settings) is emptied first, and a chunk's record is trusted only
-beside its video. The folder is removed once the output is joined, or when the job fails
-for its input (a refusal, a corrupt file).
+beside the video it was made with (its digest). The folder is removed once the output
+is joined, or when the job fails for its input (a refusal, a corrupt file).
 """
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import json
+import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterable
@@ -30,11 +33,13 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import InputError
 from ..geometry import Box, boxes_overlap, hull
 from ..imageio import atomic_path
 from ..options import Log, VideoOptions
-from .io import Chunk, FrameTimes, VideoReport, frame_times, join_video
+from .io import Chunk, FrameTimes, VideoReport, chunkable, frame_times, join_video
 
 OVERLAP = 1.0  # seconds of each neighbour a chunk processes for context
 MIN_CHUNKS = 1.5  # a video under this many chunks long runs in one pass
@@ -60,10 +65,11 @@ def chunk_frames(times: FrameTimes, seconds: float) -> list[int]:
         starts.append(at)
 
 
-def plan_chunks(src: str | Path, options: VideoOptions) -> list[Chunk] | None:
-    """The chunks of ``src``'s range (``options``: start, duration, chunk), or None when it
-    runs in one pass (short, chunks off, or frames without timestamps)."""
-    if options.chunk is None:
+def plan_chunks(src: str | Path, dst: str | Path, options: VideoOptions) -> list[Chunk] | None:
+    """The chunks of ``src``'s range (``options``: start, duration, chunk) for the output
+    ``dst``, or None when it runs in one pass (short, chunks off, frames without
+    timestamps, or an encoder a chunk cannot hold: :func:`~mosaicgan.video.io.chunkable`)."""
+    if options.chunk is None or not chunkable(dst, options):
         return None
     times = frame_times(src, options)
     if times is None or len(times.times) < 2 or \
@@ -141,20 +147,32 @@ class ChunkStore:
         return [r for c in chunks if (r := self.result(c.index)) is not None]
 
     def result(self, index: int) -> ChunkResult | None:
-        """Chunk ``index``'s result, when it was done (its record and its video both here)."""
-        record = self.folder / f"{index:05d}.json"
-        if not (record.exists() and chunk_path(self.dst, index).exists()):
+        """Chunk ``index``'s result, when it was done: its record, beside the video it
+        was made with (the video's digest in the record)."""
+        record, video = self.folder / f"{index:05d}.json", chunk_path(self.dst, index)
+        if not (record.exists() and video.exists()):
             return None
         try:
-            return _result_from(json.loads(record.read_text()))
+            data = json.loads(record.read_text())
+            if data["video"] != _digest(video):
+                return None  # another video than the record's: the chunk is done again
+            return _result_from(data)
         except (OSError, ValueError, KeyError, TypeError):
             return None  # a record cut off: the chunk is done again
 
     def save(self, result: ChunkResult) -> None:
-        _write_json(self.folder / f"{result.index:05d}.json", _result_json(result))
+        """Record what a chunk did, with the digest of the video it wrote."""
+        data = _result_json(result)
+        data["video"] = _digest(chunk_path(self.dst, result.index))
+        _write_json(self.folder / f"{result.index:05d}.json", data)
 
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _digest(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -196,11 +214,6 @@ def _result_from(data: dict[str, Any]) -> ChunkResult:
 def video_settings(job: str, options: VideoOptions, **what: Any) -> str:
     """A job's settings as one string for the manifest (arrays by their digest; a
     ``custom`` function cannot be compared, so its chunks are never reused)."""
-    import hashlib
-    import secrets
-
-    import numpy as np
-
     def plain(value: Any) -> Any:
         if isinstance(value, np.ndarray):
             return hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
@@ -358,7 +371,9 @@ class VideoJob:
     def run(self, log: Log = print) -> VideoReport:
         """In chunks when the video is long (:func:`plan_chunks`), else ``whole()``: the
         chunks not done yet run one after another, then are joined into ``dst``."""
-        chunks = plan_chunks(self.src, self.options)
+        for stale in self.dst.parent.glob(f".{glob.escape(self.dst.name)}.*.part"):
+            stale.unlink(missing_ok=True)  # what a killed job was writing
+        chunks = plan_chunks(self.src, self.dst, self.options)
         if chunks is None:
             return self.whole()
         t0 = time.perf_counter()

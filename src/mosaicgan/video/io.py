@@ -557,6 +557,19 @@ class Chunk:
     shared: tuple[tuple[int, int], ...] = ()
 
 
+# Encoders whose streams a .mov chunk holds and any output container takes back as they
+# are (others, e.g. Theora for .ogv: the video runs in one pass).
+CHUNK_CODECS = frozenset({"libx264", "libx264rgb", "libx265", "libvpx-vp9", "libaom-av1",
+                          "libsvtav1", "mpeg4"})
+
+
+def chunkable(dst: str | Path, options: VideoOptions) -> bool:
+    """Whether the video written to ``dst`` with ``options`` can be made in chunks."""
+    muxer = MUXERS.get(Path(dst).suffix.lower())
+    return muxer is not None and (options.codec or DEFAULT_CODECS.get(muxer, DEFAULT_CODEC)
+                                  ) in CHUNK_CODECS
+
+
 CHUNK_MUXER = "mov"  # keeps the time base, pts and dts exactly (NUT and Matroska lose dts)
 
 
