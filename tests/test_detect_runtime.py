@@ -106,3 +106,22 @@ def test_an_unknown_runtime_named_is_one_clear_error(pinned):
     pinned("tensorrt")
     with pytest.raises(ValueError, match="MOSAICGAN_DETECTOR_RUNTIME=tensorrt: not a runtime"):
         runtime.candidates()
+
+
+def test_openvino_is_imported_with_its_telemetry_declined(tmp_path):
+    """Importing OpenVINO starts Google Analytics telemetry where no consent file exists
+    (offline, the command then hung at exit): the detectors' import declines it."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("openvino_telemetry")
+    probe = ("from mosaicgan.detect.runtime import openvino\n"
+             "openvino()\n"
+             "import openvino_telemetry.main as m\n"
+             "print(m.Telemetry().consent)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"  # (a home without a consent file: it would send)
+    assert not any(tmp_path.rglob("*"))  # and nothing written there to decline it

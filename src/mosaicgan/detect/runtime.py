@@ -66,8 +66,7 @@ class OpenVinoNetwork:
     on bf16 CPUs is bf16)."""
 
     def __init__(self, model: bytes | str, precision: str, threads: int | None = None):
-        import openvino as ov
-
+        ov = openvino()
         core = openvino_core()
         graph = core.read_model(model) if isinstance(model, str) else core.read_model(model, b"")
         shape = graph.inputs[0].get_partial_shape()
@@ -91,14 +90,38 @@ class OpenVinoNetwork:
                     for i in range(len(self.compiled.outputs))]
 
 
+def openvino() -> Any:
+    """The ``openvino`` module, imported with its telemetry declined.
+
+    Importing OpenVINO starts its usage telemetry (``openvino_telemetry``: Google
+    Analytics, sent without asking where no consent file exists). An anonymiser must not
+    tell anyone it ran, and offline the process sending it never ends: a command that had
+    finished its work waited for it at exit (seen here, minutes, with no network). The
+    consent check answers "declined" for this process; nothing is written to disk.
+    """
+    try:
+        from openvino_telemetry.utils import opt_in_checker
+    except ImportError:  # (a version without it sends nothing)
+        pass
+    else:
+        opt_in_checker.OptInChecker.check = _declined
+    import openvino as ov
+
+    return ov
+
+
+def _declined(_checker: Any, *_args: Any, **_kwargs: Any) -> Any:
+    from openvino_telemetry.utils.opt_in_checker import ConsentCheckResult
+
+    return ConsentCheckResult.DECLINED
+
+
 @functools.cache
 def openvino_core() -> Any:
     """The one OpenVINO core of the process, for the detectors and the generators (each
     core starts its own plugins and thread pool: with several, a SIGTERM during training
     crashed the process)."""
-    import openvino as ov
-
-    return ov.Core()
+    return openvino().Core()
 
 
 def openvino_bf16() -> bool:
