@@ -22,7 +22,11 @@ Checks, for every output: the clip's frame times (every frame once, in order) an
 audio packets byte for byte; the labelled face-frames >= 16 px filled black (90 % of the
 box); and, for the chunked outputs, the difference from the one-pass output (mean |diff|
 and PSNR over the frames within 3 of a join, and over the others: the joins should not
-stand out). Prints a table and the machine line.
+stand out). The encoder alone makes some of that (each chunk starts with a keyframe and
+x264's rate control anew), so one pass and chunks are also run once more with x264
+lossless (``--crf 0 --preset ultrafast``, not timed): there, any difference is the
+processing's (the tracker, the detection schedule, the follower across a join). Prints
+a table and the machine line.
 """
 
 from __future__ import annotations
@@ -135,8 +139,12 @@ def join_difference(one_pass: Path, chunked: Path, joins: list[int]) -> dict[str
         sums[key][2] += d.size
     out = {}
     for key, (absolute, squared, n) in sums.items():
+        if not n:
+            out[f"{key} mean"] = out[f"{key} psnr"] = math.nan
+            continue
         out[f"{key} mean"] = absolute / n
-        out[f"{key} psnr"] = 10 * math.log10(255 ** 2 / max(squared / n, 1e-12))
+        out[f"{key} psnr"] = (10 * math.log10(255 ** 2 / (squared / n)) if squared
+                              else math.inf)
     return out
 
 
@@ -191,6 +199,13 @@ def main() -> None:
                 print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s"
                                                      for k, v in times.items()),
                       file=sys.stderr)
+        lossless = {}
+        for name, extra in (("one pass", ["--chunk", "0"]), ("chunks", [])):
+            out = work / f"lossless_{name.replace(' ', '_')}"
+            timed([*command, str(out), *JOB, *chunking, *extra, "--crf", "0", "--preset",
+                   "ultrafast"])
+            lossless[name] = out / "clip_anonymised.mp4"
+        exact = join_difference(lossless["one pass"], lossless["chunks"], joins)
         want_times, want_audio = stream_facts(clip)
         one_pass = Path(checks["one pass"][0])
         rows = []
@@ -217,6 +232,9 @@ def main() -> None:
         print(table(["variant", "seconds", "frames/s", "speed against", "frames+audio same",
                      "faces hidden", "vs one pass: near joins / rest (mean |diff|, PSNR)"],
                     rows))
+        print("x264 lossless, chunks against one pass: near joins {near mean:.3f} / "
+              "{near psnr:.1f} dB, rest {rest mean:.3f} / {rest psnr:.1f} dB (mean |diff|, "
+              "PSNR; 0 and inf: the same pixels)".format(**exact))
         print(f"quiet before: {quiet}; {noise.verdict()}")
         print(json.dumps({"times": times}), file=sys.stderr)
     finally:

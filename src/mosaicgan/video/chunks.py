@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import Cancelled, InputError
 from ..geometry import Box, boxes_overlap, hull
 from ..imageio import atomic_path
 from ..options import Log, VideoOptions
@@ -390,8 +390,8 @@ class VideoJob:
             results = settle(chunks, self.open(chunks), store, here, log)
             join_video(self.src, self.dst, [chunk_path(self.dst, c.index) for c in chunks],
                        self.options, metadata=self.metadata, log=log, report=report)
-        except InputError:
-            store.clear()  # refused or unreadable: nothing to resume
+        except (InputError, Cancelled):
+            store.clear()  # refused, unreadable, or dropped (the web app): nothing to resume
             raise
         store.clear()
         merge_reports(results, report)

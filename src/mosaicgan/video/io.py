@@ -22,6 +22,10 @@ overlap; the processor is always called from the calling thread. What is kept:
 
 Bad input (not a video, truncated, corrupt) raises :class:`InputError` naming the file,
 and the output is written to a temporary file renamed only on success.
+
+A long video can also be made in chunks (:mod:`mosaicgan.video.chunks`): ``process_video``
+with a :class:`Chunk` processes part of the range and writes only its own frames, video
+only; :func:`join_video` copies the chunks' packets and the input's audio into the output.
 """
 
 from __future__ import annotations
