@@ -250,3 +250,21 @@ def test_a_broken_long_video_fails_alone_on_the_cluster(tmp_path, local_ray):
     assert good.exists() and not chunk_folder(tmp_path / "out" / "bad_anonymised.mkv").exists()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()
                   if not p.name.startswith(".mosaicgan")) == ["good_anonymised.mp4"]
+
+
+def test_a_local_instance_sends_no_usage_statistics(monkeypatch):
+    """Ray reports usage statistics unless told not to: a local instance started here is."""
+    import os
+
+    from ray._common.usage import usage_lib
+
+    from mosaicgan.jobs.cluster import connect
+
+    seen: dict = {}
+    monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: seen.update(
+        kw, stats=os.environ.get("RAY_USAGE_STATS_ENABLED"),
+        enabled=usage_lib.usage_stats_enabled()))
+    assert connect(ClusterOptions()) is True
+    assert seen["address"] == "local" and seen["stats"] == "0" and seen["enabled"] is False

@@ -15,6 +15,7 @@ and joins them. Ray is an optional extra.
 from __future__ import annotations
 
 import math
+import os
 import signal
 import threading
 from collections import deque
@@ -153,6 +154,10 @@ def connect(options: ClusterOptions) -> bool:
     if ray.is_initialized():
         return False
     settings = {"include_dashboard": False, "configure_logging": False}
+    if options.address in (None, "local"):
+        # A local instance this process starts sends Ray's usage statistics nowhere (an
+        # anonymiser tells no one it ran; a cluster someone started keeps its own setting).
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     before = signal.getsignal(signal.SIGTERM)
     try:
         # "local": a new instance with every CPU of this machine, even where `ray start`

@@ -644,8 +644,10 @@ def _run(info: VideoInfo, tmp: Path, muxer: str, processor: FrameProcessor,
         bar = None
         if options.progress:
             from tqdm import tqdm
+            # disable=None: on a terminal only (not into a log file, nor from a --cluster
+            # worker, whose output Ray forwards line by line)
             bar = tqdm(total=_expected_frames(info, span) or None, unit="frame", desc=src.name,
-                       dynamic_ncols=True)
+                       dynamic_ncols=True, disable=None)
         try:
             _Transcode(info, output, vout, copies, colour, processor, report, span,
                        options.batch, codec, bar, options.cancel).run(container, vin)
