@@ -10,7 +10,10 @@ timed wall to wall (Ray's start included); the rounds alternate the variants:
 
   plain          ``mosaicgan mosaic DIR -o OUT --where face --style solid``
   cluster 1      the same with ``--cluster --workers 1`` (a local Ray instance; the one
-                 worker has every CPU for its threads): the overhead of --cluster
+                 worker has every CPU for its threads): the overhead of --cluster, Ray's
+                 start and stop included
+  running, 1     ``--cluster auto --workers 1`` on a Ray head already running with every
+                 CPU (``ray start --head``): the overhead on a cluster
   cluster 2      ``--cluster --workers 2`` (one CPU each)
   1 CPU, 1 / 2   a Ray head started with ``ray start --head --num-cpus N`` (N = 1, then 2)
                  and ``--cluster auto``: one worker of one CPU against two, the scaling
@@ -25,6 +28,7 @@ quiet machine; look at the machine's load before the run instead (the "quiet bef
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -95,13 +99,15 @@ def main() -> None:
         local = {"plain": [], "cluster 1": ["--cluster", "--workers", "1"],
                  "cluster 2": ["--cluster", "--workers", "2"]}
         times: dict[str, list[float]] = {name: [] for name in
-                                         [*local, "1 CPU, 1 worker", "1 CPU each, 2 workers"]}
+                                         [*local, "running, 1 worker", "1 CPU, 1 worker",
+                                          "1 CPU each, 2 workers"]}
         quiet = wait_for_quiet()
         with NoiseMeter() as noise:
             run_rounds(args, command, rest, local, times, work)
         median = {k: statistics.median(v) for k, v in times.items()}
         base = {"plain": "plain", "cluster 1": "plain", "cluster 2": "cluster 1",
-                "1 CPU, 1 worker": "plain", "1 CPU each, 2 workers": "1 CPU, 1 worker"}
+                "running, 1 worker": "plain", "1 CPU, 1 worker": "plain",
+                "1 CPU each, 2 workers": "1 CPU, 1 worker"}
         rows = [[name, f"{median[name]:.1f}", f"{args.count / median[name]:.2f}",
                  f"{median[base[name]] / median[name]:.2f}x {base[name]}"
                  if name != "plain" else "-"] for name in times]
@@ -122,12 +128,14 @@ def run_rounds(args: argparse.Namespace, command: list[str], rest: list[str],
             out = work / f"out{r}_{name[-1]}"
             times[name].append(timed([*command, str(out), *rest, *extra]))
             shutil.rmtree(out, ignore_errors=True)
-        for cpus, name in ((1, "1 CPU, 1 worker"), (2, "1 CPU each, 2 workers")):
+        heads = ((os.cpu_count() or 1, 1, "running, 1 worker"), (1, 1, "1 CPU, 1 worker"),
+                 (2, 2, "1 CPU each, 2 workers"))
+        for cpus, workers, name in heads:
             ray_head(cpus)
-            out = work / f"head{r}_{cpus}"
+            out = work / f"head{r}_{cpus}_{workers}"
             try:
                 times[name].append(timed([*command, str(out), *rest, "--cluster", "auto",
-                                          "--workers", str(cpus)]))
+                                          "--workers", str(workers)]))
             finally:
                 ray_stop()
             shutil.rmtree(out, ignore_errors=True)

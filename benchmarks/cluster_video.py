@@ -11,8 +11,11 @@ fresh process, timed wall to wall (Ray's start included); rounds alternate them:
   one pass            ``mosaicgan mosaic CLIP -o OUT --where face --style solid --chunk 0``
   chunks              the same with ``--chunk`` (default the command's, 30 s): the chunks
                       one after another
-  cluster 1           ``--cluster --workers 1``: a local Ray instance, one worker with every
-                      core (the overhead of --cluster)
+  cluster 1           ``--cluster --workers 1``: a local Ray instance started by the command,
+                      one worker with every core (the overhead of --cluster, Ray's start
+                      and stop included)
+  running, 1 worker   ``--cluster auto --workers 1`` on a Ray head already running with
+                      every core (``ray start --head``): the overhead on a cluster
   1 core, 1 worker    a Ray head started under ``taskset -c 0`` with ``--num-cpus 1`` and
                       ``--cluster auto``: one machine of one core...
   2 cores, 2 workers  ...against a head of 2 CPUs and 2 workers: the scaling a second
@@ -176,9 +179,12 @@ def main() -> None:
         command = [str(BIN / "mosaicgan"), "mosaic", str(clip), "-o"]
         variants = {"one pass": ["--chunk", "0"], "chunks": [],
                     "cluster 1": ["--cluster", "--workers", "1"],
+                    "running, 1 worker": ["--cluster", "auto", "--workers", "1"],
                     "1 core, 1 worker": ["--cluster", "auto", "--workers", "1"],
                     "2 cores, 2 workers": ["--cluster", "auto", "--workers", "2"]}
-        heads = {"1 core, 1 worker": (1, True), "2 cores, 2 workers": (2, False)}
+        cores = os.cpu_count() or 1
+        heads = {"running, 1 worker": (cores, False), "1 core, 1 worker": (1, True),
+                 "2 cores, 2 workers": (2, False)}
         times: dict[str, list[float]] = {name: [] for name in variants}
         checks: dict[str, list[str]] = {}
         quiet = wait_for_quiet()
@@ -211,7 +217,8 @@ def main() -> None:
         rows = []
         median = {k: statistics.median(v) for k, v in times.items()}
         base = {"one pass": None, "chunks": "one pass", "cluster 1": "one pass",
-                "1 core, 1 worker": "one pass", "2 cores, 2 workers": "1 core, 1 worker"}
+                "running, 1 worker": "one pass", "1 core, 1 worker": "one pass",
+                "2 cores, 2 workers": "1 core, 1 worker"}
         frames = len(want_times)
         for name in variants:
             out = Path(checks[name][0])

@@ -174,6 +174,18 @@ def test_with_nothing_refused_chunks_restore_as_one_pass(long_mosaiced, tiny_mod
     assert np.abs(a.astype(int) - b).mean() < TOL_MEAN
 
 
+def test_untracked_restoration_runs_in_one_pass(long_mosaiced, tiny_model, tmp_path,
+                                               no_detections):
+    """Without tracks nothing matches regions across chunks (one refusal withholds every
+    region of the video): such a restoration is never cut."""
+    restorer = Restorer.from_checkpoint(tiny_model, device="cpu")
+    lines: list[str] = []
+    report = restore_video(long_mosaiced, tmp_path / "u.mp4", restorer, mask=box_mask_of(BOX),
+                           stabilise=False, options=CHUNKED, log=lines.append)
+    assert report.frames_written == N_LONG
+    assert not any("chunk" in line for line in lines)
+
+
 def test_an_interrupted_video_resumes_with_the_next_chunk(long_clip, tmp_path):
     out = tmp_path / "o.mp4"
 

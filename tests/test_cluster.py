@@ -268,3 +268,32 @@ def test_a_local_instance_sends_no_usage_statistics(monkeypatch):
         enabled=usage_lib.usage_stats_enabled()))
     assert connect(ClusterOptions()) is True
     assert seen["address"] == "local" and seen["stats"] == "0" and seen["enabled"] is False
+
+
+def test_a_long_video_interrupted_here_resumes_on_the_cluster(tmp_path, local_ray):
+    from mosaicgan.api import mosaic_files
+    from mosaicgan.options import VideoOptions
+    from mosaicgan.video.chunks import chunk_folder
+
+    from .test_video import BLOCK, BOX, TOL_MEAN, frames_of, make_clip, video_times
+
+    (tmp_path / "in").mkdir()
+    clip = make_clip(tmp_path / "in" / "long.mp4", n=60)
+    chunked = VideoOptions(progress=False, chunk=2.0)
+
+    def stop_at_chunk_2(line: str) -> None:
+        if "chunk 2 of 3" in line:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        mosaic_files([clip], tmp_path / "out", box=BOX, block=BLOCK, video=chunked,
+                     log=stop_at_chunk_2)
+    lines: list[str] = []
+    report = mosaic_files([clip], tmp_path / "out", box=BOX, block=BLOCK, video=chunked,
+                          cluster=TWO, log=lines.append)
+    assert any("1 of 3 chunk(s) done by an earlier run" in line for line in lines)
+    (got,) = report.written
+    assert not chunk_folder(got).exists() and len(video_times(got)) == 60
+    plain = mosaic_files([clip], tmp_path / "plain", box=BOX, block=BLOCK,
+                         video=VideoOptions(progress=False, chunk=None), log=quiet)
+    assert np.abs(frames_of(got).astype(int) - frames_of(plain.written[0])).mean() < TOL_MEAN

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,10 @@ def restore_video_job(src: str | Path, dst: str | Path, restorer: Restorer, *,
     """:func:`restore_video` as a :class:`~mosaicgan.video.chunks.VideoJob` (its chunks
     can run on several workers)."""
     src, dst = Path(src), Path(dst)
+    if not stabilise:
+        # Untracked regions have no identity to match across chunks, and one refusal
+        # withholds them all: that needs the whole video in one pass.
+        options = replace(options, chunk=None)
     if mask is not None:
         info = probe(src)
         if mask.shape != (info.height, info.width):
