@@ -25,7 +25,7 @@ from mosaicgan.video.chunks import (
     plan_chunks,
     withheld_needed,
 )
-from mosaicgan.video.io import VideoReport
+from mosaicgan.video.io import VideoReport, probe
 from mosaicgan.video.processors import OutputRefused
 
 from .test_video import (
@@ -97,6 +97,29 @@ def test_a_chunked_video_has_every_frame_once_in_order_with_its_audio(long_clip,
     assert not chunk_folder(out).exists()
     with av.open(str(out)) as c:
         assert '"operation": "mosaic"' in c.metadata.get("comment", "")
+
+
+@pytest.mark.parametrize("case", ["part of the video", "rotated", "VP9 in .webm"])
+def test_chunks_keep_the_range_the_rotation_and_the_encoder(case, tmp_path):
+    clip, name, options = tmp_path / "in.mp4", "out.mp4", {}
+    if case == "part of the video":
+        options = {"start": 1.0, "duration": 4.5}
+    make_clip(clip, n=N_LONG, rotation=90 if case == "rotated" else 0,
+              audio=case != "VP9 in .webm")
+    if case == "VP9 in .webm":
+        name = "out.webm"
+    lines: list[str] = []
+    for chunk, out in ((None, tmp_path / "whole" / name), (2.0, tmp_path / "parts" / name)):
+        mosaic_video(clip, out, box=BOX, block=BLOCK, log=lines.append,
+                     options=VideoOptions(progress=False, chunk=chunk, **options))
+    whole, parts = tmp_path / "whole" / name, tmp_path / "parts" / name
+    assert sum(" of 3 (" in line or " of 2 (" in line for line in lines) >= 2
+    assert video_times(parts) == video_times(whole)
+    assert probe(parts).rotation == probe(whole).rotation and probe(parts).codec == \
+        probe(whole).codec
+    assert np.abs(frames_of(parts).astype(int) - frames_of(whole)).mean() < TOL_MEAN
+    if case != "VP9 in .webm":
+        assert audio_packets(parts) == audio_packets(whole)
 
 
 def test_a_chunked_translation_refused_in_one_chunk_is_refused_whole(long_clip, tmp_path,
@@ -198,7 +221,7 @@ def test_an_interrupted_video_resumes_with_the_next_chunk(long_clip, tmp_path):
     assert not out.exists()
     folder = chunk_folder(out)
     assert chunk_path(out, 0).exists() and chunk_path(out, 1).exists()
-    (folder / ".00002.mov.0a1b2c3d.part").write_bytes(b"cut off")  # a killed job's
+    (folder / ".00002.mp4.0a1b2c3d.part").write_bytes(b"cut off")  # a killed job's
     (tmp_path / ".o.mp4.0a1b2c3d.part").write_bytes(b"cut off")
     lines: list[str] = []
     mosaic_video(long_clip, out, box=BOX, block=BLOCK, options=CHUNKED, log=lines.append)

@@ -39,7 +39,15 @@ from ..errors import Cancelled, InputError
 from ..geometry import Box, boxes_overlap, hull
 from ..imageio import atomic_path
 from ..options import Log, VideoOptions
-from .io import Chunk, FrameTimes, VideoReport, chunkable, frame_times, join_video
+from .io import (
+    Chunk,
+    FrameTimes,
+    VideoReport,
+    chunkable,
+    frame_times,
+    join_video,
+    output_codec,
+)
 
 OVERLAP = 1.0  # seconds of each neighbour a chunk processes for context
 MIN_CHUNKS = 1.5  # a video under this many chunks long runs in one pass
@@ -83,7 +91,8 @@ def plan_chunks(src: str | Path, dst: str | Path, options: VideoOptions) -> list
         lo, hi = max(0, first - overlap), min(count, end + overlap)
         shared = tuple((a - overlap, a + overlap) for a in (first, end) if 0 < a < count)
         chunks.append(Chunk(i, stamps[lo], stamps[hi] if hi < count else None, stamps[first],
-                            stamps[end] if end < count else None, lo, (first, end), shared))
+                            stamps[end] if end < count else None, lo, (first, end), shared,
+                            output_codec(dst, options) or ""))
     return chunks
 
 
@@ -113,7 +122,7 @@ def chunk_folder(dst: str | Path) -> Path:
 
 def chunk_path(dst: str | Path, index: int) -> Path:
     """Where chunk ``index`` of the output ``dst`` is written."""
-    return chunk_folder(dst) / f"{index:05d}.mov"
+    return chunk_folder(dst) / f"{index:05d}.mp4"
 
 
 class ChunkStore:

@@ -415,7 +415,8 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor,
     if dst.resolve() == src.resolve() or (dst.exists() and src.exists() and dst.samefile(src)):
         raise InputError(src, "output path equals the input path; choose another output")
     info = probe(src)
-    codec = options.codec or DEFAULT_CODECS.get(muxer, DEFAULT_CODEC)
+    codec = chunk.codec if chunk is not None and chunk.codec else \
+        options.codec or DEFAULT_CODECS.get(muxer, DEFAULT_CODEC)
     if report is None:
         report = VideoReport(src, dst)
     report.src, report.dst, report.codec = src, dst, codec
@@ -559,22 +560,27 @@ class Chunk:
     first_index: int
     frames: tuple[int, int]  # the numbers of the frames it writes, [start, end)
     shared: tuple[tuple[int, int], ...] = ()
+    codec: str = ""  # the whole output's encoder (a chunk's own file is an .mp4)
 
 
-# Encoders whose streams a .mov chunk holds and any output container takes back as they
+# Encoders whose streams an .mp4 chunk holds and any output container takes back as they
 # are (others, e.g. Theora for .ogv: the video runs in one pass).
 CHUNK_CODECS = frozenset({"libx264", "libx264rgb", "libx265", "libvpx-vp9", "libaom-av1",
                           "libsvtav1", "mpeg4"})
 
 
+def output_codec(dst: str | Path, options: VideoOptions) -> str | None:
+    """The encoder a video written to ``dst`` gets (None: an unknown suffix)."""
+    muxer = MUXERS.get(Path(dst).suffix.lower())
+    return None if muxer is None else options.codec or DEFAULT_CODECS.get(muxer, DEFAULT_CODEC)
+
+
 def chunkable(dst: str | Path, options: VideoOptions) -> bool:
     """Whether the video written to ``dst`` with ``options`` can be made in chunks."""
-    muxer = MUXERS.get(Path(dst).suffix.lower())
-    return muxer is not None and (options.codec or DEFAULT_CODECS.get(muxer, DEFAULT_CODEC)
-                                  ) in CHUNK_CODECS
+    return output_codec(dst, options) in CHUNK_CODECS
 
 
-CHUNK_MUXER = "mov"  # keeps the time base, pts and dts exactly (NUT and Matroska lose dts)
+CHUNK_MUXER = "mp4"  # keeps the time base, pts and dts exactly (NUT and Matroska lose dts)
 
 
 @dataclass
