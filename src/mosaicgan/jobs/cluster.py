@@ -29,7 +29,7 @@ from typing import Any
 import cv2
 
 from ..errors import InputError, MosaicganError
-from ..options import DEFAULT_VIDEO, ClusterOptions, Log, VideoOptions
+from ..options import ClusterOptions, Log, VideoOptions
 from ..video.chunks import ChunkResult, ChunkStore, plan_chunks, withheld_needed
 from ..video.io import Chunk, is_video
 from .batch import (
@@ -52,9 +52,10 @@ INSTALL = 'pip install "mosaicgan[cluster]"'
 
 def run_files(plan: Plan, report: BatchReport, log: Log, make_jobs: JobMaker,
               cluster: ClusterOptions | None = None,
-              video: VideoOptions = DEFAULT_VIDEO) -> BatchReport:
+              video: VideoOptions | None = None) -> BatchReport:
     """Run ``plan`` here (``cluster`` None) or on Ray workers; the same report either way.
-    ``video``: the batch's video options (where a long video is cut in chunks)."""
+    ``video``: the batch's video options, for jobs whose videos can be cut in chunks
+    (:attr:`FileJobs.chunked <mosaicgan.jobs.batch.FileJobs>`; None: each video whole)."""
     if cluster is None:
         jobs = make_jobs(report, log)
         return run_batch(plan, report, log, jobs.image, jobs.video)
@@ -95,7 +96,9 @@ def _file_runner(make_jobs: JobMaker) -> Callable[[_Item], Done]:
             written = run_target(target, report, lines.append, jobs.image, jobs.video)
             done = Done(written, _taken(report), list(lines))
         else:
-            assert jobs.chunked is not None
+            if jobs.chunked is None:
+                raise TypeError("the batch's jobs cannot cut a video in chunks; run it "
+                                "without video options")
             try:
                 job = jobs.chunked(target.src, target.out)
                 results = job.open(list(item.opening)) if item.opening else \
@@ -284,7 +287,7 @@ def cluster_map(make: Callable[[], Callable[[Any], Any]], items: Sequence[Any],
 
 
 def run_on_cluster(plan: Plan, report: BatchReport, log: Log, make_jobs: JobMaker,
-                   options: ClusterOptions, video: VideoOptions = DEFAULT_VIDEO) -> BatchReport:
+                   options: ClusterOptions, video: VideoOptions | None = None) -> BatchReport:
     """Run ``plan``'s targets on Ray workers (see the module's docstring): a long video's
     chunks side by side, then its join."""
     from tqdm import tqdm
@@ -397,9 +400,9 @@ def _long(item: _Item) -> bool:
     return not item.opening and (item.chunk is not None or is_video(item.target.src))
 
 
-def _chunks_of(target: Target, video: VideoOptions) -> list[Chunk] | None:
+def _chunks_of(target: Target, video: VideoOptions | None) -> list[Chunk] | None:
     """A long video's chunks (None: a whole file's job, which says what is wrong with it)."""
-    if not is_video(target.src):
+    if video is None or not is_video(target.src):
         return None
     try:
         return plan_chunks(target.src, target.out, video)
