@@ -77,11 +77,13 @@ def ray_stop() -> None:
     subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, check=False)
 
 
-def ray_head(cpus: int) -> None:
+def ray_head(cpus: int, pin: bool = False) -> None:
+    """A Ray head of ``cpus`` CPUs; ``pin``: it and every worker it starts on core 0."""
     ray_stop()
-    subprocess.run([str(BIN / "ray"), "start", "--head", f"--num-cpus={cpus}",
-                    "--include-dashboard=false", "--disable-usage-stats"],
-                   capture_output=True, check=True)
+    cmd = [str(BIN / "ray"), "start", "--head", f"--num-cpus={cpus}",
+           "--include-dashboard=false", "--disable-usage-stats"]
+    subprocess.run((["taskset", "-c", "0"] if pin else []) + cmd, capture_output=True,
+                   check=True)
 
 
 def main() -> None:

@@ -40,19 +40,18 @@ import math
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
+from cluster_speed import BIN, ray_head, ray_stop, timed
 from common import NoiseMeter, machine_line, table, wait_for_quiet
+from video_speed import add_tone, faces_hidden
 
 HERE = Path(__file__).parent
-BIN = Path(sys.executable).parent
 JOB = ["--where", "face", "--style", "solid"]
 NEAR_JOIN = 3  # frames on each side of a join compared on their own
 
@@ -72,7 +71,7 @@ def make_clip(path: Path, photos: Path, labels: Path, seconds: float, fps: int, 
         v.width, v.height, v.pix_fmt = width, height, "yuv420p"
         v.options = {"crf": "18", "preset": "medium"}
         a = c.add_stream("aac", rate=48000)
-        a.layout = "mono"
+        a.layout = "stereo"
         for _, image, faces in listed:
             frames, frame_boxes = pan(image, faces, (width, height),
                                       min(each, total - len(boxes)), 2)
@@ -82,39 +81,8 @@ def make_clip(path: Path, photos: Path, labels: Path, seconds: float, fps: int, 
             boxes += frame_boxes
         for p in v.encode():
             c.mux(p)
-        t = np.arange(round(48000 * len(boxes) / fps)) / 48000
-        samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
-        for k in range(0, samples.shape[1], 1024):
-            part = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, k:k + 1024]),
-                                              format="flt", layout="mono")
-            part.sample_rate, part.pts = 48000, k
-            for p in a.encode(part):
-                c.mux(p)
-        for p in a.encode():
-            c.mux(p)
+        add_tone(c, a, len(boxes) / fps)
     return boxes
-
-
-def timed(cmd: list[str], prefix: list[str] | None = None) -> float:
-    t0 = time.perf_counter()
-    done = subprocess.run([*(prefix or []), *cmd], capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - t0
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
-    return seconds
-
-
-def ray_stop() -> None:
-    subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, check=False)
-
-
-def ray_head(cpus: int, pin: bool) -> None:
-    """A Ray head of ``cpus`` CPUs; ``pin``: it and every worker it starts on core 0."""
-    ray_stop()
-    cmd = [str(BIN / "ray"), "start", "--head", f"--num-cpus={cpus}",
-           "--include-dashboard=false", "--disable-usage-stats"]
-    subprocess.run((["taskset", "-c", "0"] if pin else []) + cmd, capture_output=True,
-                   check=True)
 
 
 def stream_facts(path: Path) -> tuple[list, list[bytes]]:
@@ -162,8 +130,6 @@ def main() -> None:
     parser.add_argument("--chunk", type=float, default=None,
                         help="seconds per chunk (default: the command's own)")
     args = parser.parse_args()
-    from video_speed import faces_hidden
-
     from mosaicgan.options import VideoOptions
     from mosaicgan.video.chunks import plan_chunks
 

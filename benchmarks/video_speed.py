@@ -112,19 +112,27 @@ def make_clip(path: Path, seconds: float, fps: int, width: int, height: int,
                 c.mux(p)
         for p in v.encode():
             c.mux(p)
-        rate, chunk = 48000, 1024
-        total = round(seconds * rate)
-        for k in range(0, total, chunk):
-            ts = (np.arange(k, min(k + chunk, total)) / rate).astype(np.float32)
-            wave = np.repeat((0.2 * np.sin(2 * np.pi * 440 * ts))[None], 2, 0)
-            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave), format="fltp",
-                                            layout="stereo")
-            af.sample_rate, af.pts, af.time_base = rate, k, Fraction(1, rate)
-            for p in a.encode(af):
-                c.mux(p)
-        for p in a.encode():
-            c.mux(p)
+        add_tone(c, a, seconds)
     return path
+
+
+def add_tone(container, stream, seconds: float) -> None:
+    """``seconds`` of a 440 Hz tone into a stereo audio ``stream`` of ``container`` (its
+    rate), the encoder flushed."""
+    import av
+
+    rate, chunk = stream.rate, 1024
+    total = round(seconds * rate)
+    for k in range(0, total, chunk):
+        ts = (np.arange(k, min(k + chunk, total)) / rate).astype(np.float32)
+        wave = np.repeat((0.2 * np.sin(2 * np.pi * 440 * ts))[None], 2, 0)
+        af = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave), format="fltp",
+                                        layout="stereo")
+        af.sample_rate, af.pts, af.time_base = rate, k, Fraction(1, rate)
+        for p in stream.encode(af):
+            container.mux(p)
+    for p in stream.encode():
+        container.mux(p)
 
 
 def make_face_clip(path: Path, photos: Path, labels: Path, fps: int, width: int,

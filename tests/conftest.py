@@ -90,6 +90,17 @@ def no_detections() -> Iterator[FakeDetector]:
 
 
 @pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Tiny tensors (the video tests): on a shared 2-core machine two threads wait on each
+    other (a 96-px restore ran 10x slower); one thread is fastest. A module asks for it
+    with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def inject(monkeypatch):
     """``inject(detector)``: the shared detector for the rest of the test."""
     def replace(detector):

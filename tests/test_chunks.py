@@ -31,7 +31,6 @@ from mosaicgan.video.processors import OutputRefused
 from .test_video import (
     BLOCK,
     BOX,
-    FPS,
     TOL_MEAN,
     _identity_translator,
     audio_packets,
@@ -47,14 +46,7 @@ CHUNKED = VideoOptions(progress=False, chunk=2.0)
 WHOLE = VideoOptions(progress=False, chunk=None)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -322,4 +314,3 @@ def test_a_failed_chunk_fails_its_video_and_drops_its_other_chunks(long_clip, tm
     assert driver.take(items[2], Done(None, BatchReport(), [], chunks=[_result(2, {})]),
                        print) == []
     assert not chunk_folder(out).exists()
-    assert FPS == 10  # (the cut above assumes it)

@@ -203,9 +203,9 @@ def test_eval_on_the_cluster_gives_the_plain_report(tmp_path, local_ray, photos_
     assert (tmp_path / "spread" / "grid.png").is_file()
 
 
-def test_a_long_video_runs_its_chunks_on_both_workers(tmp_path, local_ray):
-    """Its chunks side by side, then joined: every frame once, in order, its audio, the
-    pixels of the plain command; the chunk folder gone."""
+def test_a_long_video_in_chunks_on_the_workers_is_the_plain_output(tmp_path, local_ray):
+    """Cut in chunks for the workers, then joined: every frame once, in order, its audio,
+    the pixels of the plain command; the chunk folder gone."""
     from mosaicgan.api import mosaic_files
     from mosaicgan.options import VideoOptions
     from mosaicgan.video.chunks import chunk_folder
@@ -225,7 +225,9 @@ def test_a_long_video_runs_its_chunks_on_both_workers(tmp_path, local_ray):
     assert audio_packets(got) == audio_packets(clip)
     assert np.abs(frames_of(got).astype(int) - frames_of(want)).mean() < TOL_MEAN
     assert not chunk_folder(got).exists()
+    assert f"{clip}: 3 chunks, side by side on the workers" in lines
     assert any("60 frames" in line for line in lines)  # the join's summary, said here
+    assert not any("done by an earlier run" in line for line in lines)
 
 
 def test_a_broken_long_video_fails_alone_on_the_cluster(tmp_path, local_ray):
@@ -246,6 +248,7 @@ def test_a_broken_long_video_fails_alone_on_the_cluster(tmp_path, local_ray):
                           log=lines.append)
     assert [Path(p).name for p in report.written] == ["good_anonymised.mp4"]
     assert [Path(f).name for f, _ in report.failed] == ["bad.mkv"]
+    assert f"{bad}: 2 chunks, side by side on the workers" in lines  # (failing in one)
     assert sum("bad.mkv" in line and "truncated" in line for line in lines) == 1
     assert good.exists() and not chunk_folder(tmp_path / "out" / "bad_anonymised.mkv").exists()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()

@@ -81,16 +81,7 @@ def make_clip(path: Path, *, n: int = N, width: int = W, height: int = H, audio:
     return path
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors here: on a shared 2-core machine two threads wait on each other
-    (a 96-px restore ran 10x slower); one thread is fastest."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

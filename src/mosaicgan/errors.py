@@ -18,6 +18,11 @@ class InputError(MosaicganError):
         super().__init__(f"{path}: {problem}" if path is not None else problem)
 
 
+class Skip(InputError):
+    """An input a job leaves out on purpose (an output the safety gate refused): a batch
+    records it in ``skipped``, not in ``failed``."""
+
+
 class ArgumentError(MosaicganError, ValueError):
     """A bad argument value (a block size of 0, an unknown style, ...).
 

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import cv2
 
 from .. import __version__
-from ..errors import InputError, MosaicganError
+from ..errors import InputError, MosaicganError, Skip
 from ..imageio import IMAGE_SUFFIXES, ImageForm
 from ..naming import derived_name, output_name
 from ..options import DEFAULT_OUTPUT, Log, OutputOptions
@@ -32,11 +32,6 @@ class FileJobs(NamedTuple):
     image: FileJob
     video: FileJob | None = None
     chunked: Callable[[Path, Path], VideoJob] | None = None
-
-
-class Skip(InputError):
-    """Raised by a file job for an input it leaves out on purpose (an output the safety
-    gate refused): recorded in ``skipped``, not in ``failed``."""
 
 
 @dataclass

@@ -30,7 +30,7 @@ import cv2
 
 from ..errors import InputError, MosaicganError
 from ..options import ClusterOptions, Log, VideoOptions
-from ..video.chunks import ChunkResult, ChunkStore, plan_chunks, withheld_needed
+from ..video.chunks import ChunkResult, ChunkStore, again, keep, plan_chunks, resumed
 from ..video.io import Chunk, is_video
 from .batch import (
     BatchReport,
@@ -84,6 +84,10 @@ class _Item:
     chunk: Chunk | None = None
     withheld: frozenset[int] = frozenset()
 
+    @property
+    def whole(self) -> bool:
+        return self.chunk is None and not self.opening
+
 
 def _file_runner(make_jobs: JobMaker) -> Callable[[_Item], Done]:
     """A worker's function for a batch: the file jobs built once, then one item a call."""
@@ -92,7 +96,7 @@ def _file_runner(make_jobs: JobMaker) -> Callable[[_Item], Done]:
 
     def run(item: _Item) -> Done:
         target = item.target
-        if item.chunk is None and not item.opening:
+        if item.whole:
             written = run_target(target, report, lines.append, jobs.image, jobs.video)
             done = Done(written, _taken(report), list(lines))
         else:
@@ -302,6 +306,7 @@ def run_on_cluster(plan: Plan, report: BatchReport, log: Log, make_jobs: JobMake
         if chunks:
             videos[target.out] = _Chunked(chunks)
             items.append(_Item(target, opening=tuple(chunks)))
+            log(f"{target.src}: {len(chunks)} chunks, side by side on the workers")
         else:
             items.append(_Item(target))
     most = len(plan.targets) + sum(len(v.chunks) for v in videos.values())
@@ -329,7 +334,7 @@ def run_on_cluster(plan: Plan, report: BatchReport, log: Log, make_jobs: JobMake
                     for line in done.lines:
                         log(line)
                     _merge(report, done.report)
-                    if item.chunk is None and not item.opening:
+                    if item.whole:
                         if done.written is not None:
                             record_written(plan, item.target, done.written)
                     else:
@@ -365,18 +370,12 @@ class _Chunked:
                 store.clear()
             return []
         if item.opening:
-            if done.chunks:
-                log(f"{target.out}: {len(done.chunks)} of {len(self.chunks)} chunk(s) done by "
-                    "an earlier run")
+            resumed(len(done.chunks), self.chunks, target.out, log)
             self.results = {r.index: r for r in done.chunks}
             return self._queued([_Item(target, chunk=c) for c in self.chunks
                                  if c.index not in self.results]) or self._next(target, log)
         for result in done.chunks:
-            before = self.results.get(result.index)
-            if before is not None:  # a refusal stays a refusal once the track is withheld
-                result.refused |= before.refused
-            store.save(result)
-            self.results[result.index] = result
+            keep(self.results, result, store)
         return self._next(target, log) if self.pending == 0 else []
 
     def _queued(self, chunk_items: list[_Item]) -> list[_Item]:
@@ -384,20 +383,15 @@ class _Chunked:
         return chunk_items
 
     def _next(self, target: Target, log: Log) -> list[_Item]:
-        need = withheld_needed(list(self.results.values()))
-        again = [_Item(target, chunk=self.chunks[i], withheld=self.results[i].withheld | tracks)
-                 for i, tracks in need.items() if not tracks <= self.results[i].withheld]
-        if again:
-            log(f"{target.out}: {len(again)} chunk(s) again, with the tracks refused in a "
-                "neighbouring chunk kept as the input had them")
-            return self._queued(again)
-        return [_Item(target)]
+        todo = again(self.chunks, self.results, target.out, log)
+        return self._queued([_Item(target, chunk=c, withheld=w) for c, w in todo]) if todo \
+            else [_Item(target)]
 
 
 def _long(item: _Item) -> bool:
     """Whether an item takes long (a video, or one of its chunks; opening its chunk
     folder does not)."""
-    return not item.opening and (item.chunk is not None or is_video(item.target.src))
+    return item.chunk is not None or (item.whole and is_video(item.target.src))
 
 
 def _chunks_of(target: Target, video: VideoOptions | None) -> list[Chunk] | None:

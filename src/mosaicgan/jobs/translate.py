@@ -19,7 +19,7 @@ from ..options import (
 )
 from ..video.chunks import ChunkResult, VideoJob, chunk_path, video_settings
 from ..video.io import Chunk, VideoReport, process_video
-from ..video.processors import OutputRefused, TranslateProcessor
+from ..video.processors import TranslateProcessor
 from .batch import BatchReport, FileJobs, Skip, in_folder, metadata, plan_batch
 from .cluster import run_files
 
@@ -52,23 +52,11 @@ def translate_files(inputs: Iterable[str | Path], out_dir: str | Path, *, model:
                 synthesized="whole image"), policy=output.metadata)
 
         def video_build(src: Path, out: Path) -> VideoJob:
-            job = translate_video_job(src, out, translator, options=video, log=log)
-            work = job.work
-
-            def refusing(chunk: Chunk, withheld: frozenset[int]) -> ChunkResult:
-                try:
-                    return work(chunk, withheld)
-                except OutputRefused as exc:  # a chunk's refused frame refuses the file
-                    raise Skip(src, exc.problem) from None
-
-            job.work = refusing
-            return job
+            return translate_video_job(src, out, translator, options=video, log=log)
 
         def video_job(src: Path, out: Path) -> Path | None:
-            try:
-                log(video_build(src, out).run(log).summary())
-            except OutputRefused as exc:
-                raise Skip(src, exc.problem) from None
+            # (a refused frame raises OutputRefused, a Skip: the video is skipped whole)
+            log(video_build(src, out).run(log).summary())
             return out
 
         return FileJobs(image_job, video_job, video_build)

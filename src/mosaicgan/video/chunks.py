@@ -14,8 +14,9 @@ Chunks are kept in a hidden folder beside the output (``.NAME.chunks``) with a m
 naming the input (path, size, modification time), the job's settings and the cut; a
 rerun after an interruption reuses the chunks done. A folder written for anything else
 (another input, other settings) is emptied first, and a chunk's record is trusted only
-beside the video it was made with (its digest). The folder is removed once the output
-is joined, or when the job fails for its input (a refusal, a corrupt file).
+beside the video it was made with (its size and modification time). The folder is
+removed once the output is joined, or when the job fails for its input (a refusal, a
+corrupt file).
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import Cancelled, InputError
-from ..geometry import Box, boxes_overlap, hull
+from ..geometry import Box, boxes_overlap
 from ..imageio import atomic_path
 from ..options import Log, VideoOptions
+from .hiding import add_entry
 from .io import (
     Chunk,
     FrameTimes,
@@ -138,9 +140,9 @@ class ChunkStore:
         """The chunks already done for this input, these settings and this cut (anything
         else in the folder removed first), and what a killed job was writing removed."""
         src = Path(src)
-        stat = src.stat()
-        manifest = {"source": str(src.resolve()), "size": stat.st_size,
-                    "mtime_ns": stat.st_mtime_ns, "settings": settings,
+        size, mtime_ns = _identity(src)
+        manifest = {"source": str(src.resolve()), "size": size, "mtime_ns": mtime_ns,
+                    "settings": settings,
                     "chunks": [[c.first_index, *c.frames] for c in chunks]}
         path = self.folder / "manifest.json"
         try:
@@ -157,31 +159,30 @@ class ChunkStore:
 
     def result(self, index: int) -> ChunkResult | None:
         """Chunk ``index``'s result, when it was done: its record, beside the video it
-        was made with (the video's digest in the record)."""
+        was made with (the video's size and modification time in the record)."""
         record, video = self.folder / f"{index:05d}.json", chunk_path(self.dst, index)
-        if not (record.exists() and video.exists()):
-            return None
         try:
             data = json.loads(record.read_text())
-            if data["video"] != _digest(video):
+            if data["video"] != _identity(video):
                 return None  # another video than the record's: the chunk is done again
             return _result_from(data)
         except (OSError, ValueError, KeyError, TypeError):
-            return None  # a record cut off: the chunk is done again
+            return None  # not done, or a record cut off: the chunk is done (again)
 
     def save(self, result: ChunkResult) -> None:
-        """Record what a chunk did, with the digest of the video it wrote."""
+        """Record what a chunk did, with the identity of the video it wrote."""
         data = _result_json(result)
-        data["video"] = _digest(chunk_path(self.dst, result.index))
+        data["video"] = _identity(chunk_path(self.dst, result.index))
         _write_json(self.folder / f"{result.index:05d}.json", data)
 
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _digest(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+def _identity(path: Path) -> list[int]:
+    """A file's size and modification time, as the manifest names the input."""
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -230,8 +231,8 @@ def video_settings(job: str, options: VideoOptions, **what: Any) -> str:
 
     if what.pop("custom", False):
         what["run"] = secrets.token_hex(8)
-    coded = {k: getattr(options, k) for k in ("codec", "crf", "preset", "start", "duration",
-                                               "batch", "chunk")}
+    coded = {f.name: getattr(options, f.name) for f in fields(options)
+             if f.compare and f.name != "progress"}  # (what changes the output)
     return json.dumps({"job": job, "video": coded, **{k: plain(v) for k, v in what.items()}},
                       sort_keys=True)
 
@@ -283,28 +284,47 @@ def withheld_needed(results: list[ChunkResult]) -> dict[int, frozenset[int]]:
     return {i: frozenset(tracks) for i, tracks in need.items()}
 
 
+def keep(results: dict[int, ChunkResult], result: ChunkResult, store: ChunkStore) -> None:
+    """Add a chunk's result to ``results`` and save it (a chunk done again keeps the
+    refusals of its earlier pass: a refusal stays one once the track is withheld)."""
+    before = results.get(result.index)
+    if before is not None:
+        result.refused |= before.refused
+    store.save(result)
+    results[result.index] = result
+
+
+def again(chunks: list[Chunk], results: dict[int, ChunkResult], dst: Path,
+          log: Log) -> list[tuple[Chunk, frozenset[int]]]:
+    """The chunks to do again, each with the tracks to withhold in it: those linked to a
+    track refused in any chunk (said in one line when there are some)."""
+    todo = [(chunks[i], results[i].withheld | tracks)
+            for i, tracks in withheld_needed(list(results.values())).items()
+            if not tracks <= results[i].withheld]
+    if todo:
+        log(f"{dst}: {len(todo)} chunk(s) again, with the tracks refused in a neighbouring "
+            "chunk kept as the input had them")
+    return todo
+
+
+def resumed(done: int, chunks: list[Chunk], dst: Path, log: Log) -> None:
+    """Say how many chunks an earlier run did, when some are done and some are not."""
+    if 0 < done < len(chunks):
+        log(f"{dst}: {done} of {len(chunks)} chunk(s) done by an earlier run")
+
+
 def settle(chunks: list[Chunk], done: list[ChunkResult], store: ChunkStore, spread: Spread,
            log: Log = print) -> list[ChunkResult]:
     """Every chunk done (those ``done`` before reused, the others through ``spread``, each
     result saved in ``store`` as it comes), and done again with more tracks withheld until
     no track refused anywhere is restored in any chunk it reaches."""
     results = {r.index: r for r in done}
-    if results:
-        log(f"{store.dst}: {len(results)} of {len(chunks)} chunk(s) done by an earlier run")
+    resumed(len(results), chunks, store.dst, log)
     todo = [(c, frozenset[int]()) for c in chunks if c.index not in results]
     while todo:
         for result in spread(todo):
-            before = results.get(result.index)
-            if before is not None:  # a refusal stays a refusal once the track is withheld
-                result.refused |= before.refused
-            store.save(result)
-            results[result.index] = result
-        need = withheld_needed(list(results.values()))
-        todo = [(chunks[i], results[i].withheld | tracks) for i, tracks in need.items()
-                if not tracks <= results[i].withheld]
-        if todo:
-            log(f"{store.dst}: {len(todo)} chunk(s) again, with the tracks refused in a "
-                "neighbouring chunk kept as the input had them")
+            keep(results, result, store)
+        todo = again(chunks, results, store.dst, log)
     return [results[c.index] for c in chunks]
 
 
@@ -327,7 +347,7 @@ def merge_reports(results: list[ChunkResult], report: VideoReport) -> VideoRepor
         if isinstance(mine, dict):
             for r, table in zip(results, parts, strict=True):
                 for track, entry in table.items():
-                    _merge_entry(mine, ids[(r.index, track)], entry)
+                    add_entry(mine, ids[(r.index, track)], entry)
         elif isinstance(mine, list):
             for part in parts:
                 mine += [x for x in part if x not in mine]
@@ -337,20 +357,6 @@ def merge_reports(results: list[ChunkResult], report: VideoReport) -> VideoRepor
         else:  # counts and times (the join's own, audio packets, added to the chunks')
             setattr(report, f.name, mine + sum(parts))
     return report
-
-
-def _merge_entry(table: dict[int, dict[str, Any]], track: int, entry: dict[str, Any]) -> None:
-    """Add one chunk's ``{"frames", "box", "count"[, "reasons"]}`` to a track's entry."""
-    mine = table.get(track)
-    if mine is None:
-        table[track] = json.loads(json.dumps(entry))  # (a copy)
-        return
-    mine["frames"] = [min(mine["frames"][0], entry["frames"][0]),
-                      max(mine["frames"][1], entry["frames"][1])]
-    mine["box"] = list(hull(tuple(mine["box"]), tuple(entry["box"])))
-    mine["count"] += entry["count"]
-    if "reasons" in entry or "reasons" in mine:
-        mine["reasons"] = sorted(set(mine.get("reasons", [])) | set(entry.get("reasons", [])))
 
 
 @dataclass

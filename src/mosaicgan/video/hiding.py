@@ -90,7 +90,7 @@ class FixedMosaic:
         check_style(style)
         self.style = style
         self.tracks = tracks
-        self.watch = watch
+        self.watch = watch or Watch()  # each track's boxes on the frames a chunk shares
         self.mask = mask
         default, self.origin = _region_block(mask)
         self.block = block or default
@@ -100,10 +100,9 @@ class FixedMosaic:
 
     def push(self, frames: list[np.ndarray], indices: list[int]) -> list[np.ndarray]:
         for index in indices:
-            if self.tracks is not None and (self.watch is None or self.watch.counts(index)):
+            if self.tracks is not None and self.watch.counts(index):
                 note_region(self.tracks, 0, index, self.within)
-            if self.watch is not None:
-                self.watch.note(0, index, self.within)
+            self.watch.note(0, index, self.within)
         return [hide_in(f, self.mask, self.style, self.block, self.origin, self.within)
                 for f in frames]
 
@@ -136,7 +135,7 @@ class TrackedMosaic:
         self.sigma_rule = sigma_rule
         self.sigmas: dict[int, float] = {}
         self.tracks = tracks
-        self.watch = watch  # each track's boxes on the frames a chunk shares
+        self.watch = watch or Watch()  # each track's boxes on the frames a chunk shares
         self.region_fn = region_fn
         self.block = block
         self.schedule = DetectionSchedule(detect_every)  # the stride, cuts, the last frame
@@ -209,10 +208,9 @@ class TrackedMosaic:
     def _apply(self, frame: np.ndarray, index: int, regions: list[Region]) -> np.ndarray:
         # Strongest last: where regions overlap, the coarser mosaic or blur wins.
         for region in sorted(regions, key=self._strength):
-            if self.tracks is not None and (self.watch is None or self.watch.counts(index)):
+            if self.tracks is not None and self.watch.counts(index):
                 note_region(self.tracks, region.track, index, region.bounds)
-            if self.watch is not None:
-                self.watch.note(region.track, index, region.bounds)
+            self.watch.note(region.track, index, region.bounds)
             frame = hide_in(frame, region.mask, self.style, self._block_for(region), (0, 0),
                             region.bounds, self._sigma_for(region))
         return frame
@@ -230,17 +228,25 @@ def _held(table: dict[int, Any], track: int, ideal: float, never_weaker: bool) -
 
 
 def note_region(table: dict[int, dict[str, Any]], track: int, index: int, box: Box,
-          reasons: list[str] | None = None) -> bool:
+                reasons: list[str] | None = None) -> bool:
     """Add a region-frame to a per-track summary; True if the track is new there."""
-    entry = table.get(track)
-    if entry is None:
-        table[track] = {"frames": [index, index], "box": list(box), "count": 1}
-        if reasons is not None:
-            table[track]["reasons"] = sorted(reasons)
-        return True
-    entry["frames"][1] = index
-    entry["box"] = list(hull(tuple(entry["box"]), box))
-    entry["count"] += 1
+    entry: dict[str, Any] = {"frames": [index, index], "box": list(box), "count": 1}
     if reasons is not None:
-        entry["reasons"] = sorted(set(entry["reasons"]) | set(reasons))
+        entry["reasons"] = sorted(reasons)
+    return add_entry(table, track, entry)
+
+
+def add_entry(table: dict[int, dict[str, Any]], track: int, entry: dict[str, Any]) -> bool:
+    """Add a track's summary ``{"frames": [first, last], "box", "count"[, "reasons"]}``
+    (one region-frame, or a video chunk's whole track) to ``table``; True if new there."""
+    mine = table.get(track)
+    if mine is None:
+        table[track] = {k: list(v) if isinstance(v, list) else v for k, v in entry.items()}
+        return True
+    mine["frames"] = [min(mine["frames"][0], entry["frames"][0]),
+                      max(mine["frames"][1], entry["frames"][1])]
+    mine["box"] = list(hull(tuple(mine["box"]), tuple(entry["box"])))
+    mine["count"] += entry["count"]
+    if "reasons" in entry or "reasons" in mine:
+        mine["reasons"] = sorted(set(mine.get("reasons", [])) | set(entry.get("reasons", [])))
     return False

@@ -408,10 +408,7 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor,
     src, dst = Path(src), Path(dst)
     t_start = _seconds(options.start, "start")
     t_len = _seconds(options.duration, "duration")
-    muxer = CHUNK_MUXER if chunk is not None else MUXERS.get(dst.suffix.lower())
-    if muxer is None:
-        raise InputError(dst, f"unknown video suffix {dst.suffix!r}; use one of "
-                              f"{', '.join(sorted(VIDEO_SUFFIXES))}")
+    muxer = CHUNK_MUXER if chunk is not None else _muxer(dst)
     if dst.resolve() == src.resolve() or (dst.exists() and src.exists() and dst.samefile(src)):
         raise InputError(src, "output path equals the input path; choose another output")
     info = probe(src)
@@ -426,6 +423,30 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor,
              t_start, t_len, metadata or {}, log, chunk)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _muxer(dst: Path) -> str:
+    """The FFmpeg muxer for an output's suffix; an InputError for an unknown one."""
+    muxer = MUXERS.get(dst.suffix.lower())
+    if muxer is None:
+        raise InputError(dst, f"unknown video suffix {dst.suffix!r}; use one of "
+                              f"{', '.join(sorted(VIDEO_SUFFIXES))}")
+    return muxer
+
+
+def _seek_before(container, vin, span: _Range, info: VideoInfo) -> bool:
+    """Seek a second before the range's start, so the audio packets interleaved before
+    its keyframe are kept; False when the file cannot seek (it is read from the start)."""
+    import av
+
+    if span.lo is None or span.lo <= span.base:
+        return True
+    try:
+        container.seek(int(max(span.lo - 1, span.base) / info.time_base), stream=vin,
+                       backward=True)
+    except av.FFmpegError:
+        return False
+    return True
 
 
 def _add_video_stream(output, info: VideoInfo, in_stream, codec: str, crf: int, preset: str,
@@ -640,13 +661,8 @@ def _run(info: VideoInfo, tmp: Path, muxer: str, processor: FrameProcessor,
         colour = _Colour(_sws_colorspace(info.colorspace, info.coded_height),
                          full or info.color_range == 2, vout.pix_fmt,
                          splice=fmt == vout.pix_fmt and fmt in _PLANAR_8BIT)
-        if lo is not None and lo > base:
-            # Seek a second early: audio packets interleaved before the keyframe are kept.
-            target = max(lo - 1, base)
-            try:
-                container.seek(int(target / info.time_base), stream=vin, backward=True)
-            except av.FFmpegError:
-                log(f"{src}: cannot seek; decoding from the start to {float(lo - base):.2f} s")
+        if not _seek_before(container, vin, span, info):
+            log(f"{src}: cannot seek; decoding from the start to {float(lo - base):.2f} s")
         bar = None
         if options.progress:
             from tqdm import tqdm
@@ -988,10 +1004,7 @@ def join_video(src: str | Path, dst: str | Path, parts: list[Path],
     import av
 
     src, dst = Path(src), Path(dst)
-    muxer = MUXERS.get(dst.suffix.lower())
-    if muxer is None:
-        raise InputError(dst, f"unknown video suffix {dst.suffix!r}; use one of "
-                              f"{', '.join(sorted(VIDEO_SUFFIXES))}")
+    muxer = _muxer(dst)
     info = probe(src)
     span = _span(info, _seconds(options.start, "start"), _seconds(options.duration, "duration"))
     if report is None:
@@ -1030,9 +1043,7 @@ def join_video(src: str | Path, dst: str | Path, parts: list[Path],
         def others() -> Iterator[Any]:
             if not copies:
                 return
-            if span.lo is not None and span.lo > span.base:
-                container.seek(int(max(span.lo - 1, span.base) / info.time_base), stream=vin,
-                               backward=True)
+            _seek_before(container, vin, span, info)  # (or read from the start)
             for packet in container.demux(*[container.streams[i] for i in copies]):
                 if packet.dts is not None and _copied(packet, span, audio_open):
                     packet.stream = copies[packet.stream.index]

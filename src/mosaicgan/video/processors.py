@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import Skip
 from ..find import MosaicFollower
 from ..geometry import hull
 from ..models.restorer import (
@@ -36,8 +36,9 @@ from .io import VideoReport
 from .temporal import Region, RegionTracker, Watch, union_mask
 
 
-class OutputRefused(InputError):
-    """The safety gate refused an output frame; nothing was written for the video."""
+class OutputRefused(Skip):
+    """The safety gate refused an output frame; nothing was written for the video (a
+    batch skips it)."""
 
     def __init__(self, path: str | Path, frame: int, reasons: list[str]):
         self.frame = frame
@@ -120,7 +121,7 @@ class RestoreProcessor:
         self.withheld = withheld
         self.withhold_all = withhold_all
         self.stop_on_refusal = stop_on_refusal
-        self.watch = watch  # each track's boxes on the frames a chunk shares
+        self.watch = watch or Watch()  # each track's boxes on the frames a chunk shares
         self.log = log
         self.frames: deque[tuple[int, np.ndarray]] = deque()
         self.last_mask: np.ndarray | None = None
@@ -162,7 +163,7 @@ class RestoreProcessor:
 
     def _counts(self, index: int) -> bool:
         """Whether frame ``index`` counts in the report (not a chunk's neighbour's)."""
-        return self.watch is None or self.watch.counts(index)
+        return self.watch.counts(index)
 
     def _kept(self, region: Region) -> bool:
         """Whether a region stays as the input had it (its track was refused)."""
@@ -179,8 +180,7 @@ class RestoreProcessor:
             height, width = frame.shape[:2]
             regions = [r for r in regions if r.mask.sum() >= MIN_REGION_AREA]
             for region in regions:
-                if self.watch is not None:
-                    self.watch.note(region.track, index, region.box)
+                self.watch.note(region.track, index, region.box)
                 if self._kept(region) and self._counts(index):
                     note_region(self.report.withheld, region.track, index, region.box)
             # The generator sees every region in its window, as in Restorer.restore.
